@@ -1,0 +1,32 @@
+"""Shared fixtures: a fresh warehouse file per test, and the provider sample files."""
+
+from pathlib import Path
+
+import pytest
+
+from warehouse.db import connect, open_warehouse
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PROVIDER_FIXTURES = FIXTURES / "providers"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A migrated, empty warehouse file."""
+    path = tmp_path / "warehouse.duckdb"
+    with open_warehouse(path):
+        pass
+    return path
+
+
+@pytest.fixture
+def query(db_path: Path):
+    """Run a read query against the test warehouse and return rows as dicts."""
+
+    def run(sql: str, params: list | None = None) -> list[dict]:
+        with connect(db_path, read_only=True) as con:
+            relation = con.execute(sql, params or [])
+            columns = [d[0] for d in relation.description]
+            return [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
+
+    return run

@@ -1,0 +1,36 @@
+"""Normalising the addresses we message: emails trimmed and lower-cased, phones in E.164."""
+
+import re
+
+import phonenumbers
+
+DEFAULT_REGION = "GB"
+REGION_ENV_VAR = "SENDOUT_DEFAULT_REGION"
+
+# Deliberately plain: one @, no spaces, a dotted domain. Providers do the rest.
+_EMAIL = re.compile(
+    r"[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+
+
+class InvalidAddressError(ValueError):
+    """An email address or phone number that cannot be messaged."""
+
+
+def normalise_email(raw: str) -> str:
+    """The address as Sendout stores it, or InvalidAddressError."""
+    email = raw.strip().lower()
+    if not _EMAIL.fullmatch(email):
+        raise InvalidAddressError(f"{raw.strip()!r} is not a valid email address")
+    return email
+
+
+def normalise_phone(raw: str, default_region: str = DEFAULT_REGION) -> str:
+    """The number in E.164 (+447700900123), or InvalidAddressError."""
+    try:
+        number = phonenumbers.parse(raw.strip(), default_region.upper())
+    except phonenumbers.NumberParseException as error:
+        raise InvalidAddressError(f"{raw.strip()!r} is not a phone number") from error
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidAddressError(f"{raw.strip()!r} is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -1,0 +1,141 @@
+"""Import contacts from CSV: normalise, validate per row, and update rather than duplicate.
+
+A row is matched to an existing contact by email, else by mobile. Empty cells keep what the
+contact already has. A row with an invalid email or mobile, or with neither, is reported with its
+row number and not imported; every valid row is imported all the same.
+"""
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from warehouse.addresses import (
+    DEFAULT_REGION,
+    InvalidAddressError,
+    normalise_email,
+    normalise_phone,
+)
+from warehouse.db import transaction
+from warehouse.sql import run_script
+
+REQUIRED_COLUMNS = ("first_name", "last_name", "email", "mobile")
+
+
+class ContactImportError(Exception):
+    """The file as a whole cannot be imported (unreadable, not CSV, missing columns)."""
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    row: int  # the line number in the CSV file, header = 1
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    rejected: list[RejectedRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    row: int
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    mobile: str | None
+
+
+def _cell(record: dict[str, str | None], column: str) -> str | None:
+    value = (record.get(column) or "").strip()
+    return value or None
+
+
+def parse_contacts_csv(
+    text: str, default_region: str = DEFAULT_REGION
+) -> tuple[list[ContactRow], list[RejectedRow]]:
+    """Split CSV text into valid, normalised rows and rejected rows with reasons."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = [name.strip().lower() for name in reader.fieldnames or []]
+    missing = [column for column in REQUIRED_COLUMNS if column not in header]
+    if missing:
+        raise ContactImportError(
+            f"the CSV has no column {', '.join(missing)} (a header row is needed)"
+        )
+    reader.fieldnames = header
+    valid: dict[str, ContactRow] = {}
+    rejected = []
+    for record in reader:
+        row = reader.line_num
+        problems = []
+        email = mobile = None
+        if None in record:  # more cells than header columns
+            problems.append("more cells than the header has columns")
+        if raw_email := _cell(record, "email"):
+            try:
+                email = normalise_email(raw_email)
+            except InvalidAddressError as error:
+                problems.append(str(error))
+        if raw_mobile := _cell(record, "mobile"):
+            try:
+                mobile = normalise_phone(raw_mobile, default_region)
+            except InvalidAddressError as error:
+                problems.append(str(error))
+        if not raw_email and not raw_mobile:
+            problems.append("no email and no mobile")
+        if problems:
+            rejected.append(RejectedRow(row, "; ".join(problems)))
+            continue
+        contact = ContactRow(
+            row, _cell(record, "first_name"), _cell(record, "last_name"), email, mobile
+        )
+        valid[email or mobile] = contact  # a later row for the same person wins
+    return list(valid.values()), rejected
+
+
+def read_csv_text(path: Path) -> str:
+    """The file's text (UTF-8, with or without a byte-order mark)."""
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ContactImportError(f"{path} is not UTF-8 text (byte {error.start})") from error
+    except OSError as error:
+        raise ContactImportError(f"{path} cannot be read: {error.strerror}") from error
+
+
+def import_contacts(
+    con: duckdb.DuckDBPyConnection, path: Path, default_region: str = DEFAULT_REGION
+) -> ImportReport:
+    """Import a contacts CSV in one transaction and report what it did."""
+    try:
+        rows, rejected = parse_contacts_csv(read_csv_text(path), default_region)
+    except csv.Error as error:
+        raise ContactImportError(f"{path} is not a readable CSV file: {error}") from error
+    incoming = pa.Table.from_pylist(
+        [vars(row) for row in rows],
+        schema=pa.schema(
+            [
+                ("row", pa.int64()),
+                ("first_name", pa.string()),
+                ("last_name", pa.string()),
+                ("email", pa.string()),
+                ("mobile", pa.string()),
+            ]
+        ),
+    )
+    con.register("incoming_contacts", incoming)
+    try:
+        with transaction(con):
+            run_script(con, "upsert_contacts.sql")
+            created, updated = con.execute(
+                "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new)"
+                " FROM matched_contacts"
+            ).fetchall()[0]
+    finally:
+        con.unregister("incoming_contacts")
+    return ImportReport(created=created, updated=updated, rejected=rejected)

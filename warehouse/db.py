@@ -1,0 +1,117 @@
+"""Short DuckDB connections, one writer at a time, and the ordered schema migrations (DESIGN §9).
+
+No process keeps a connection open between operations: callers open one with `connect()` for a
+single unit of work. Another process holding the file makes DuckDB fail at once, so opening
+retries with backoff until `lock_timeout` seconds have passed.
+"""
+
+import os
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+DEFAULT_DB_PATH = Path("data") / "sendout.duckdb"
+DB_ENV_VAR = "SENDOUT_DB"
+
+
+class WarehouseLockedError(RuntimeError):
+    """Another process kept the warehouse file locked for longer than we were willing to wait."""
+
+
+def default_db_path() -> Path:
+    """The warehouse file: $SENDOUT_DB, else data/sendout.duckdb under the working folder."""
+    return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB_PATH)
+
+
+def _is_lock_conflict(error: duckdb.Error) -> bool:
+    return "lock" in str(error).lower()
+
+
+@contextmanager
+def connect(
+    path: Path | str, *, read_only: bool = False, lock_timeout: float = 30.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse for one unit of work, waiting out other processes' locks."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + lock_timeout
+    delay = 0.01
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.Error as error:
+            if not _is_lock_conflict(error) or time.monotonic() >= deadline:
+                if _is_lock_conflict(error):
+                    raise WarehouseLockedError(
+                        f"{path} stayed locked by another process for {lock_timeout:.0f} s"
+                    ) from error
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 0.5)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Run a block as one transaction: all of it is committed, or none of it."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _migration_files() -> list[tuple[int, str, str]]:
+    folder = resources.files("warehouse") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            number, _, name = entry.name.removesuffix(".sql").partition("_")
+            found.append((int(number), name, entry.read_text()))
+    return sorted(found)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply the migrations this warehouse has not seen, in order; return the names applied."""
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+            version     INTEGER PRIMARY KEY,
+            name        VARCHAR NOT NULL,
+            applied_at  TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+        )
+        """
+    )
+    done = {row[0] for row in con.sql("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for version, name, sql in _migration_files():
+        if version in done:
+            continue
+        with transaction(con):
+            con.execute(sql)
+            con.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name]
+            )
+        applied.append(f"{version:04d}_{name}")
+    return applied
+
+
+@contextmanager
+def open_warehouse(path: Path | str, **kwargs: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection to an up-to-date warehouse, created on first use."""
+    with connect(path, **kwargs) as con:
+        migrate(con)
+        yield con

@@ -1,0 +1,95 @@
+"""Provider event parsers: one SQL file per provider maps raw records to canonical events.
+
+Each parser reads a relation `records(source_line, record, problem)` and returns the columns of
+`CANONICAL_COLUMNS`, one row per event, or one row with `problem` set for a record that cannot
+become an event. The mapping runs inside DuckDB, so a file of millions of events is parsed
+without a Python loop per event.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import duckdb
+import orjson
+
+from warehouse.sql import read_sql
+from warehouse.vocabulary import Provider
+
+PACKAGE = "warehouse.parsers"
+
+CANONICAL_COLUMNS = (
+    "source_line",
+    "event_id",
+    "event_type",
+    "sendout_message_id",
+    "provider_message_id",
+    "recipient",
+    "occurred_at",
+    "is_machine_open",
+    "url",
+    "bounce_kind",
+    "status_code",
+    "reason",
+    "body",
+    "payload",
+    "problem",
+)
+
+
+@dataclass(frozen=True)
+class Parser:
+    """A provider's mapping: statements that define its macros, then the query."""
+
+    provider: Provider
+    setup: tuple[str, ...]
+    query: str
+
+    @property
+    def needs_receipt_time(self) -> bool:
+        """Twilio callbacks carry no event time: the parser takes the time of receipt."""
+        return "$received_at" in self.query
+
+
+def load_parser(con: duckdb.DuckDBPyConnection, provider: Provider) -> Parser:
+    """Read the provider's SQL file, split into its setup statements and its final query."""
+    statements = [s.query for s in con.extract_statements(read_sql(f"{provider}.sql", PACKAGE))]
+    return Parser(provider=provider, setup=tuple(statements[:-1]), query=statements[-1])
+
+
+def install_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the helper macros every parser uses (temporary, for this connection)."""
+    for statement in con.extract_statements(read_sql("macros.sql", PACKAGE)):
+        con.execute(statement)
+
+
+def _provider_of(event: dict) -> Provider | None:
+    keys = event.keys()
+    if {"eventType", "notificationType"} & keys or ("TopicArn" in keys and "Type" in keys):
+        return Provider.SES
+    if "RecordType" in keys:
+        return Provider.POSTMARK
+    if "event-data" in keys or ("event" in keys and "recipient" in keys and "id" in keys):
+        return Provider.MAILGUN
+    if "sg_event_id" in keys or "sg_message_id" in keys or {"event", "email"} <= keys:
+        return Provider.SENDGRID
+    if {"MessageSid", "SmsSid", "AccountSid"} & keys:
+        return Provider.TWILIO
+    return None
+
+
+def detect_provider(records: Iterable[str | None], look_at: int = 20) -> Provider | None:
+    """Which provider wrote these records, judged by the keys of the first JSON objects."""
+    seen = 0
+    for record in records:
+        if record is None:
+            continue
+        try:
+            event = orjson.loads(record)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and (provider := _provider_of(event)):
+            return provider
+        seen += 1
+        if seen >= look_at:
+            break
+    return None

@@ -1,0 +1,93 @@
+-- Postmark webhooks: one object per event, told apart by RecordType.
+-- In: records(source_line, record, problem). Out: one row per event, or per unusable record.
+
+CREATE OR REPLACE TEMP MACRO postmark_event(record) AS try(from_json(record, '{
+    "RecordType": "VARCHAR", "MessageID": "VARCHAR", "Recipient": "VARCHAR", "Email": "VARCHAR",
+    "Type": "VARCHAR", "Description": "VARCHAR", "Details": "VARCHAR",
+    "DeliveredAt": "VARCHAR", "BouncedAt": "VARCHAR", "ReceivedAt": "VARCHAR",
+    "ChangedAt": "VARCHAR", "OriginalLink": "VARCHAR", "SuppressSending": "BOOLEAN",
+    "SuppressionReason": "VARCHAR", "Origin": "VARCHAR", "Metadata": {"sendout_message_id": "VARCHAR"}
+}'));
+
+WITH
+parsed AS (
+    SELECT source_line, record, problem,
+        CASE WHEN problem IS NULL AND starts_as_object(record) THEN postmark_event(record) END AS e
+    FROM records
+),
+
+mapped AS (
+    SELECT *,
+        enhanced_status(concat_ws(' ', e.Details, e.Description)) AS code,
+        CASE e.RecordType
+            WHEN 'Delivery' THEN 'delivered'
+            WHEN 'Open' THEN 'opened'
+            WHEN 'Click' THEN 'clicked'
+            WHEN 'SpamComplaint' THEN 'complaint'
+            WHEN 'SubscriptionChange' THEN
+                -- ManualSuppression is also what an operator's own suppression says
+                CASE WHEN e.SuppressSending AND e.SuppressionReason = 'ManualSuppression'
+                        AND coalesce(e.Origin, 'Recipient') = 'Recipient'
+                    THEN 'unsubscribed' END
+            WHEN 'Bounce' THEN
+                CASE e.Type
+                    WHEN 'HardBounce' THEN
+                        CASE WHEN proves_bad_address(enhanced_status(concat_ws(' ', e.Details, e.Description)))
+                            THEN 'bad_email' ELSE 'bounced' END
+                    WHEN 'BadEmailAddress' THEN 'bad_email'
+                    WHEN 'SoftBounce' THEN 'bounced'
+                    WHEN 'Blocked' THEN 'bounced'
+                    WHEN 'Undeliverable' THEN 'bounced'
+                    WHEN 'DMARCPolicy' THEN 'bounced'
+                    WHEN 'Unknown' THEN 'bounced'
+                    WHEN 'Transient' THEN 'deferred'
+                    WHEN 'DnsError' THEN 'deferred'
+                    WHEN 'SpamComplaint' THEN 'complaint'
+                    WHEN 'Unsubscribe' THEN 'unsubscribed'
+                    WHEN 'ManuallyDeactivated' THEN 'skipped'
+                    WHEN 'SMTPApiError' THEN 'failed'
+                    WHEN 'TemplateRenderingFailed' THEN 'failed'
+                END
+        END AS event_type,
+        CASE e.RecordType
+            WHEN 'Delivery' THEN e.DeliveredAt
+            WHEN 'Bounce' THEN e.BouncedAt
+            WHEN 'SpamComplaint' THEN e.BouncedAt
+            WHEN 'SubscriptionChange' THEN e.ChangedAt
+            ELSE e.ReceivedAt
+        END AS time_text
+    FROM parsed
+)
+
+SELECT
+    source_line,
+    md5(record) AS event_id,
+    event_type,
+    e.Metadata.sendout_message_id AS sendout_message_id,
+    e.MessageID AS provider_message_id,
+    email_address(coalesce(e.Recipient, e.Email)) AS recipient,
+    event_time(time_text) AS occurred_at,
+    false AS is_machine_open,
+    e.OriginalLink AS url,
+    CASE
+        WHEN event_type NOT IN ('bounced', 'bad_email') THEN NULL
+        WHEN e.Type IN ('HardBounce', 'BadEmailAddress', 'Undeliverable', 'DMARCPolicy') THEN 'hard'
+        WHEN e.Type IN ('SoftBounce', 'Blocked') THEN 'soft'
+    END AS bounce_kind,
+    CASE WHEN e.RecordType = 'Bounce' THEN code END AS status_code,
+    coalesce(e.Details, e.Description, e.SuppressionReason) AS reason,
+    NULL::VARCHAR AS body,
+    record AS payload,
+    CASE
+        WHEN problem IS NOT NULL THEN problem
+        WHEN e IS NULL THEN json_problem(record)
+        WHEN e.RecordType IS NULL THEN 'not a Postmark event: no RecordType'
+        WHEN e.RecordType = 'SubscriptionChange' AND event_type IS NULL THEN
+            'subscription change that is no unsubscribe by the recipient'
+        WHEN event_type IS NULL THEN
+            'unknown Postmark event ''' || concat_ws(' ', e.RecordType, e.Type) || ''''
+        WHEN email_address(coalesce(e.Recipient, e.Email)) IS NULL THEN 'no recipient in the Postmark event'
+        WHEN event_time(time_text) IS NULL THEN
+            'unparseable timestamp ' || coalesce('''' || time_text || '''', '(none)')
+    END AS problem
+FROM mapped

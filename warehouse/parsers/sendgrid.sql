@@ -1,0 +1,73 @@
+-- SendGrid Event Webhook: arrays of event objects (one record per element, already unnested).
+-- Custom args such as sendout_message_id arrive flattened at the top level of each event.
+-- In: records(source_line, record, problem). Out: one row per event, or per unusable record.
+
+CREATE OR REPLACE TEMP MACRO sendgrid_event(record) AS try(from_json(record, '{
+    "email": "VARCHAR", "timestamp": "VARCHAR", "event": "VARCHAR", "sg_event_id": "VARCHAR",
+    "sg_message_id": "VARCHAR", "sendout_message_id": "VARCHAR", "type": "VARCHAR",
+    "status": "VARCHAR", "reason": "VARCHAR", "response": "VARCHAR", "url": "VARCHAR",
+    "sg_machine_open": "BOOLEAN"
+}'));
+
+WITH
+parsed AS (
+    SELECT source_line, record, problem,
+        CASE WHEN problem IS NULL AND starts_as_object(record) THEN sendgrid_event(record) END AS e
+    FROM records
+),
+
+mapped AS (
+    SELECT *,
+        coalesce(e.status, enhanced_status(coalesce(e.reason, e.response))) AS code,
+        CASE e.event
+            WHEN 'processed' THEN 'queued'
+            WHEN 'delivered' THEN 'delivered'
+            WHEN 'deferred' THEN 'deferred'
+            WHEN 'bounce' THEN
+                CASE
+                    WHEN e.type = 'blocked' THEN 'bounced'
+                    WHEN proves_bad_address(coalesce(e.status, enhanced_status(e.reason))) THEN 'bad_email'
+                    ELSE 'bounced'
+                END
+            WHEN 'dropped' THEN
+                CASE
+                    WHEN e.reason IN ('Bounced Address', 'Unsubscribed Address', 'Spam Reporting Address')
+                        THEN 'skipped'
+                    WHEN e.reason IN ('Invalid', 'Invalid Address') THEN 'bad_email'
+                    ELSE 'failed'
+                END
+            WHEN 'open' THEN 'opened'
+            WHEN 'click' THEN 'clicked'
+            WHEN 'spamreport' THEN 'complaint'
+            WHEN 'unsubscribe' THEN 'unsubscribed'
+            WHEN 'group_unsubscribe' THEN 'unsubscribed'
+        END AS event_type
+    FROM parsed
+)
+
+SELECT
+    source_line,
+    coalesce(e.sg_event_id, md5(record)) AS event_id,
+    event_type,
+    e.sendout_message_id,
+    nullif(split_part(e.sg_message_id, '.', 1), '') AS provider_message_id,
+    email_address(e.email) AS recipient,
+    event_time(e.timestamp) AS occurred_at,
+    coalesce(e.event = 'open' AND e.sg_machine_open, false) AS is_machine_open,
+    CASE WHEN e.event = 'click' THEN e.url END AS url,
+    CASE WHEN e.event = 'bounce' THEN CASE WHEN e.type = 'blocked' THEN 'soft' ELSE 'hard' END END
+        AS bounce_kind,
+    CASE WHEN e.event IN ('bounce', 'deferred', 'dropped') THEN code END AS status_code,
+    coalesce(e.reason, e.response) AS reason,
+    NULL::VARCHAR AS body,
+    record AS payload,
+    CASE
+        WHEN problem IS NOT NULL THEN problem
+        WHEN e IS NULL THEN json_problem(record)
+        WHEN e.event IS NULL THEN 'not a SendGrid event: no "event" field'
+        WHEN event_type IS NULL THEN 'unknown SendGrid event type ''' || e.event || ''''
+        WHEN email_address(e.email) IS NULL THEN 'no recipient in the SendGrid event'
+        WHEN event_time(e.timestamp) IS NULL THEN
+            'unparseable timestamp ' || coalesce('''' || e.timestamp || '''', '(none)')
+    END AS problem
+FROM mapped

@@ -1,0 +1,39 @@
+-- The staged events of one batch that are not stored yet: first of each event_id within the
+-- batch, and no (provider, event_id) already in events. Grain: one row per new event.
+CREATE OR REPLACE TEMP TABLE new_events AS
+WITH
+valid AS (
+    SELECT * EXCLUDE (problem)
+    FROM staged
+    WHERE problem IS NULL
+    QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY source_line) = 1
+),
+
+unseen AS (
+    SELECT valid.*
+    FROM valid
+    ANTI JOIN (SELECT event_id FROM events WHERE provider = $provider) AS stored
+        USING (event_id)
+)
+
+SELECT
+    event_id,
+    $provider AS provider,
+    $channel AS channel,
+    event_type,
+    NULL::VARCHAR AS message_id,
+    sendout_message_id,
+    provider_message_id,
+    recipient,
+    occurred_at,
+    is_machine_open,
+    url,
+    bounce_kind,
+    status_code,
+    reason,
+    body,
+    payload::JSON AS payload,
+    $source_file AS source_file,
+    source_line,
+    $ingested_at::TIMESTAMPTZ AS ingested_at
+FROM unseen
