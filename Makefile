@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
+export UV_COMPILE_BYTECODE := 1
 
 # uv from PATH, else as a module of python3; bootstrapped with pip when neither exists.
 UV = $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)

@@ -7,6 +7,7 @@ A crash mid-file rolls the whole file back; running again completes the job.
 """
 
 import itertools
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +21,9 @@ from warehouse.parsers import Parser, detect_provider, install_macros, load_pars
 from warehouse.records import FileFacts, describe, is_readable_file, read_records
 from warehouse.sql import read_sql, run_script
 from warehouse.vocabulary import INBOUND_EVENT_TYPES, INGESTIBLE_PROVIDERS, Provider
+
+
+HOLD_SECONDS = 2.0  # longest we keep the warehouse from other processes between two files
 
 
 class IngestError(Exception):
@@ -95,7 +99,8 @@ def _already_ingested(con: duckdb.DuckDBPyConnection, facts: FileFacts) -> bool:
 
 
 def _stage(con: duckdb.DuckDBPyConnection, parser: Parser, batch: pa.Table, received_at) -> None:
-    con.register("records", batch)
+    # small record batches let DuckDB spread the parsing over every core
+    con.register("records", pa.Table.from_batches(batch.to_batches(max_chunksize=8192)))
     try:
         params = {"received_at": received_at} if parser.needs_receipt_time else None
         con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {parser.query}", params)
@@ -112,25 +117,22 @@ def _store_batch(
         "source_file": str(facts.path),
         "ingested_at": ingested_at,
     }
-    con.execute(read_sql("stage_new_events.sql"), {**common, "channel": str(_channel(parser))})
-    con.execute("INSERT INTO events SELECT * FROM new_events")
-    con.execute(
-        read_sql("quarantine_staged.sql"),
-        {**common, "file_hash": facts.file_hash},
-    )
-    valid, new, bad = con.execute(
+    new = con.execute(
+        read_sql("insert_new_events.sql"), {**common, "channel": _channel(parser)}
+    ).fetchall()[0][0]
+    con.execute(read_sql("quarantine_staged.sql"), {**common, "file_hash": facts.file_hash})
+    valid, bad = con.execute(
         """
-        SELECT
-            (SELECT count(*) FROM staged WHERE problem IS NULL),
-            (SELECT count(*) FROM new_events),
-            (SELECT count(DISTINCT source_line) FROM staged WHERE problem IS NOT NULL)
+        SELECT count(*) FILTER (WHERE problem IS NULL),
+               count(DISTINCT source_line) FILTER (WHERE problem IS NOT NULL)
+        FROM staged
         """
     ).fetchall()[0]
     return new, valid - new, bad
 
 
 def _channel(parser: Parser) -> str:
-    return INGESTIBLE_PROVIDERS[parser.provider]
+    return str(INGESTIBLE_PROVIDERS[parser.provider])
 
 
 def _quarantine_unrecognised(
@@ -224,14 +226,24 @@ def ingest_paths(
     paths: Iterable[Path],
     provider: Provider | None = None,
     on_file: Callable[[FileResult], None] | None = None,
+    hold_seconds: float = HOLD_SECONDS,
 ) -> IngestSummary:
-    """Ingest every file under `paths`, each in its own short connection and transaction."""
+    """Ingest every file under `paths`, one transaction per file.
+
+    The connection is kept across files for at most `hold_seconds` and then closed, so that
+    other processes (the dashboard, another writer) get the warehouse between files.
+    """
     summary = IngestSummary()
-    for path in find_files(paths):
+    files = iter(find_files(paths))
+    path = next(files, None)
+    while path is not None:
         with open_warehouse(db_path) as con:
             install_macros(con)
-            result = ingest_file(con, path, provider)
-        summary.add(result)
-        if on_file:
-            on_file(result)
+            opened = time.monotonic()
+            while path is not None and time.monotonic() - opened < hold_seconds:
+                result = ingest_file(con, path, provider)
+                summary.add(result)
+                if on_file:
+                    on_file(result)
+                path = next(files, None)
     return summary

@@ -10,11 +10,13 @@ reason in `problem`, so that it lands in quarantine instead of being lost.
 import gzip
 import hashlib
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -72,21 +74,34 @@ def _decode(raw: bytes) -> tuple[str, str | None]:
         return raw.decode("utf-8", "backslashreplace"), "not valid UTF-8 text"
 
 
+def _split_lines(chunk: bytes) -> pa.LargeStringArray:
+    """The chunk's lines as one Arrow array over the same bytes (no copy, newline kept)."""
+    newlines = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == ord("\n"))
+    offsets = np.concatenate(([0], newlines + 1)).astype(np.int64)
+    if offsets[-1] != len(chunk):
+        offsets = np.append(offsets, len(chunk))
+    return pa.LargeStringArray.from_buffers(
+        len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(chunk)
+    )
+
+
 def _line_batch(first_line: int, chunk: bytes, *, form: bool) -> pa.Table:
-    lines = pa.array(chunk.split(b"\n"), pa.binary())
+    lines = _split_lines(chunk)
     if not form:
         try:
-            text = pc.utf8_trim_whitespace(lines.cast(pa.string()))
+            lines.validate(full=True)  # raises unless every line is UTF-8
         except pa.ArrowInvalid:
-            pass  # some line is not UTF-8: take the careful path below
+            pass  # take the careful path below, line by line
         else:
-            keep = pc.not_equal(pc.utf8_length(text), 0)
+            text = pc.utf8_trim_whitespace(lines)
+            keep = pc.not_equal(pc.binary_length(text), 0)
             numbers = pc.add(pc.indices_nonzero(keep).cast(pa.int64()), first_line)
-            records = text.filter(keep)
-            return pa.table([numbers, records, pa.nulls(len(records), pa.string())], RECORD_SCHEMA)
+            records = text.filter(keep).cast(pa.string())
+            problems = pa.nulls(len(records), pa.string())
+            return pa.table([numbers, records, problems], RECORD_SCHEMA)
     numbers, records, problems = [], [], []
-    for offset, raw in enumerate(lines.to_pylist()):
-        raw = raw.strip()
+    for offset, line in enumerate(chunk.split(b"\n")):
+        raw = line.strip()
         if not raw:
             continue
         text, problem = _decode(raw)
@@ -128,19 +143,23 @@ def _looks_like_form(path: Path, head: bytes) -> bool:
     return bool(first) and first not in b"[{" and b"=" in head.split(b"\n", 1)[0]
 
 
+_NON_SPACE = re.compile(rb"\S")
+
+
 def _is_single_document(head: bytes, complete: bool) -> bool:
     """True when the content is one JSON value (perhaps pretty-printed), not JSON lines."""
-    stripped = head.lstrip()
-    if stripped[:1] == b"[":
-        return True
-    if stripped[:1] != b"{":
+    start = _NON_SPACE.search(head)
+    if start is None or head[start.start()] not in b"[{":
         return False
-    first_line = stripped.split(b"\n", 1)[0]
+    if head[start.start()] == ord("["):
+        return True
+    end = head.find(b"\n", start.start())
+    end = len(head) if end == -1 else end
     try:
-        orjson.loads(first_line)
+        orjson.loads(head[start.start() : end])
     except orjson.JSONDecodeError:
         return True  # an object spread over several lines
-    return complete and not stripped[len(first_line) :].strip()
+    return complete and _NON_SPACE.search(head, end) is None
 
 
 def read_records(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa.Table]:
@@ -158,12 +177,13 @@ def read_records(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa.Tabl
             return
         form = _looks_like_form(path, head)
         next_line, pending = 1, head
-        while pending:
-            more = b"" if complete else handle.read(chunk_bytes)
-            complete = complete or not more
-            pending += more
+        while pending or not complete:
+            if not complete:
+                more = handle.read(chunk_bytes)
+                complete = not more
+                pending += more
             cut = len(pending) if complete else pending.rfind(b"\n") + 1
-            if cut == 0:  # one line longer than a chunk: keep reading
+            if cut == 0:  # no line ends in what we have: read more
                 continue
             chunk, pending = pending[:cut], pending[cut:]
             yield _line_batch(next_line, chunk, form=form)

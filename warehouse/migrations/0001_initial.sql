@@ -61,7 +61,7 @@ CREATE TABLE events (
     status_code          VARCHAR,
     reason               VARCHAR,
     body                 VARCHAR,
-    payload              JSON NOT NULL,
+    payload              VARCHAR NOT NULL USING COMPRESSION zstd,
     source_file          VARCHAR NOT NULL,
     source_line          BIGINT NOT NULL,
     ingested_at          TIMESTAMPTZ NOT NULL
@@ -89,6 +89,6 @@ CREATE TABLE quarantine (
     source_line     BIGINT,
     provider        VARCHAR,
     reason          VARCHAR NOT NULL,
-    raw             VARCHAR,
+    raw             VARCHAR USING COMPRESSION zstd,
     quarantined_at  TIMESTAMPTZ NOT NULL
 );

@@ -1,6 +1,6 @@
--- The staged events of one batch that are not stored yet: first of each event_id within the
--- batch, and no (provider, event_id) already in events. Grain: one row per new event.
-CREATE OR REPLACE TEMP TABLE new_events AS
+-- Store the staged events of one batch that are new: the first of each event_id within the
+-- batch, and none whose (provider, event_id) is already in events.
+INSERT INTO events
 WITH
 valid AS (
     SELECT * EXCLUDE (problem)
@@ -32,7 +32,7 @@ SELECT
     status_code,
     reason,
     body,
-    payload::JSON AS payload,
+    payload,
     $source_file AS source_file,
     source_line,
     $ingested_at::TIMESTAMPTZ AS ingested_at

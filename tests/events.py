@@ -1,0 +1,52 @@
+"""Small builders of provider payloads for tests: only the fields the parsers read."""
+
+import json
+from pathlib import Path
+
+
+def ses(kind: str, recipient: str = "ada@example.com", message_id: str = "msg-1", **extra) -> dict:
+    """An SES event publishing record of `kind` (Delivery, Bounce, ...) tagged with our id."""
+    event = {
+        "eventType": kind,
+        "mail": {
+            "timestamp": "2026-11-02T09:00:00.000Z",
+            "messageId": f"ses-{message_id}",
+            "destination": [recipient],
+            "tags": {"sendout_message_id": [message_id]},
+        },
+    }
+    at = extra.pop("at", "2026-11-02T09:00:05.000Z")
+    if kind == "Delivery":
+        event["delivery"] = {"timestamp": at, "recipients": [recipient]}
+    elif kind == "Bounce":
+        event["bounce"] = {
+            "bounceType": extra.pop("bounce_type", "Permanent"),
+            "bounceSubType": "General",
+            "timestamp": at,
+            "bouncedRecipients": [
+                {"emailAddress": recipient, "status": extra.pop("status", "5.1.1")}
+            ],
+        }
+    elif kind == "Open":
+        event["open"] = {"timestamp": at}
+    elif kind == "Click":
+        event["click"] = {"timestamp": at, "link": extra.pop("link", "https://example.org/")}
+    event.update(extra)
+    return event
+
+
+def sendgrid(event: str, email: str = "ada@example.com", event_id: str = "sg-1", **extra) -> dict:
+    """A SendGrid Event Webhook event."""
+    return {
+        "email": email,
+        "timestamp": 1793610000,
+        "event": event,
+        "sg_event_id": event_id,
+        "sg_message_id": "abc123.filter0001",
+        **extra,
+    }
+
+
+def write_ndjson(path: Path, events: list) -> Path:
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return path
