@@ -216,8 +216,8 @@ def test_events_join_our_message_by_the_providers_message_id_when_untagged(
 ):
     with open_warehouse(db_path) as con:
         con.execute(
-            "INSERT INTO messages (message_id, sendout_id, channel, recipient, provider_message_id) "
-            "VALUES ('msg-8', 'so-1', 'email', 'ada@example.com', 'abc123')"
+            "INSERT INTO messages (message_id, sendout_id, channel, recipient, "
+            "provider_message_id) VALUES ('msg-8', 'so-1', 'email', 'ada@example.com', 'abc123')"
         )
     (tmp_path / "sg.json").write_text(json.dumps([sendgrid("delivered")]))
 

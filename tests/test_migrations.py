@@ -1,4 +1,4 @@
-"""The warehouse schema is created by ordered, recorded migrations; applying them twice is a no-op."""
+"""The schema comes from ordered, recorded migrations; applying them twice is a no-op."""
 
 from pathlib import Path
 

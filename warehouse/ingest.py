@@ -22,7 +22,6 @@ from warehouse.records import FileFacts, describe, is_readable_file, read_record
 from warehouse.sql import read_sql, run_script
 from warehouse.vocabulary import INBOUND_EVENT_TYPES, INGESTIBLE_PROVIDERS, Provider
 
-
 HOLD_SECONDS = 2.0  # longest we keep the warehouse from other processes between two files
 
 
