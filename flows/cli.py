@@ -129,3 +129,7 @@ def import_(db: Path, file: Path, region: str, as_json: bool) -> None:
 def main() -> None:
     """Entry point of the `sendout` script."""
     cli(prog_name="sendout")
+
+
+if __name__ == "__main__":
+    main()

@@ -39,3 +39,10 @@ CREATE OR REPLACE TEMP MACRO json_problem(record) AS (
 CREATE OR REPLACE TEMP MACRO starts_as_object(record) AS (
     starts_with(ltrim(record), '{')
 );
+
+-- An event id for providers that give none: the same payload gives the same id, however it was
+-- laid out (pretty-printed, in an array, on one line), because the JSON is minified first.
+-- (The ::VARCHAR keeps coalesce from casting a malformed record to JSON, which would raise.)
+CREATE OR REPLACE TEMP MACRO derived_event_id(record) AS (
+    md5(coalesce(json(try_cast(record AS JSON))::VARCHAR, record))
+);

@@ -59,7 +59,7 @@ classified AS (
 
 SELECT
     source_line,
-    coalesce(e.id || ':' || strftime(event_at, '%Y-%m-%d'), md5(record)) AS event_id,
+    coalesce(e.id || ':' || strftime(event_at, '%Y-%m-%d'), derived_event_id(record)) AS event_id,
     event_type,
     e."user-variables".sendout_message_id AS sendout_message_id,
     trim(e.message.headers."message-id", '<> ') AS provider_message_id,

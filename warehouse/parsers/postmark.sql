@@ -61,7 +61,7 @@ mapped AS (
 
 SELECT
     source_line,
-    md5(record) AS event_id,
+    derived_event_id(record) AS event_id,
     event_type,
     e.Metadata.sendout_message_id AS sendout_message_id,
     e.MessageID AS provider_message_id,

@@ -47,7 +47,7 @@ mapped AS (
 
 SELECT
     source_line,
-    coalesce(e.sg_event_id, md5(record)) AS event_id,
+    coalesce(e.sg_event_id, derived_event_id(record)) AS event_id,
     event_type,
     e.sendout_message_id,
     nullif(split_part(e.sg_message_id, '.', 1), '') AS provider_message_id,

@@ -119,7 +119,7 @@ mapped AS (
 
 SELECT
     source_line,
-    coalesce(sns_message_id, md5(event_text)) || ':' || coalesce(email_address(rcpt.address), '')
+    coalesce(sns_message_id, derived_event_id(event_text)) || ':' || coalesce(email_address(rcpt.address), '')
         AS event_id,
     event_type,
     e.mail.tags.sendout_message_id[1] AS sendout_message_id,

@@ -1,0 +1,120 @@
+"""The `sendout` command as people use it: global --db, $SENDOUT_DB, summaries and clear errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from flows.cli import cli
+from tests.events import ses, write_ndjson
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_ingest_prints_a_summary_a_person_can_read(runner, tmp_path: Path) -> None:
+    write_ndjson(tmp_path / "a.ndjson", [ses("Delivery"), ses("Open"), "not an event"])
+    db = tmp_path / "w.duckdb"
+
+    result = runner.invoke(cli, ["--db", str(db), "ingest", str(tmp_path / "a.ndjson")])
+
+    assert result.exit_code == 0, result.output
+    assert "files read 1, skipped (already ingested) 0" in result.output
+    assert "events new 2, duplicate 0, quarantined 1, unmatched 2" in result.output
+    assert "quarantine" in result.output
+
+
+def test_ingest_json_is_one_object_with_the_same_figures(runner, tmp_path: Path) -> None:
+    write_ndjson(tmp_path / "a.ndjson", [ses("Delivery"), ses("Delivery")])
+    db = tmp_path / "w.duckdb"
+
+    result = runner.invoke(cli, ["--db", str(db), "ingest", "--json", str(tmp_path)])
+
+    assert json.loads(result.output) == {
+        "files_read": 1,
+        "files_skipped": 0,
+        "records": 2,
+        "events_new": 1,
+        "events_duplicate": 1,
+        "quarantined": 0,
+        "unmatched": 1,
+    }
+
+
+def test_the_warehouse_comes_from_sendout_db_when_no_option_is_given(
+    runner, tmp_path: Path, monkeypatch
+) -> None:
+    write_ndjson(tmp_path / "a.ndjson", [ses("Delivery")])
+    monkeypatch.setenv("SENDOUT_DB", str(tmp_path / "from-env.duckdb"))
+
+    result = runner.invoke(cli, ["ingest", str(tmp_path / "a.ndjson")])
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "from-env.duckdb").exists()
+
+
+def test_the_provider_can_be_named(runner, tmp_path: Path) -> None:
+    write_ndjson(tmp_path / "a.ndjson", [ses("Delivery")])
+
+    result = runner.invoke(
+        cli,
+        [
+            "--db",
+            str(tmp_path / "w.duckdb"),
+            "ingest",
+            "--provider",
+            "sendgrid",
+            "--json",
+            str(tmp_path),
+        ],
+    )
+
+    assert json.loads(result.output)["quarantined"] == 1  # an SES record is no SendGrid event
+
+
+def test_a_missing_path_is_one_clear_sentence_and_exit_code_1(runner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["--db", str(tmp_path / "w.duckdb"), "ingest", "nowhere.json"])
+
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: nowhere.json does not exist"
+
+
+def test_an_unknown_provider_name_is_refused(runner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["ingest", "--provider", "pigeon", str(tmp_path)])
+
+    assert result.exit_code == 2
+    assert "'pigeon' is not one of" in result.output
+
+
+def test_contacts_import_reports_each_rejected_row(runner, tmp_path: Path) -> None:
+    csv = tmp_path / "people.csv"
+    csv.write_text(
+        "first_name,last_name,email,mobile\n"
+        "Ada,Lovelace,ada@example.com,07911 123456\n"
+        "Bob,Bad,bob@,\n"
+    )
+
+    result = runner.invoke(
+        cli, ["--db", str(tmp_path / "w.duckdb"), "contacts", "import", str(csv), "--region", "GB"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "contacts created 1, updated 0, rejected 1" in result.output
+    assert "row 3: 'bob@' is not a valid email address" in result.output
+
+
+def test_contacts_import_of_a_file_without_the_columns_says_which_are_missing(
+    runner, tmp_path: Path
+) -> None:
+    csv = tmp_path / "people.csv"
+    csv.write_text("name,phone\nAda,07911 123456\n")
+
+    result = runner.invoke(
+        cli, ["--db", str(tmp_path / "w.duckdb"), "contacts", "import", str(csv)]
+    )
+
+    assert result.exit_code == 1
+    assert "no column first_name, last_name, email, mobile" in result.output
