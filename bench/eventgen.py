@@ -191,3 +191,10 @@ def generate(folder: Path, events: int, files: int = 8, seed: int = 7) -> list[P
             path.write_bytes(orjson.dumps(batch))
         written.append(path)
     return written
+
+
+if __name__ == "__main__":
+    import sys
+
+    folder, events, files, seed = sys.argv[1], *map(int, sys.argv[2:5])
+    generate(Path(folder), events, files, seed)

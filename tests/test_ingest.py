@@ -127,6 +127,32 @@ def test_binary_garbage_is_quarantined_without_stopping_the_run(db_path, tmp_pat
     }
 
 
+def test_a_truncated_array_is_quarantined_whole_and_the_next_file_still_ingested(
+    db_path, tmp_path, query
+):
+    (tmp_path / "a-cut.json").write_text(json.dumps([sendgrid("open")])[:-5])
+    (tmp_path / "b-good.json").write_text(json.dumps([sendgrid("click", event_id="sg-9")]))
+
+    summary = ingest_paths(db_path, [tmp_path], provider=Provider.SENDGRID)
+
+    assert (summary.files_read, summary.events_new, summary.quarantined) == (2, 1, 1)
+    [kept] = query("SELECT reason FROM quarantine")
+    assert kept["reason"].startswith("malformed JSON document")
+
+
+def test_array_elements_that_are_not_objects_are_quarantined_one_by_one(db_path, tmp_path, query):
+    (tmp_path / "sg.json").write_text(json.dumps([sendgrid("open"), 5, "x", None]))
+
+    summary = ingest_paths(db_path, [tmp_path], provider=Provider.SENDGRID)
+
+    assert (summary.events_new, summary.quarantined) == (1, 3)
+    assert [r["source_line"] for r in query("SELECT source_line FROM quarantine ORDER BY 1")] == [
+        2,
+        3,
+        4,
+    ]
+
+
 def test_an_empty_file_is_recorded_as_read_with_nothing_in_it(db_path, tmp_path, query):
     (tmp_path / "empty.json").write_text("")
 

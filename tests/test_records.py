@@ -3,6 +3,7 @@
 import gzip
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 
@@ -52,6 +53,30 @@ def test_a_json_array_becomes_one_record_per_element(tmp_path: Path) -> None:
     path.write_text('[\n  {"event": "open"},\n  {"event": "click"}\n]\n')
 
     assert records_of(path) == [(1, '{"event":"open"}', None), (2, '{"event":"click"}', None)]
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_duckdb_splits_a_json_array_into_the_elements_raw_text(tmp_path: Path, gzipped) -> None:
+    path = tmp_path / "sendgrid.json"
+    content = b'[{"event": "open"},\n {"event":"click"}, 5]'
+    path.write_bytes(gzip.compress(content) if gzipped else content)
+
+    with duckdb.connect() as con:
+        assert records_of(path, con=con) == [
+            (1, '{"event": "open"}', None),
+            (2, '{"event":"click"}', None),
+            (3, "5", None),
+        ]
+
+
+def test_a_truncated_array_read_by_duckdb_is_kept_whole_with_its_problem(tmp_path: Path) -> None:
+    path = tmp_path / "cut.json"
+    path.write_text('[{"event": "open"}, {"event": "cli')
+
+    with duckdb.connect() as con:
+        [(line, record, problem)] = records_of(path, con=con)
+    assert (line, record) == (1, '[{"event": "open"}, {"event": "cli')
+    assert problem.startswith("malformed JSON document")
 
 
 def test_a_mailgun_events_page_yields_its_items(tmp_path: Path) -> None:

@@ -163,7 +163,7 @@ def ingest_file(
             return result
         ingested_at = datetime.now(UTC)
         received_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        batches: Iterator[pa.Table] = read_records(facts.path)
+        batches: Iterator[pa.Table] = read_records(facts.path, con=con)
         first = next(batches, None)
         if first is None:
             batches = iter(())

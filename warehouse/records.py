@@ -1,10 +1,14 @@
 """Read a provider file into records: one JSON text per event object, numbered by source line.
 
-Files are NDJSON (`.ndjson`, `.jsonl`, or JSON lines under any name), one JSON document (an
-array of events, Mailgun's `{"items": [...]}`, or a single object), or form-encoded lines
-(Twilio callbacks, `.txt`), any of them optionally gzipped. Large NDJSON files are read in chunks
-so memory stays flat. A record that is not valid UTF-8 or not JSON is still yielded, with the
+Files are JSON lines (`.ndjson`, `.jsonl`, or JSON lines under any name), a JSON array of events
+(SendGrid), one JSON document (Mailgun's `{"items": [...]}` page, a single object, perhaps
+pretty-printed), or form-encoded lines (Twilio callbacks, `.txt`); any of them may be gzipped.
+Large files are read in chunks so memory stays flat, and JSON lines are cut without a Python
+loop per line. A record that is not valid UTF-8 or not form-encoded is still yielded, with the
 reason in `problem`, so that it lands in quarantine instead of being lost.
+
+`source_line` is the line number for line-based files and the element's position (from 1) for
+arrays and documents.
 """
 
 import gzip
@@ -16,16 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+import duckdb
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 CHUNK_BYTES = 32 * 1024 * 1024
+PEEK_BYTES = 64 * 1024
 RECORD_SCHEMA = pa.schema(
     [("source_line", pa.int64()), ("record", pa.string()), ("problem", pa.string())]
 )
 READABLE_SUFFIXES = (".json", ".ndjson", ".jsonl", ".txt")
+GZIP_MAGIC = b"\x1f\x8b"
+_NON_SPACE = re.compile(rb"\S")
 
 
 @dataclass(frozen=True)
@@ -54,17 +62,22 @@ def describe(path: Path) -> FileFacts:
     return FileFacts(path=path, file_hash=digest.hexdigest(), size_bytes=size)
 
 
+def _is_gzipped(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
+
 def _open(path: Path) -> io.BufferedIOBase:
-    handle = path.open("rb")
-    if handle.read(2) == b"\x1f\x8b":
-        handle.close()
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    handle.seek(0)
-    return handle
+    return gzip.open(path, "rb") if _is_gzipped(path) else path.open("rb")  # type: ignore[return-value]
 
 
 def _batch(lines: list[int], records: list[str | None], problems: list[str | None]) -> pa.Table:
     return pa.table([lines, records, problems], schema=RECORD_SCHEMA)
+
+
+def _numbered(first: int, records: pa.Array) -> pa.Table:
+    numbers = pa.array(np.arange(first, first + len(records), dtype=np.int64))
+    return pa.table([numbers, records, pa.nulls(len(records), pa.string())], RECORD_SCHEMA)
 
 
 def _decode(raw: bytes) -> tuple[str, str | None]:
@@ -74,33 +87,62 @@ def _decode(raw: bytes) -> tuple[str, str | None]:
         return raw.decode("utf-8", "backslashreplace"), "not valid UTF-8 text"
 
 
-def _split_lines(chunk: bytes) -> pa.LargeStringArray:
-    """The chunk's lines as one Arrow array over the same bytes (no copy, newline kept)."""
-    newlines = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == ord("\n"))
+def _form_to_json(line: str) -> tuple[str, str | None]:
+    try:
+        fields = parse_qsl(line, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        return line, "not a form-encoded line (key=value&...)"
+    return orjson.dumps(dict(fields)).decode(), None
+
+
+# --- line-based files -----------------------------------------------------------------------
+
+
+def _blocks(handle: io.BufferedIOBase, head: bytes, chunk_bytes: int) -> Iterator[bytearray]:
+    """Blocks of whole lines, each read straight into a fresh buffer (the last may lack a \\n)."""
+    rest = head
+    while True:
+        block = bytearray(len(rest) + chunk_bytes)
+        block[: len(rest)] = rest
+        got = handle.readinto(memoryview(block)[len(rest) :]) or 0
+        filled = len(rest) + got
+        if got == 0:
+            if filled:
+                del block[filled:]
+                yield block
+            return
+        cut = block.rfind(b"\n", 0, filled) + 1
+        rest = bytes(block[cut:filled])
+        if cut:  # else one line is longer than a chunk: read on
+            del block[cut:]
+            yield block
+
+
+def _json_lines(first_line: int, block: bytearray) -> tuple[pa.Table, int]:
+    """The block's non-blank lines, numbered; no copy of the bytes unless a line is not UTF-8."""
+    newlines = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == ord("\n"))
     offsets = np.concatenate(([0], newlines + 1)).astype(np.int64)
-    if offsets[-1] != len(chunk):
-        offsets = np.append(offsets, len(chunk))
-    return pa.LargeStringArray.from_buffers(
-        len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(chunk)
+    if offsets[-1] != len(block):
+        offsets = np.append(offsets, len(block))
+    lines = pa.LargeStringArray.from_buffers(
+        len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(block)
     )
+    try:
+        lines.validate(full=True)  # raises unless every line is UTF-8
+    except pa.ArrowInvalid:
+        return _careful_lines(first_line, bytes(block), form=False), len(newlines)
+    text = pc.utf8_trim_whitespace(lines)
+    keep = pc.not_equal(pc.binary_length(text), 0)
+    numbers = pc.add(pc.indices_nonzero(keep).cast(pa.int64()), first_line)
+    records = text.filter(keep).cast(pa.string())
+    problems = pa.nulls(len(records), pa.string())
+    return pa.table([numbers, records, problems], RECORD_SCHEMA), len(newlines)
 
 
-def _line_batch(first_line: int, chunk: bytes, *, form: bool) -> pa.Table:
-    lines = _split_lines(chunk)
-    if not form:
-        try:
-            lines.validate(full=True)  # raises unless every line is UTF-8
-        except pa.ArrowInvalid:
-            pass  # take the careful path below, line by line
-        else:
-            text = pc.utf8_trim_whitespace(lines)
-            keep = pc.not_equal(pc.binary_length(text), 0)
-            numbers = pc.add(pc.indices_nonzero(keep).cast(pa.int64()), first_line)
-            records = text.filter(keep).cast(pa.string())
-            problems = pa.nulls(len(records), pa.string())
-            return pa.table([numbers, records, problems], RECORD_SCHEMA)
+def _careful_lines(first_line: int, block: bytes, *, form: bool) -> pa.Table:
+    """Line by line: for form-encoded files, and for blocks with bytes that are not UTF-8."""
     numbers, records, problems = [], [], []
-    for offset, line in enumerate(chunk.split(b"\n")):
+    for offset, line in enumerate(block.split(b"\n")):
         raw = line.strip()
         if not raw:
             continue
@@ -113,15 +155,24 @@ def _line_batch(first_line: int, chunk: bytes, *, form: bool) -> pa.Table:
     return _batch(numbers, records, problems)
 
 
-def _form_to_json(line: str) -> tuple[str, str | None]:
-    try:
-        fields = parse_qsl(line, keep_blank_values=True, strict_parsing=True)
-    except ValueError:
-        return line, "not a form-encoded line (key=value&...)"
-    return orjson.dumps(dict(fields)).decode(), None
+def _line_records(
+    handle: io.BufferedIOBase, head: bytes, chunk_bytes: int, *, form: bool
+) -> Iterator[pa.Table]:
+    next_line = 1
+    for block in _blocks(handle, head, chunk_bytes):
+        if form:
+            yield _careful_lines(next_line, bytes(block), form=True)
+            next_line += block.count(b"\n")
+        else:
+            table, newlines = _json_lines(next_line, block)
+            yield table
+            next_line += newlines
 
 
-def _document_batch(text: str) -> pa.Table:
+# --- whole documents ------------------------------------------------------------------------
+
+
+def _document_records(text: str) -> pa.Table:
     try:
         document = orjson.loads(text)
     except orjson.JSONDecodeError as error:
@@ -136,55 +187,72 @@ def _document_batch(text: str) -> pa.Table:
     return _batch(list(range(1, len(records) + 1)), records, [None] * len(records))
 
 
-def _looks_like_form(path: Path, head: bytes) -> bool:
+def _array_records(path: Path, con: duckdb.DuckDBPyConnection) -> Iterator[pa.Table]:
+    """A JSON array's elements as DuckDB reads them (raw text, in order, in parallel)."""
+    query = (
+        "SELECT json::VARCHAR AS record FROM read_json_objects($path, format = 'array',"
+        " compression = $compression, maximum_object_size = 1073741824)"
+    )
+    params = {"path": str(path), "compression": "gzip" if _is_gzipped(path) else "none"}
+    # A cursor of its own: the caller's connection is busy staging what we yield, and a
+    # malformed array (ordinary bad input, kept whole in quarantine) must not abort the
+    # caller's transaction. Checked before anything is yielded.
+    cursor = con.cursor()
+    try:
+        cursor.sql(f"SELECT count(*) FROM ({query})", params=params).fetchall()
+    except duckdb.Error:
+        cursor.close()
+        with _open(path) as handle:
+            yield _document_records(_decode(handle.read())[0])
+        return
+    try:
+        first = 1
+        for batch in cursor.sql(query, params=params).arrow():
+            records = batch.column(0)
+            yield _numbered(first, records)
+            first += len(records)
+    finally:
+        cursor.close()
+
+
+# --- the shape of a file --------------------------------------------------------------------
+
+
+def _first_value(head: bytes) -> tuple[int, bytes]:
+    start = _NON_SPACE.search(head)
+    return (-1, b"") if start is None else (start.start(), head[start.start() : start.start() + 1])
+
+
+def _is_form(path: Path, head: bytes, first: bytes) -> bool:
     if path.name.lower().removesuffix(".gz").endswith(".txt"):
         return True
-    first = head.lstrip()[:1]
     return bool(first) and first not in b"[{" and b"=" in head.split(b"\n", 1)[0]
 
 
-_NON_SPACE = re.compile(rb"\S")
-
-
-def _is_single_document(head: bytes, complete: bool) -> bool:
-    """True when the content is one JSON value (perhaps pretty-printed), not JSON lines."""
-    start = _NON_SPACE.search(head)
-    if start is None or head[start.start()] not in b"[{":
-        return False
-    if head[start.start()] == ord("["):
-        return True
-    end = head.find(b"\n", start.start())
-    end = len(head) if end == -1 else end
+def _is_document(head: bytes, start: int) -> bool:
+    """An object that is not one-per-line: pretty-printed, or a Mailgun items page."""
+    end = head.find(b"\n", start)
     try:
-        orjson.loads(head[start.start() : end])
+        first = orjson.loads(head[start : len(head) if end == -1 else end])
     except orjson.JSONDecodeError:
-        return True  # an object spread over several lines
-    return complete and _NON_SPACE.search(head, end) is None
+        return True
+    return isinstance(first, dict) and isinstance(first.get("items"), list)
 
 
-def read_records(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa.Table]:
-    """Yield the file's records as Arrow tables of (source_line, record, problem)."""
+def read_records(
+    path: Path, chunk_bytes: int = CHUNK_BYTES, con: duckdb.DuckDBPyConnection | None = None
+) -> Iterator[pa.Table]:
+    """Yield the file's records as Arrow tables of (source_line, record, problem).
+
+    With a DuckDB connection, JSON arrays are split by DuckDB (much faster than in Python).
+    """
     with _open(path) as handle:
-        head = handle.read(chunk_bytes)
-        complete = len(head) < chunk_bytes
-        if _is_single_document(head, complete):
-            rest = handle.read()
-            text, problem = _decode(head + rest)
-            if problem:
-                yield _batch([1], [text], [problem])
-            else:
-                yield _document_batch(text)
-            return
-        form = _looks_like_form(path, head)
-        next_line, pending = 1, head
-        while pending or not complete:
-            if not complete:
-                more = handle.read(chunk_bytes)
-                complete = not more
-                pending += more
-            cut = len(pending) if complete else pending.rfind(b"\n") + 1
-            if cut == 0:  # no line ends in what we have: read more
-                continue
-            chunk, pending = pending[:cut], pending[cut:]
-            yield _line_batch(next_line, chunk, form=form)
-            next_line += chunk.count(b"\n")
+        head = handle.read(PEEK_BYTES)
+        start, first = _first_value(head)
+        if first == b"[" and con is not None:
+            yield from _array_records(path, con)
+        elif first == b"[" or (first == b"{" and _is_document(head, start)):
+            text, problem = _decode(head + handle.read())
+            yield _batch([1], [text], [problem]) if problem else _document_records(text)
+        else:
+            yield from _line_records(handle, head, chunk_bytes, form=_is_form(path, head, first))

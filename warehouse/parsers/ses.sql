@@ -45,10 +45,62 @@ unwrapped AS (
     FROM outer_records
 ),
 
-classified AS (
-    SELECT *,
+-- everything that does not depend on the recipient, computed once per record
+per_record AS (
+    SELECT
+        source_line,
+        record,
+        problem,
+        sns_type,
+        subscribe_url,
+        e IS NULL AS is_unreadable,
         coalesce(e.eventType, e.notificationType) AS kind,
-        CASE coalesce(e.eventType, e.notificationType)
+        coalesce(sns_message_id, CASE WHEN e IS NOT NULL THEN derived_event_id(event_text) END)
+            AS base_id,
+        e.mail.tags.sendout_message_id[1] AS sendout_message_id,
+        e.mail.messageId AS provider_message_id,
+        e.bounce.bounceType AS bounce_type,
+        e.bounce.bounceSubType AS bounce_subtype,
+        CASE kind
+            WHEN 'Send' THEN 'queued'
+            WHEN 'Reject' THEN 'failed'
+            WHEN 'Rendering Failure' THEN 'failed'
+            WHEN 'Delivery' THEN 'delivered'
+            WHEN 'DeliveryDelay' THEN 'deferred'
+            WHEN 'Open' THEN 'opened'
+            WHEN 'Click' THEN 'clicked'
+            WHEN 'Complaint' THEN
+                CASE
+                    WHEN e.complaint.complaintSubType = 'OnAccountSuppressionList' THEN 'skipped'
+                    WHEN e.complaint.complaintFeedbackType = 'not-spam' THEN NULL
+                    ELSE 'complaint'
+                END
+            WHEN 'Subscription' THEN
+                CASE
+                    WHEN e.subscription.newTopicPreferences.unsubscribeAll
+                        OR list_bool_or(list_transform(
+                            e.subscription.newTopicPreferences.topicSubscriptionStatus,
+                            lambda t: t.subscriptionStatus = 'OptOut'))
+                        THEN 'unsubscribed'
+                END
+        END AS record_event_type,
+        coalesce(CASE kind
+            WHEN 'Bounce' THEN e.bounce.timestamp
+            WHEN 'Complaint' THEN e.complaint.timestamp
+            WHEN 'Delivery' THEN e.delivery.timestamp
+            WHEN 'DeliveryDelay' THEN e.deliveryDelay.timestamp
+            WHEN 'Open' THEN e.open.timestamp
+            WHEN 'Click' THEN e.click.timestamp
+            WHEN 'Subscription' THEN e.subscription.timestamp
+        END, e.mail.timestamp) AS time_text,
+        event_time(time_text) AS occurred_at,
+        CASE WHEN kind = 'Click' THEN e.click.link END AS url,
+        coalesce(
+            e.delivery.smtpResponse, e.reject.reason, e.failure.errorMessage,
+            e.deliveryDelay.delayType,
+            CASE WHEN kind = 'Bounce' THEN concat_ws(' ', bounce_type, bounce_subtype) END
+        ) AS record_reason,
+        CASE kind
             WHEN 'Bounce' THEN list_transform(e.bounce.bouncedRecipients, lambda x: {
                 'address': x.emailAddress, 'status': x.status, 'diagnostic': x.diagnosticCode})
             WHEN 'Complaint' THEN list_transform(e.complaint.complainedRecipients, lambda x: {
@@ -66,89 +118,56 @@ classified AS (
 per_recipient AS (
     SELECT * EXCLUDE (recipients),
         unnest(CASE WHEN len(recipients) > 0 THEN recipients ELSE [NULL] END) AS rcpt
-    FROM classified
+    FROM per_record
 ),
 
 mapped AS (
     SELECT *,
-        CASE kind
-            WHEN 'Send' THEN 'queued'
-            WHEN 'Reject' THEN 'failed'
-            WHEN 'Rendering Failure' THEN 'failed'
-            WHEN 'Delivery' THEN 'delivered'
-            WHEN 'DeliveryDelay' THEN 'deferred'
-            WHEN 'Open' THEN 'opened'
-            WHEN 'Click' THEN 'clicked'
-            WHEN 'Complaint' THEN
-                CASE
-                    WHEN e.complaint.complaintSubType = 'OnAccountSuppressionList' THEN 'skipped'
-                    WHEN e.complaint.complaintFeedbackType = 'not-spam' THEN NULL
-                    ELSE 'complaint'
-                END
-            WHEN 'Bounce' THEN
-                CASE
-                    WHEN e.bounce.bounceType = 'Permanent'
-                        AND e.bounce.bounceSubType IN ('Suppressed', 'OnAccountSuppressionList')
-                        THEN 'skipped'
-                    WHEN e.bounce.bounceType = 'Permanent'
-                        AND (e.bounce.bounceSubType = 'NoEmail'
-                             OR proves_bad_address(coalesce(rcpt.status, enhanced_status(rcpt.diagnostic))))
-                        THEN 'bad_email'
-                    ELSE 'bounced'
-                END
-            WHEN 'Subscription' THEN
-                CASE
-                    WHEN e.subscription.newTopicPreferences.unsubscribeAll
-                        OR list_bool_or(list_transform(
-                            e.subscription.newTopicPreferences.topicSubscriptionStatus,
-                            lambda t: t.subscriptionStatus = 'OptOut'))
-                        THEN 'unsubscribed'
-                END
-        END AS event_type,
-        coalesce(CASE kind
-            WHEN 'Bounce' THEN e.bounce.timestamp
-            WHEN 'Complaint' THEN e.complaint.timestamp
-            WHEN 'Delivery' THEN e.delivery.timestamp
-            WHEN 'DeliveryDelay' THEN e.deliveryDelay.timestamp
-            WHEN 'Open' THEN e.open.timestamp
-            WHEN 'Click' THEN e.click.timestamp
-            WHEN 'Subscription' THEN e.subscription.timestamp
-        END, e.mail.timestamp) AS time_text
+        email_address(rcpt.address) AS recipient,
+        coalesce(rcpt.status, enhanced_status(rcpt.diagnostic)) AS status_code,
+        CASE
+            WHEN kind <> 'Bounce' THEN record_event_type
+            WHEN bounce_type = 'Permanent'
+                AND bounce_subtype IN ('Suppressed', 'OnAccountSuppressionList') THEN 'skipped'
+            WHEN bounce_type = 'Permanent'
+                AND (bounce_subtype = 'NoEmail' OR proves_bad_address(status_code))
+                THEN 'bad_email'
+            ELSE 'bounced'
+        END AS event_type
     FROM per_recipient
 )
 
 SELECT
     source_line,
-    coalesce(sns_message_id, derived_event_id(event_text)) || ':' || coalesce(email_address(rcpt.address), '')
-        AS event_id,
+    base_id || ':' || coalesce(recipient, '') AS event_id,
     event_type,
-    e.mail.tags.sendout_message_id[1] AS sendout_message_id,
-    e.mail.messageId AS provider_message_id,
-    email_address(rcpt.address) AS recipient,
-    event_time(time_text) AS occurred_at,
+    sendout_message_id,
+    provider_message_id,
+    recipient,
+    occurred_at,
     false AS is_machine_open,
-    CASE WHEN kind = 'Click' THEN e.click.link END AS url,
-    CASE WHEN kind = 'Bounce' AND event_type IN ('bounced', 'bad_email') THEN
-        CASE e.bounce.bounceType WHEN 'Permanent' THEN 'hard' WHEN 'Transient' THEN 'soft' END
+    url,
+    CASE WHEN event_type IN ('bounced', 'bad_email') THEN
+        CASE bounce_type WHEN 'Permanent' THEN 'hard' WHEN 'Transient' THEN 'soft' END
     END AS bounce_kind,
-    coalesce(rcpt.status, enhanced_status(rcpt.diagnostic)) AS status_code,
-    coalesce(
-        rcpt.diagnostic, e.delivery.smtpResponse, e.reject.reason, e.failure.errorMessage,
-        e.deliveryDelay.delayType,
-        CASE WHEN kind = 'Bounce' THEN concat_ws(' ', e.bounce.bounceType, e.bounce.bounceSubType) END
-    ) AS reason,
+    status_code,
+    coalesce(rcpt.diagnostic, record_reason) AS reason,
     NULL::VARCHAR AS body,
     record AS payload,
     CASE
         WHEN problem IS NOT NULL THEN problem
-        WHEN e IS NULL THEN json_problem(record)
+        WHEN is_unreadable THEN json_problem(record)
         WHEN sns_type IS NOT NULL AND sns_type <> 'Notification' THEN
-            'SNS ' || sns_type || ' is not an event; confirm the subscription at ' || coalesce(subscribe_url, '?')
+            'SNS ' || sns_type || ' is not an event; confirm the subscription at '
+                || coalesce(subscribe_url, '?')
         WHEN kind IS NULL THEN 'not an SES record: no eventType or notificationType'
-        WHEN kind = 'Complaint' AND event_type IS NULL THEN 'complaint feedback type not-spam is not a complaint'
-        WHEN kind = 'Subscription' AND event_type IS NULL THEN 'subscription change that is no opt-out'
+        WHEN kind = 'Complaint' AND event_type IS NULL THEN
+            'complaint feedback type not-spam is not a complaint'
+        WHEN kind = 'Subscription' AND event_type IS NULL THEN
+            'subscription change that is no opt-out'
         WHEN event_type IS NULL THEN 'unknown SES event type ''' || kind || ''''
-        WHEN email_address(rcpt.address) IS NULL THEN 'no recipient in the SES record'
-        WHEN event_time(time_text) IS NULL THEN 'unparseable timestamp ' || coalesce('''' || time_text || '''', '(none)')
+        WHEN recipient IS NULL THEN 'no recipient in the SES record'
+        WHEN occurred_at IS NULL THEN
+            'unparseable timestamp ' || coalesce('''' || time_text || '''', '(none)')
     END AS problem
 FROM mapped
