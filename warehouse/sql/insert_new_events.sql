@@ -1,17 +1,18 @@
 -- Store the staged events of one batch that are new: the first of each event_id within the
--- batch, and none whose (provider, event_id) is already in events.
+-- batch (by rowid, so the wide rows are not sorted), and none whose (provider, event_id) is
+-- already in events.
 INSERT INTO events
 WITH
-valid AS (
-    SELECT * EXCLUDE (problem)
+firsts AS (
+    SELECT event_id, min(rowid) AS first_row
     FROM staged
     WHERE problem IS NULL
-    QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY source_line) = 1
+    GROUP BY event_id
 ),
 
 unseen AS (
-    SELECT valid.*
-    FROM valid
+    SELECT first_row
+    FROM firsts
     ANTI JOIN (SELECT event_id FROM events WHERE provider = $provider) AS stored
         USING (event_id)
 )
@@ -36,4 +37,5 @@ SELECT
     $source_file AS source_file,
     source_line,
     $ingested_at::TIMESTAMPTZ AS ingested_at
-FROM unseen
+FROM staged
+SEMI JOIN unseen ON staged.rowid = unseen.first_row
