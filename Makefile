@@ -26,7 +26,7 @@ test: lint
 	$(UV) run --locked pytest
 
 bench: setup
-	$(UV) run --locked python bench/ingest.py
+	$(UV) run --locked python bench/ingest.py --events 2000000
 
 clean:
 	rm -rf .venv .pytest_cache .ruff_cache
