@@ -10,7 +10,7 @@ import pytest
 from tests.events import sendgrid, ses, write_ndjson
 from warehouse.db import open_warehouse
 from warehouse.ingest import IngestError, ingest_paths
-from warehouse.sql import run_script
+from warehouse.links import link_events
 from warehouse.vocabulary import Provider
 
 
@@ -231,7 +231,7 @@ def test_events_for_unknown_messages_are_kept_and_join_once_the_message_exists(
             "INSERT INTO messages (message_id, sendout_id, channel, recipient) "
             "VALUES ('msg-7', 'so-1', 'email', 'ada@example.com')"
         )
-        run_script(con, "link_events.sql")
+        link_events(con)
 
     assert summary.unmatched == 1
     assert query("SELECT message_id FROM events") == [{"message_id": "msg-7"}]

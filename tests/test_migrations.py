@@ -13,9 +13,9 @@ def test_a_new_warehouse_gets_every_table_and_records_the_migration(tmp_path: Pa
         tables = {row[0] for row in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
         recorded = con.sql("SELECT version, name FROM schema_migrations").fetchall()
 
-    assert applied == ["0001_initial"]
+    assert applied == ["0001_initial", "0002_statuses_and_unsubscribes"]
     assert tables >= TABLES | {"schema_migrations"}
-    assert recorded == [(1, "initial")]
+    assert recorded == [(1, "initial"), (2, "statuses_and_unsubscribes")]
 
 
 def test_migrating_again_changes_nothing(tmp_path: Path) -> None:
@@ -26,7 +26,7 @@ def test_migrating_again_changes_nothing(tmp_path: Path) -> None:
     with connect(path) as con:
         assert migrate(con) == []
         assert con.sql("SELECT email FROM contacts").fetchall() == [("kept@example.com",)]
-        assert con.sql("SELECT count(*) FROM schema_migrations").fetchall() == [(1,)]
+        assert con.sql("SELECT count(*) FROM schema_migrations").fetchall() == [(2,)]
 
 
 def test_the_default_warehouse_is_under_data_unless_sendout_db_says_otherwise(

@@ -4,8 +4,7 @@ import re
 
 import phonenumbers
 
-DEFAULT_REGION = "GB"
-REGION_ENV_VAR = "SENDOUT_DEFAULT_REGION"
+from warehouse.settings import settings
 
 # Deliberately plain: one @, no spaces, a dotted domain. Providers do the rest.
 _EMAIL = re.compile(
@@ -25,10 +24,15 @@ def normalise_email(raw: str) -> str:
     return email
 
 
-def normalise_phone(raw: str, default_region: str = DEFAULT_REGION) -> str:
-    """The number in E.164 (+447700900123), or InvalidAddressError."""
+def normalise_phone(raw: str, default_region: str | None = None) -> str:
+    """The number in E.164 (+447911123456), or InvalidAddressError.
+
+    A number without +country code is read as one of `default_region` (an ISO 3166 code,
+    $SENDOUT_DEFAULT_REGION unless given).
+    """
+    region = (default_region or settings().default_region).upper()
     try:
-        number = phonenumbers.parse(raw.strip(), default_region.upper())
+        number = phonenumbers.parse(raw.strip(), region)
     except phonenumbers.NumberParseException as error:
         raise InvalidAddressError(f"{raw.strip()!r} is not a phone number") from error
     if not phonenumbers.is_valid_number(number):

@@ -14,7 +14,6 @@ import duckdb
 import pyarrow as pa
 
 from warehouse.addresses import (
-    DEFAULT_REGION,
     InvalidAddressError,
     normalise_email,
     normalise_phone,
@@ -57,7 +56,7 @@ def _cell(record: dict[str, str | None], column: str) -> str | None:
 
 
 def parse_contacts_csv(
-    text: str, default_region: str = DEFAULT_REGION
+    text: str, default_region: str | None = None
 ) -> tuple[list[ContactRow], list[RejectedRow]]:
     """Split CSV text into valid, normalised rows and rejected rows with reasons."""
     reader = csv.DictReader(io.StringIO(text))
@@ -109,7 +108,7 @@ def read_csv_text(path: Path) -> str:
 
 
 def import_contacts(
-    con: duckdb.DuckDBPyConnection, path: Path, default_region: str = DEFAULT_REGION
+    con: duckdb.DuckDBPyConnection, path: Path, default_region: str | None = None
 ) -> ImportReport:
     """Import a contacts CSV in one transaction and report what it did."""
     try:

@@ -5,7 +5,6 @@ single unit of work. Another process holding the file makes DuckDB fail at once,
 retries with backoff until `lock_timeout` seconds have passed.
 """
 
-import os
 import random
 import time
 from collections.abc import Iterator
@@ -15,8 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-DEFAULT_DB_PATH = Path("data") / "sendout.duckdb"
-DB_ENV_VAR = "SENDOUT_DB"
+from warehouse.settings import Settings
 
 
 class WarehouseLockedError(RuntimeError):
@@ -25,7 +23,7 @@ class WarehouseLockedError(RuntimeError):
 
 def default_db_path() -> Path:
     """The warehouse file: $SENDOUT_DB, else data/sendout.duckdb under the working folder."""
-    return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB_PATH)
+    return Settings().db
 
 
 def _is_lock_conflict(error: duckdb.Error) -> bool:

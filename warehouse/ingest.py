@@ -17,9 +17,10 @@ import duckdb
 import pyarrow as pa
 
 from warehouse.db import open_warehouse, transaction
+from warehouse.links import link_events
 from warehouse.parsers import Parser, detect_provider, install_macros, load_parser
 from warehouse.records import FileFacts, describe, is_readable_file, read_records
-from warehouse.sql import read_sql, run_script
+from warehouse.sql import read_sql
 from warehouse.vocabulary import INBOUND_EVENT_TYPES, INGESTIBLE_PROVIDERS, Provider
 
 HOLD_SECONDS = 2.0  # longest we keep the warehouse from other processes between two files
@@ -184,7 +185,7 @@ def ingest_file(
                 result.events_new += new
                 result.events_duplicate += duplicate
                 result.quarantined += bad
-            run_script(con, "link_events.sql")
+            link_events(con, str(facts.path), ingested_at)
             result.unmatched = _unmatched_since(con, facts, ingested_at)
         result.provider = str(provider) if provider else None
         con.execute(

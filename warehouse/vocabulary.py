@@ -66,3 +66,123 @@ INBOUND_EVENT_TYPES = frozenset({EventType.RECEIVED, EventType.FORWARDED, EventT
 class BounceKind(StrEnum):
     HARD = "hard"
     SOFT = "soft"
+
+
+class DisplayStatus(StrEnum):
+    """What the dashboard shows for an outbound message (DESIGN §3)."""
+
+    QUEUED = "Queued"
+    SKIPPED = "Skipped"
+    SENT = "Sent"
+    DELIVERED = "Delivered"
+    BOUNCED = "Bounced"
+    COMPLAINT = "Complaint"
+    BAD_NUMBER = "Bad number"
+    BAD_EMAIL = "Bad email"
+    OPENED = "Opened"
+    CLICKED = "Clicked"
+    FAILED = "Failed"
+
+
+#: Precedence of outbound events for a message's final status (DESIGN §4): the highest wins,
+#: never the last to arrive. `skipped` ranks above what only says a message left us (`sent`,
+#: `queued`) and below anything proving a delivery attempt. `unsubscribed` sets a flag instead.
+STATUS_RANK: dict[EventType, int] = {
+    EventType.QUEUED: 1,
+    EventType.SENT: 2,
+    EventType.SKIPPED: 3,
+    EventType.DEFERRED: 4,
+    EventType.DELIVERED: 5,
+    EventType.FAILED: 6,
+    EventType.BOUNCED: 7,
+    EventType.BAD_EMAIL: 8,
+    EventType.BAD_NUMBER: 8,
+    EventType.OPENED: 9,
+    EventType.CLICKED: 10,
+    EventType.COMPLAINT: 11,
+}
+
+#: The display status of a message whose highest-ranked event is the key. A deferred message
+#: was handed on and may still be delivered, so it shows as Sent.
+DISPLAY_STATUS: dict[EventType, DisplayStatus] = {
+    EventType.QUEUED: DisplayStatus.QUEUED,
+    EventType.SENT: DisplayStatus.SENT,
+    EventType.SKIPPED: DisplayStatus.SKIPPED,
+    EventType.DEFERRED: DisplayStatus.SENT,
+    EventType.DELIVERED: DisplayStatus.DELIVERED,
+    EventType.FAILED: DisplayStatus.FAILED,
+    EventType.BOUNCED: DisplayStatus.BOUNCED,
+    EventType.BAD_EMAIL: DisplayStatus.BAD_EMAIL,
+    EventType.BAD_NUMBER: DisplayStatus.BAD_NUMBER,
+    EventType.OPENED: DisplayStatus.OPENED,
+    EventType.CLICKED: DisplayStatus.CLICKED,
+    EventType.COMPLAINT: DisplayStatus.COMPLAINT,
+}
+
+#: Events that prove a message left us (for first_sent_at).
+SENT_EVIDENCE = frozenset(STATUS_RANK) - {EventType.QUEUED, EventType.SKIPPED, EventType.FAILED}
+
+
+class SendoutStatus(StrEnum):
+    """A send-out's own status on the Messages page (DESIGN §5)."""
+
+    SCHEDULED = "Scheduled"
+    SENDING = "Sending..."
+    SENT = "Sent"
+    DELIVERED = "Delivered"
+    CANCELLED = "Cancelled"
+
+
+class InboundStatus(StrEnum):
+    RECEIVED = "Received"
+    FORWARDED = "Forwarded"
+    REPLIED = "Replied"
+
+
+class Keyword(StrEnum):
+    """What an inbound SMS asks for, from its whole trimmed body (DESIGN §6)."""
+
+    STOP = "stop"
+    START = "start"
+    HELP = "help"
+    OTHER = "other"
+
+
+KEYWORDS: dict[Keyword, frozenset[str]] = {
+    Keyword.STOP: frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}),
+    Keyword.START: frozenset({"START", "UNSTOP", "YES"}),
+    Keyword.HELP: frozenset({"HELP", "INFO"}),
+}
+
+
+class UnsubscribeReason(StrEnum):
+    STOP_REPLY = "stop_reply"
+    BOUNCED = "bounced"
+    BAD_EMAIL = "bad_email"
+    BAD_NUMBER = "bad_number"
+    COMPLAINT = "complaint"
+    UNSUBSCRIBED = "unsubscribed"
+    PROVIDER_SUPPRESSED = "provider_suppressed"
+    REPEATED_SOFT_BOUNCE = "repeated_soft_bounce"
+    MANUAL = "manual"
+
+
+class UnsubscribeScope(StrEnum):
+    """`all` blocks every send-out on the channel; `marketing` only marketing ones."""
+
+    ALL = "all"
+    MARKETING = "marketing"
+
+
+class ChangeAction(StrEnum):
+    ADD = "add"
+    REMOVE = "remove"
+
+
+#: How many soft bounces in a row, across send-outs and with no delivery between, add an entry.
+SOFT_BOUNCE_STREAK = 3
+
+#: The column that counts each display status in sendout_channel_stats ("Bad email" -> bad_email).
+STATUS_COLUMNS: dict[DisplayStatus, str] = {
+    status: str(status).lower().replace(" ", "_") for status in DisplayStatus
+}

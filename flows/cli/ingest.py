@@ -1,0 +1,58 @@
+"""`sendout ingest`: provider event files into the warehouse."""
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from flows.cli import cli
+from warehouse.ingest import FileResult, find_files, ingest_paths
+from warehouse.vocabulary import INGESTIBLE_PROVIDERS, Provider
+
+PROVIDER_CHOICES = ["auto", *(str(p) for p in INGESTIBLE_PROVIDERS)]
+PROGRESS_MIN_BYTES = 16 * 1024 * 1024  # show a progress bar when there is this much to read
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--provider",
+    type=click.Choice(PROVIDER_CHOICES),
+    default="auto",
+    show_default=True,
+    help="Who wrote the files; auto tells each file's provider from its content.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.pass_obj
+def ingest(db: Path, paths: tuple[Path, ...], provider: str, as_json: bool) -> None:
+    """Read provider event files (or folders of them) into the warehouse."""
+    files = find_files(paths)
+    total = sum(f.stat().st_size for f in files)
+    chosen = None if provider == "auto" else Provider(provider)
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=as_json or total < PROGRESS_MIN_BYTES,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("Ingesting", total=total)
+
+        def advance(result: FileResult) -> None:
+            progress.advance(task, Path(result.path).stat().st_size)
+
+        summary = ingest_paths(db, files, chosen, on_file=advance)
+    if as_json:
+        click.echo(json.dumps(summary.as_dict()))
+        return
+    click.echo(
+        f"files read {summary.files_read}, skipped (already ingested) {summary.files_skipped}\n"
+        f"events new {summary.events_new}, duplicate {summary.events_duplicate}, "
+        f"quarantined {summary.quarantined}, unmatched {summary.unmatched}"
+    )
+    if summary.quarantined:
+        click.echo("Quarantined records are in the `quarantine` table with file, line and reason.")

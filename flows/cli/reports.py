@@ -1,0 +1,100 @@
+"""`sendout refresh`, `report` and `lookup`: what happened to send-outs and to one address."""
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from flows.cli import cli
+from warehouse.db import open_warehouse
+from warehouse.refresh import refresh as refresh_marts
+from warehouse.reports import lookup as lookup_address
+from warehouse.reports import sendout_report
+from warehouse.settings import settings
+from warehouse.vocabulary import STATUS_COLUMNS
+
+
+def _json(data: object) -> str:
+    return json.dumps(data, default=str)
+
+
+def _percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.1%}"
+
+
+@cli.command()
+@click.option("--full", is_flag=True, help="Rebuild every row instead of only what is new.")
+@click.option("--json", "as_json", is_flag=True, help="Print what it did as one JSON object.")
+@click.pass_obj
+def refresh(db: Path, full: bool, as_json: bool) -> None:
+    """Recompute final statuses, send-out figures and the Unsubscribes list."""
+    with open_warehouse(db) as con:
+        summary = refresh_marts(con, full=full)
+    if as_json:
+        click.echo(_json(asdict(summary)))
+        return
+    click.echo(
+        f"{summary.mode} refresh in {summary.seconds:.2f} s: {summary.messages} messages, "
+        f"{summary.sendouts} send-outs, {summary.inbound} inbound SMS, "
+        f"{summary.unsubscribe_changes} Unsubscribes changes"
+    )
+
+
+@cli.command()
+@click.argument("sendout_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.pass_obj
+def report(db: Path, sendout_id: str | None, as_json: bool) -> None:
+    """Each send-out's status, counts, rates and cost, per channel (as of the last refresh)."""
+    with open_warehouse(db) as con:
+        rows = sendout_report(con, sendout_id)
+    if sendout_id and not rows:
+        raise click.ClickException(f"there is no send-out {sendout_id}")
+    if as_json:
+        click.echo(_json(rows))
+        return
+    currency = settings().currency
+    for row in rows:
+        click.echo(
+            f"{row['sendout_id']}  {row['name']}  [{row['channel']}, "
+            f"{row['communication_type']}]  {row['sendout_status']}"
+        )
+        if row["planned"] is None:
+            click.echo("  no messages yet")
+            continue
+        counts = ", ".join(f"{name} {row[name]}" for name in STATUS_COLUMNS.values() if row[name])
+        click.echo(f"  {row['done']}/{row['planned']} done: {counts or 'nothing yet'}")
+        if row["channel"] == "email":
+            click.echo(
+                f"  accepted {row['accepted']}, open rate {_percent(row['open_rate'])} "
+                f"(human {_percent(row['human_open_rate'])}), click rate "
+                f"{_percent(row['click_rate'])}, "
+                f"click-to-open {_percent(row['click_to_open_rate'])}"
+            )
+        else:
+            click.echo(f"  replies {row['inbound']}")
+        click.echo(f"  cost {row['cost']:.4f} {currency}")
+
+
+@cli.command()
+@click.argument("address")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@click.pass_obj
+def lookup(db: Path, address: str, as_json: bool) -> None:
+    """Why didn't they receive it? Everything about one email address or phone number."""
+    with open_warehouse(db) as con:
+        found = lookup_address(con, address)
+    if as_json:
+        click.echo(_json(asdict(found)))
+        return
+    listed = "on the Unsubscribes list" if found.entries else "not on the Unsubscribes list"
+    click.echo(f"{found.address} ({found.channel}) is {listed}.")
+    for message in found.messages:
+        when = message.first_sent_at or message.delivered_at
+        click.echo(
+            f"  {message.sendout_name} ({message.communication_type}): {message.status}"
+            + (f", sent {when:%Y-%m-%d %H:%M}" if when else "")
+        )
+    for line in found.advice:
+        click.echo(f"- {line}")

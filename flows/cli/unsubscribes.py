@@ -1,0 +1,108 @@
+"""`sendout unsubscribes`: the list, by hand."""
+
+import getpass
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from flows.cli import cli
+from warehouse import unsubscribes as unsubscribe_list
+from warehouse.db import open_warehouse
+from warehouse.vocabulary import Channel, UnsubscribeReason, UnsubscribeScope
+
+CHANNELS = click.Choice([str(c) for c in Channel])
+
+
+@cli.group()
+def unsubscribes() -> None:
+    """The Unsubscribes list: who is not messaged, and why."""
+
+
+@unsubscribes.command("list")
+@click.option("--channel", type=CHANNELS, help="Only this channel.")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
+@click.pass_obj
+def list_(db: Path, channel: str | None, as_json: bool) -> None:
+    """The current entries, newest first."""
+    with open_warehouse(db) as con:
+        found = [e for e in unsubscribe_list.entries(con) if channel in (None, e.channel)]
+    if as_json:
+        click.echo(json.dumps([asdict(e) for e in found], default=str))
+        return
+    for e in found:
+        click.echo(
+            f"{e.added_at:%Y-%m-%d}  {e.channel:5}  {e.address}  {e.reason} ({e.scope})"
+            f"  by {e.added_by}: {e.note or e.cause}"
+        )
+    click.echo(f"{len(found)} entries")
+
+
+@unsubscribes.command()
+@click.argument("channel", type=CHANNELS)
+@click.argument("address")
+@click.option("--reason", "note", required=True, help="Why it is added (kept in the history).")
+@click.option(
+    "--scope",
+    type=click.Choice([str(s) for s in UnsubscribeScope]),
+    default=str(UnsubscribeScope.ALL),
+    show_default=True,
+    help="all: every send-out skips it; marketing: only marketing send-outs.",
+)
+@click.option("--by", "changed_by", default=getpass.getuser, help="Who makes the change.")
+@click.pass_obj
+def add(db: Path, channel: str, address: str, note: str, scope: str, changed_by: str) -> None:
+    """Put an address on the list by hand."""
+    with open_warehouse(db) as con:
+        entry = unsubscribe_list.add(con, channel, address, scope, changed_by, note)
+    click.echo(f"added {entry.address} ({entry.channel}, scope {entry.scope})")
+
+
+@unsubscribes.command()
+@click.argument("channel", type=CHANNELS)
+@click.argument("address")
+@click.option("--reason", "note", required=True, help="Why it is removed (kept in the history).")
+@click.option(
+    "--only",
+    type=click.Choice([str(r) for r in UnsubscribeReason]),
+    help="Remove only the entry with this reason.",
+)
+@click.option("--by", "changed_by", default=getpass.getuser, help="Who makes the change.")
+@click.pass_obj
+def remove(
+    db: Path, channel: str, address: str, note: str, only: str | None, changed_by: str
+) -> None:
+    """Take an address off the list by hand; the history keeps what it was."""
+    with open_warehouse(db) as con:
+        removed = unsubscribe_list.remove(con, channel, address, changed_by, note, only)
+    for entry in removed:
+        click.echo(f"removed {entry.address} ({entry.channel}, {entry.reason})")
+
+
+@unsubscribes.command()
+@click.argument("address")
+@click.pass_obj
+def history(db: Path, address: str) -> None:
+    """Every change ever made to an address's entries."""
+    channel = Channel.EMAIL if "@" in address else Channel.SMS
+    with open_warehouse(db) as con:
+        rows = unsubscribe_list.history(con, unsubscribe_list.normalise_address(channel, address))
+    for changed_at, chan, reason, action, scope, cause, by, note in rows:
+        click.echo(f"{changed_at:%Y-%m-%d %H:%M}  {chan}  {action} {reason} ({scope})  "
+                   f"{cause} by {by}{': ' + note if note else ''}")  # fmt: skip
+
+
+@unsubscribes.command()
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write."
+)
+@click.pass_obj
+def export(db: Path, output: Path | None) -> None:
+    """The list as CSV (cells that a spreadsheet would run as formulas are neutralised)."""
+    with open_warehouse(db) as con:
+        text = unsubscribe_list.export_csv(con)
+    if output:
+        output.write_text(text)
+    else:
+        click.echo(text, nl=False)

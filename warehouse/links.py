@@ -1,0 +1,23 @@
+"""Joining provider events to our messages (DESIGN §4: events may arrive before the message)."""
+
+from datetime import datetime
+
+import duckdb
+
+from warehouse.sql import read_sql
+
+
+def link_events(
+    con: duckdb.DuckDBPyConnection,
+    source_file: str | None = None,
+    ingested_at: datetime | None = None,
+) -> set[str]:
+    """Attach unmatched events to their messages; return the ids of messages that gained any.
+
+    With `source_file` and `ingested_at`, only that ingested file's events are considered.
+    """
+    params = {"source_file": source_file, "ingested_at": ingested_at}
+    linked: set[str] = set()
+    for statement in con.extract_statements(read_sql("link_events.sql")):
+        linked.update(row[0] for row in con.execute(statement, params).fetchall())
+    return linked

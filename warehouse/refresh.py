@@ -1,0 +1,187 @@
+"""`sendout refresh`: recompute the marts (message_status, inbound_messages, the Unsubscribes
+list, sendout_channel_stats) from messages and events.
+
+Incremental by default: only messages created or with events ingested since the last refresh
+are recomputed, so the cost follows the new events, not the history. `full=True` rebuilds every
+row; both give identical tables (tests/test_refresh.py).
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from warehouse.db import transaction
+from warehouse.inbound import inbound_messages
+from warehouse.links import link_events
+from warehouse.settings import Settings, settings
+from warehouse.sql import read_sql
+from warehouse.status import Prices, channel_stats, message_outcomes, message_status
+from warehouse.unsubscribes import derive_from_events
+from warehouse.vocabulary import STATUS_RANK, Channel, EventType
+
+STATE_NAME = "marts"
+OUTBOUND_TYPES = [str(t) for t in STATUS_RANK] + [str(EventType.UNSUBSCRIBED)]
+
+
+@dataclass
+class RefreshSummary:
+    """What one refresh did."""
+
+    mode: str
+    messages: int
+    sendouts: int
+    inbound: int
+    unsubscribe_changes: int
+    seconds: float
+
+
+def _frame(con: duckdb.DuckDBPyConnection, query: str, params: dict | None = None) -> pl.LazyFrame:
+    return pl.from_arrow(con.sql(query, params=params).arrow().read_all()).lazy()
+
+
+def _replace_rows(
+    con: duckdb.DuckDBPyConnection, table: str, key: str, frame: pl.DataFrame, keys: str
+) -> None:
+    """Delete the rows whose `key` is in the temp table `keys`, then insert `frame` by name."""
+    con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {keys})")
+    con.register("replacement", frame.to_arrow())
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM replacement")
+    finally:
+        con.unregister("replacement")
+
+
+def _watermark(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    rows = con.execute(
+        "SELECT watermark FROM refresh_state WHERE name = ?", [STATE_NAME]
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _refresh_messages(con: duckdb.DuckDBPyConnection, prices: Prices, now: datetime) -> int:
+    events = _frame(
+        con,
+        """
+        SELECT message_id, event_type, occurred_at, is_machine_open, bounce_kind
+        FROM events SEMI JOIN dirty_messages USING (message_id)
+        WHERE event_type IN (SELECT unnest($types))
+        """,
+        {"types": OUTBOUND_TYPES},
+    )
+    messages = _frame(
+        con,
+        """
+        SELECT message_id, sendout_id, channel, recipient, sms_text
+        FROM messages SEMI JOIN dirty_messages USING (message_id)
+        """,
+    )
+    rows = message_status(messages, message_outcomes(events), prices, now).collect()
+    _replace_rows(con, "message_status", "message_id", rows, "dirty_messages")
+    return rows.height
+
+
+def _refresh_inbound(con: duckdb.DuckDBPyConnection, config: Settings, prices: Prices) -> int:
+    received = _frame(
+        con,
+        """
+        SELECT event_id, provider_message_id, recipient AS from_number,
+               occurred_at AS received_at, body
+        FROM events WHERE event_type = $received
+        """,
+        {"received": str(EventType.RECEIVED)},
+    )
+    handled = _frame(
+        con,
+        """
+        SELECT provider_message_id, event_type, occurred_at, body
+        FROM events WHERE event_type IN ($forwarded, $replied)
+        """,
+        {"forwarded": str(EventType.FORWARDED), "replied": str(EventType.REPLIED)},
+    )
+    outbound = _frame(
+        con,
+        """
+        SELECT message_id, sendout_id, recipient,
+               coalesce(status.first_sent_at, messages.created_at) AS sent_at
+        FROM messages LEFT JOIN message_status AS status USING (message_id, sendout_id, channel,
+            recipient)
+        WHERE channel = $sms
+        """,
+        {"sms": str(Channel.SMS)},
+    )
+    sendouts = _frame(con, "SELECT sendout_id, forward_to, auto_reply_text FROM sendouts")
+    rows = inbound_messages(
+        received, handled, outbound, sendouts, prices, config.forward_to, config.auto_reply_text
+    ).collect()
+    con.execute("DELETE FROM inbound_messages")
+    con.register("replacement", rows.to_arrow())
+    try:
+        con.execute("INSERT INTO inbound_messages BY NAME SELECT * FROM replacement")
+    finally:
+        con.unregister("replacement")
+    return rows.height
+
+
+def _refresh_sendouts(con: duckdb.DuckDBPyConnection) -> int:
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE dirty_sendouts AS
+        SELECT DISTINCT sendout_id FROM messages SEMI JOIN dirty_messages USING (message_id)
+        UNION SELECT DISTINCT sendout_id FROM inbound_messages WHERE sendout_id IS NOT NULL
+        """
+    )
+    statuses = _frame(
+        con,
+        "SELECT * FROM message_status SEMI JOIN dirty_sendouts USING (sendout_id)",
+    )
+    inbound = _frame(
+        con,
+        """
+        SELECT sendout_id, count(*) AS inbound, sum(cost) AS inbound_cost
+        FROM inbound_messages SEMI JOIN dirty_sendouts USING (sendout_id)
+        GROUP BY sendout_id
+        """,
+    )
+    rows = channel_stats(statuses, inbound).collect()
+    _replace_rows(con, "sendout_channel_stats", "sendout_id", rows, "dirty_sendouts")
+    return rows.select("sendout_id").n_unique()
+
+
+def refresh(
+    con: duckdb.DuckDBPyConnection, full: bool = False, config: Settings | None = None
+) -> RefreshSummary:
+    """Bring the marts up to date in one transaction; see the module docstring."""
+    started = time.perf_counter()
+    config = config or settings()
+    prices = Prices(email=config.email_cost, sms_segment=config.sms_segment_cost)
+    now = datetime.now(UTC)
+    with transaction(con):
+        since = None if full else _watermark(con)
+        linked = link_events(con)
+        con.register(
+            "linked_messages", pa.table({"message_id": pa.array(sorted(linked), pa.string())})
+        )
+        try:
+            con.execute(read_sql("refresh_dirty_messages.sql"), {"since": since})
+        finally:
+            con.unregister("linked_messages")
+        if full:
+            for table in ("message_status", "sendout_channel_stats"):
+                con.execute(f"DELETE FROM {table}")
+        messages = _refresh_messages(con, prices, now)
+        inbound = _refresh_inbound(con, config, prices)
+        changes = derive_from_events(con)
+        sendouts = _refresh_sendouts(con)
+        con.execute("INSERT OR REPLACE INTO refresh_state VALUES (?, ?, ?)", [STATE_NAME, now, now])
+    return RefreshSummary(
+        mode="full" if full or since is None else "incremental",
+        messages=messages,
+        sendouts=sendouts,
+        inbound=inbound,
+        unsubscribe_changes=changes,
+        seconds=round(time.perf_counter() - started, 3),
+    )

@@ -1,0 +1,119 @@
+"""Read queries for people: send-out summaries and "why didn't they receive it?"."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+
+from warehouse.unsubscribes import Entry, entries, normalise_address
+from warehouse.vocabulary import Channel, CommunicationType, DisplayStatus, UnsubscribeScope
+
+NOT_SENT = {str(DisplayStatus.SKIPPED), str(DisplayStatus.QUEUED)}
+REJECTED = {str(DisplayStatus.BOUNCED), str(DisplayStatus.BAD_EMAIL), str(DisplayStatus.BAD_NUMBER)}
+ARRIVED = {str(DisplayStatus.SENT), str(DisplayStatus.DELIVERED)}
+
+
+def sendout_report(con: duckdb.DuckDBPyConnection, sendout_id: str | None = None) -> list[dict]:
+    """Rows of `sendout_summary` (one per send-out and channel), newest send-out first."""
+    relation = con.execute(
+        """
+        SELECT * FROM sendout_summary
+        WHERE $sendout_id IS NULL OR sendout_id = $sendout_id
+        ORDER BY created_at DESC, sendout_id, channel
+        """,
+        {"sendout_id": sendout_id},
+    )
+    columns = [d[0] for d in relation.description]
+    return [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
+
+
+@dataclass
+class SentMessage:
+    sendout_id: str
+    sendout_name: str
+    communication_type: str
+    channel: str
+    status: str
+    first_sent_at: datetime | None
+    delivered_at: datetime | None
+    first_opened_at: datetime | None
+
+
+@dataclass
+class Lookup:
+    """What happened to one address: list entries, messages, and the advice that applies."""
+
+    address: str
+    channel: str
+    entries: list[Entry] = field(default_factory=list)
+    messages: list[SentMessage] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)
+
+
+def _channel_of(address: str) -> Channel:
+    return Channel.EMAIL if "@" in address else Channel.SMS
+
+
+def lookup(con: duckdb.DuckDBPyConnection, raw_address: str) -> Lookup:
+    """Explain what happened to an email address or phone number, with the checklist's advice."""
+    channel = _channel_of(raw_address)
+    address = normalise_address(channel, raw_address)
+    found = Lookup(address=address, channel=str(channel))
+    found.entries = [e for e in entries(con, address) if e.channel == str(channel)]
+    rows = con.execute(
+        """
+        SELECT status.sendout_id, sendouts.name, sendouts.communication_type, status.channel,
+               status.status, status.first_sent_at, status.delivered_at, status.first_opened_at
+        FROM message_status AS status JOIN sendouts USING (sendout_id)
+        WHERE status.recipient = ? AND status.channel = ?
+        ORDER BY sendouts.created_at DESC
+        """,
+        [address, str(channel)],
+    ).fetchall()
+    found.messages = [SentMessage(*row) for row in rows]
+    found.advice = advice(found)
+    return found
+
+
+def advice(found: Lookup) -> list[str]:
+    """The lines of the "emails not received" checklist that apply to this address."""
+    lines = []
+    for entry in found.entries:
+        who = (
+            "marketing send-outs skip it; non-marketing messages still reach it"
+            if entry.scope == str(UnsubscribeScope.MARKETING)
+            else "every send-out on this channel skips it"
+        )
+        lines.append(
+            f"On the Unsubscribes list since {entry.added_at:%Y-%m-%d} ({entry.reason}): {who}. "
+            "If that is a mistake, remove it (sendout unsubscribes remove) and send again."
+        )
+    if not found.messages:
+        lines.append(
+            "Nothing was sent to this address: check that it is the contact's current address "
+            "and that the contact was among the send-out's recipients."
+        )
+        return lines
+    statuses = {m.status for m in found.messages}
+    if str(DisplayStatus.SKIPPED) in statuses:
+        lines.append(
+            "Some messages were skipped and never sent, at no cost: see the entries above."
+        )
+    if statuses & REJECTED:
+        lines.append(
+            "The receiving side rejected a message: check the address for typos, or ask the "
+            "person for another one and correct the contact."
+        )
+    if statuses & ARRIVED and found.channel == str(Channel.EMAIL):
+        lines.append(
+            "Delivered to their mail server but not opened: ask them to look in the spam or "
+            "junk folder, and to add the sender to their safe senders or contacts."
+        )
+    marketing_only = any(e.scope == str(UnsubscribeScope.MARKETING) for e in found.entries)
+    sent_types = {m.communication_type for m in found.messages}
+    if marketing_only and str(CommunicationType.NON_MARKETING) in sent_types:
+        lines.append(
+            "Non-marketing messages (reminders, notices) are still sent to them despite their "
+            "marketing unsubscribe."
+        )
+    return lines

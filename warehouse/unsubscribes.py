@@ -1,0 +1,191 @@
+"""The Unsubscribes list (DESIGN §6): append-only history, the current list, and the one question
+dispatch and the dashboard ask: would this address be skipped, and why?"""
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from warehouse.addresses import normalise_email, normalise_phone
+from warehouse.db import transaction
+from warehouse.settings import settings
+from warehouse.sql import read_sql
+from warehouse.vocabulary import (
+    SOFT_BOUNCE_STREAK,
+    ChangeAction,
+    Channel,
+    CommunicationType,
+    UnsubscribeReason,
+    UnsubscribeScope,
+)
+
+MANUAL_CAUSE = "manual"
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class UnsubscribeError(ValueError):
+    """A manual change that cannot be made (nothing to remove, a bad address, no reason)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An active entry of the Unsubscribes list."""
+
+    channel: str
+    address: str
+    reason: str
+    scope: str
+    sendout_id: str | None
+    cause: str
+    added_by: str
+    added_at: datetime
+    note: str | None
+
+
+def normalise_address(channel: Channel | str, address: str, region: str | None = None) -> str:
+    """The address as the list keys it: an email lower-cased, a phone in E.164."""
+    if Channel(channel) == Channel.EMAIL:
+        return normalise_email(address)
+    return normalise_phone(address, region or settings().default_region)
+
+
+def derive_from_events(con: duckdb.DuckDBPyConnection) -> int:
+    """Append the changes that events and inbound replies call for; return how many."""
+    before = _change_count(con)
+    for statement in con.extract_statements(read_sql("derive_unsubscribes.sql")):
+        con.execute(
+            statement, {"streak": SOFT_BOUNCE_STREAK} if "$streak" in statement.query else None
+        )
+    return _change_count(con) - before
+
+
+def _change_count(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute("SELECT count(*) FROM unsubscribe_changes").fetchall()[0][0]
+
+
+def entries(con: duckdb.DuckDBPyConnection, address: str | None = None) -> list[Entry]:
+    """The current list (or one address's entries), newest first."""
+    rows = con.execute(
+        """
+        SELECT channel, address, reason, scope, sendout_id, cause, added_by, added_at, note
+        FROM unsubscribes
+        WHERE $address IS NULL OR address = $address
+        ORDER BY added_at DESC, channel, address, reason
+        """,
+        {"address": address},
+    ).fetchall()
+    return [Entry(*row) for row in rows]
+
+
+def skip_reason(
+    con: duckdb.DuckDBPyConnection,
+    channel: Channel | str,
+    address: str,
+    communication_type: CommunicationType | str,
+) -> Entry | None:
+    """The entry that makes a message to this address skipped, or None if it would be sent.
+
+    Entries apply to their channel only; marketing send-outs skip every entry, non-marketing
+    ones only entries whose scope is `all`.
+    """
+    scopes = [str(UnsubscribeScope.ALL)]
+    if CommunicationType(communication_type) == CommunicationType.MARKETING:
+        scopes.append(str(UnsubscribeScope.MARKETING))
+    for entry in entries(con, address):
+        if entry.channel == str(channel) and entry.scope in scopes:
+            return entry
+    return None
+
+
+def add(
+    con: duckdb.DuckDBPyConnection,
+    channel: Channel | str,
+    address: str,
+    scope: UnsubscribeScope | str,
+    changed_by: str,
+    note: str,
+    sendout_id: str | None = None,
+) -> Entry:
+    """Put an address on the list by hand (reason `manual`), recording who and why."""
+    if not note.strip():
+        raise UnsubscribeError("say why the address is added (--reason)")
+    address = normalise_address(channel, address)
+    with transaction(con):
+        _record(
+            con, channel, address, UnsubscribeReason.MANUAL, ChangeAction.ADD, scope, changed_by,
+            note, sendout_id,
+        )  # fmt: skip
+    return next(e for e in entries(con, address) if e.reason == UnsubscribeReason.MANUAL)
+
+
+def remove(
+    con: duckdb.DuckDBPyConnection,
+    channel: Channel | str,
+    address: str,
+    changed_by: str,
+    note: str,
+    reason: UnsubscribeReason | str | None = None,
+) -> list[Entry]:
+    """Take an address off the list by hand (every reason, or one); return what was removed.
+
+    The history keeps the entries; the removal is a new row with who and why.
+    """
+    if not note.strip():
+        raise UnsubscribeError("say why the address is removed (--reason)")
+    address = normalise_address(channel, address)
+    removed = [
+        e
+        for e in entries(con, address)
+        if e.channel == str(channel) and (reason is None or e.reason == str(reason))
+    ]
+    if not removed:
+        raise UnsubscribeError(f"{address} is not on the {channel} Unsubscribes list")
+    with transaction(con):
+        for entry in removed:
+            _record(
+                con, channel, address, entry.reason, ChangeAction.REMOVE, entry.scope,
+                changed_by, note, entry.sendout_id,
+            )  # fmt: skip
+    return removed
+
+
+def _record(con, channel, address, reason, action, scope, changed_by, note, sendout_id) -> None:
+    con.execute(
+        """
+        INSERT INTO unsubscribe_changes (channel, address, reason, action, scope, sendout_id,
+            cause, changed_by, note, effective_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)
+        """,
+        [str(channel), address, str(reason), str(action), str(scope), sendout_id, MANUAL_CAUSE,
+         changed_by, note],
+    )  # fmt: skip
+
+
+def history(con: duckdb.DuckDBPyConnection, address: str) -> list[tuple]:
+    """Every change ever made to an address's entries, oldest first."""
+    return con.execute(
+        """
+        SELECT changed_at, channel, reason, action, scope, cause, changed_by, note
+        FROM unsubscribe_changes WHERE address = ? ORDER BY effective_at, change_id
+        """,
+        [address],
+    ).fetchall()
+
+
+def safe_cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (OWASP's advice: prefix a ')."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def export_csv(con: duckdb.DuckDBPyConnection) -> str:
+    """The current list as CSV text, safe against formula injection."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["channel", "address", "reason", "scope", "sendout_id", "cause", "added_by",
+                     "added_at", "note"])  # fmt: skip
+    for entry in entries(con):
+        writer.writerow([safe_cell(v) for v in vars(entry).values()])
+    return out.getvalue()
