@@ -21,11 +21,21 @@ def ses(kind: str, recipient: str = "ada@example.com", message_id: str = "msg-1"
     elif kind == "Bounce":
         event["bounce"] = {
             "bounceType": extra.pop("bounce_type", "Permanent"),
-            "bounceSubType": "General",
+            "bounceSubType": extra.pop("subtype", "General"),
             "timestamp": at,
             "bouncedRecipients": [
                 {"emailAddress": recipient, "status": extra.pop("status", "5.1.1")}
             ],
+        }
+    elif kind == "Complaint":
+        event["complaint"] = {
+            "timestamp": at,
+            "complainedRecipients": [{"emailAddress": recipient}],
+        }
+    elif kind == "Subscription":
+        event["subscription"] = {
+            "timestamp": at,
+            "newTopicPreferences": {"unsubscribeAll": True},
         }
     elif kind == "Open":
         event["open"] = {"timestamp": at}
@@ -50,3 +60,24 @@ def sendgrid(event: str, email: str = "ada@example.com", event_id: str = "sg-1",
 def write_ndjson(path: Path, events: list) -> Path:
     path.write_text("".join(json.dumps(e) + "\n" for e in events))
     return path
+
+
+def twilio_status(sid: str, status: str, to: str, error_code: str | None = None, **extra) -> dict:
+    """A Twilio message status callback (form fields, all strings)."""
+    event = {"MessageSid": sid, "MessageStatus": status, "To": to, "AccountSid": "AC1"}
+    if error_code:
+        event["ErrorCode"] = error_code
+    return {**event, **extra}
+
+
+def twilio_inbound(sid: str, sender: str, body: str, at: str) -> dict:
+    """An inbound SMS as our webhook receiver records it (with the time of receipt)."""
+    return {
+        "MessageSid": sid,
+        "SmsStatus": "received",
+        "From": sender,
+        "To": "+14155550000",
+        "Body": body,
+        "AccountSid": "AC1",
+        "sendout_received_at": at,
+    }

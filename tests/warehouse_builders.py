@@ -1,0 +1,64 @@
+"""Build a small warehouse in a test: send-outs, messages, and events through real ingest."""
+
+import itertools
+from datetime import datetime
+from pathlib import Path
+
+from tests.events import write_ndjson
+from warehouse.db import open_warehouse
+from warehouse.ingest import ingest_paths
+from warehouse.refresh import RefreshSummary, refresh
+
+_files = itertools.count()
+
+
+def add_sendout(
+    db: Path,
+    sendout_id: str,
+    channels: tuple[str, ...] = ("email",),
+    communication_type: str = "marketing",
+    **columns: object,
+) -> None:
+    """A send-out row; extra columns (scheduled_at, cancelled_at, forward_to, ...) by name."""
+    names = ["sendout_id", "name", "channels", "communication_type", *columns]
+    values = [sendout_id, f"Send-out {sendout_id}", list(channels), communication_type,
+              *columns.values()]  # fmt: skip
+    with open_warehouse(db) as con:
+        con.execute(
+            f"INSERT INTO sendouts ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+            values,
+        )
+
+
+def add_message(
+    db: Path,
+    message_id: str,
+    sendout_id: str,
+    recipient: str,
+    channel: str = "email",
+    sms_text: str | None = None,
+    provider_message_id: str | None = None,
+    created_at: datetime | None = None,
+) -> None:
+    with open_warehouse(db) as con:
+        con.execute(
+            """
+            INSERT INTO messages (message_id, sendout_id, contact_id, channel, recipient,
+                sms_text, provider_message_id, created_at)
+            VALUES (?, ?, hash(?) % 1000000000, ?, ?, ?, ?, coalesce(?, current_timestamp))
+            """,
+            [message_id, sendout_id, message_id, channel, recipient, sms_text,
+             provider_message_id, created_at],
+        )  # fmt: skip
+
+
+def ingest_events(db: Path, folder: Path, events: list[dict], suffix: str = ".ndjson") -> None:
+    """Write provider events to a new file in `folder` and ingest it for real."""
+    folder.mkdir(exist_ok=True)
+    path = write_ndjson(folder / f"events-{next(_files)}{suffix}", events)
+    ingest_paths(db, [path])
+
+
+def run_refresh(db: Path, full: bool = False) -> RefreshSummary:
+    with open_warehouse(db) as con:
+        return refresh(con, full=full)
