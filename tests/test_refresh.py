@@ -59,7 +59,7 @@ STEP = st.one_of(
                         "sms-delivered",
                         "sms-stop",
                     ]
-                ),  # fmt: skip
+                ),
                 st.integers(0, 5),
                 st.integers(0, 59),
             ),
