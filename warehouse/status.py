@@ -21,6 +21,7 @@ from warehouse.vocabulary import (
     EventType,
 )
 
+MONEY_DECIMALS = 6  # costs are rounded to a millionth of the currency unit
 RANKS = {str(event): rank for event, rank in STATUS_RANK.items()}
 DISPLAY = {str(event): str(status) for event, status in DISPLAY_STATUS.items()}
 OPENS = [str(EventType.OPENED), str(EventType.CLICKED)]
@@ -128,8 +129,10 @@ def message_status(
             .alias("billable_units"),
         )
         .with_columns(
-            cost=pl.col("billable_units")
-            * unit_price.then(prices.sms_segment).otherwise(prices.email),
+            cost=(
+                pl.col("billable_units")
+                * unit_price.then(prices.sms_segment).otherwise(prices.email)
+            ).round(MONEY_DECIMALS),
             refreshed_at=pl.lit(refreshed_at, dtype=pl.Datetime("us", "UTC")),
         )
     )
@@ -194,7 +197,9 @@ def channel_stats(statuses: pl.LazyFrame, inbound: pl.LazyFrame) -> pl.LazyFrame
         )
         .with_columns(
             inbound=pl.col("inbound").fill_null(0).cast(pl.Int32),
-            cost=pl.col("message_cost") + pl.col("inbound_cost").fill_null(0.0),
+            cost=(pl.col("message_cost") + pl.col("inbound_cost").fill_null(0.0)).round(
+                MONEY_DECIMALS
+            ),
         )
         .drop("message_cost", "inbound_cost")
     )
