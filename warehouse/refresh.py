@@ -21,7 +21,7 @@ from warehouse.settings import Settings, settings
 from warehouse.sql import read_sql
 from warehouse.status import Prices, channel_stats, message_outcomes, message_status
 from warehouse.unsubscribes import derive_from_events
-from warehouse.vocabulary import STATUS_RANK, Channel, EventType
+from warehouse.vocabulary import INBOUND_EVENT_TYPES, STATUS_RANK, Channel, EventType
 
 STATE_NAME = "marts"
 OUTBOUND_TYPES = [str(t) for t in STATUS_RANK] + [str(EventType.UNSUBSCRIBED)]
@@ -126,6 +126,23 @@ def _refresh_inbound(con: duckdb.DuckDBPyConnection, config: Settings, prices: P
     return rows.height
 
 
+def _inbound_may_have_changed(con: duckdb.DuckDBPyConnection, since: datetime) -> bool:
+    """Inbound rows depend on inbound events and on when SMS messages were sent, nothing else
+    (a change of forwarding or auto-reply settings shows after `refresh --full`)."""
+    return con.execute(
+        """
+        SELECT EXISTS (
+            SELECT 1 FROM events
+            WHERE ingested_at > $since AND event_type IN (SELECT unnest($inbound))
+        ) OR EXISTS (
+            SELECT 1 FROM messages SEMI JOIN dirty_messages USING (message_id)
+            WHERE channel = $sms
+        )
+        """,
+        {"since": since, "inbound": [str(t) for t in INBOUND_EVENT_TYPES], "sms": str(Channel.SMS)},
+    ).fetchall()[0][0]
+
+
 def _refresh_sendouts(con: duckdb.DuckDBPyConnection) -> int:
     con.execute(
         """
@@ -136,7 +153,11 @@ def _refresh_sendouts(con: duckdb.DuckDBPyConnection) -> int:
     )
     statuses = _frame(
         con,
-        "SELECT * FROM message_status SEMI JOIN dirty_sendouts USING (sendout_id)",
+        """
+        SELECT sendout_id, channel, status, is_opened, is_clicked, is_machine_open_only, cost,
+               first_sent_at, delivered_at
+        FROM message_status SEMI JOIN dirty_sendouts USING (sendout_id)
+        """,
     )
     inbound = _frame(
         con,
@@ -173,8 +194,12 @@ def refresh(
             for table in ("message_status", "sendout_channel_stats"):
                 con.execute(f"DELETE FROM {table}")
         messages = _refresh_messages(con, prices, now)
-        inbound = _refresh_inbound(con, config, prices)
-        changes = derive_from_events(con)
+        inbound = (
+            _refresh_inbound(con, config, prices)
+            if since is None or _inbound_may_have_changed(con, since)
+            else 0
+        )
+        changes = derive_from_events(con, since)
         sendouts = _refresh_sendouts(con)
         con.execute("INSERT OR REPLACE INTO refresh_state VALUES (?, ?, ?)", [STATE_NAME, now, now])
     return RefreshSummary(

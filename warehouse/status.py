@@ -22,9 +22,18 @@ from warehouse.vocabulary import (
 )
 
 MONEY_DECIMALS = 6  # costs are rounded to a millionth of the currency unit
-RANKS = {str(event): rank for event, rank in STATUS_RANK.items()}
-DISPLAY = {str(event): str(status) for event, status in DISPLAY_STATUS.items()}
-OPENS = [str(EventType.OPENED), str(EventType.CLICKED)]
+# Event types in ascending rank, as a polars Enum whose physical codes sort like the ranks.
+# bad_email and bad_number share a rank but never meet on one message, so adjacent codes do.
+# `unsubscribed` (a flag, not a status) comes last and is kept out of the ranking.
+RANKED_EVENTS = sorted(STATUS_RANK, key=lambda e: (STATUS_RANK[e], e == EventType.BAD_NUMBER))
+EVENT_CODES = [str(e) for e in RANKED_EVENTS] + [str(EventType.UNSUBSCRIBED)]
+EVENT_ENUM = pl.Enum(EVENT_CODES)
+KIND_SCORE = {str(BounceKind.SOFT): 1, str(BounceKind.HARD): 2}  # the harder bounce wins
+DISPLAY = {code: str(DISPLAY_STATUS[e]) for code, e in enumerate(RANKED_EVENTS)}
+
+
+def _code(event: EventType) -> int:
+    return EVENT_CODES.index(str(event))
 
 
 @dataclass(frozen=True)
@@ -35,12 +44,8 @@ class Prices:
     sms_segment: float
 
 
-def _is(event_type: EventType) -> pl.Expr:
-    return pl.col("event_type") == str(event_type)
-
-
-def _first_at(condition: pl.Expr) -> pl.Expr:
-    return pl.col("occurred_at").filter(condition).min()
+def _when(condition: pl.Expr) -> pl.Expr:
+    return pl.when(condition).then(pl.col("occurred_at"))
 
 
 def message_outcomes(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -48,34 +53,42 @@ def message_outcomes(events: pl.LazyFrame) -> pl.LazyFrame:
 
     Input columns: message_id, event_type, occurred_at, is_machine_open, bounce_kind.
     Arrival order and duplicates do not matter: only ranks, counts and minimum times are used.
+    The top event and its bounce kind come from one maximum of code * 4 + kind score.
     """
-    rank = pl.col("event_type").replace_strict(RANKS, default=None, return_dtype=pl.Int8)
+    code = pl.col("code")
+    sent_evidence = [_code(e) for e in SENT_EVIDENCE]
+    opens = [_code(EventType.OPENED), _code(EventType.CLICKED)]
     return (
-        events.with_columns(rank=rank)
+        events.with_columns(code=pl.col("event_type").cast(EVENT_ENUM).to_physical().cast(pl.Int32))
+        .with_columns(
+            top_key=pl.when(code < len(RANKED_EVENTS)).then(
+                code * 4 + pl.col("bounce_kind").replace_strict(KIND_SCORE, default=0)
+            )
+        )
         .group_by("message_id")
         .agg(
-            top_rank=pl.col("rank").max(),
-            top_event=pl.col("event_type").filter(pl.col("rank") == pl.col("rank").max()).first(),
-            top_kinds=pl.col("bounce_kind").filter(pl.col("rank") == pl.col("rank").max()),
-            open_count=_is(EventType.OPENED).sum().cast(pl.Int32),
-            click_count=_is(EventType.CLICKED).sum().cast(pl.Int32),
-            machine_open_count=(_is(EventType.OPENED) & pl.col("is_machine_open"))
+            top_key=pl.col("top_key").max(),
+            open_count=(code == _code(EventType.OPENED)).sum().cast(pl.Int32),
+            click_count=(code == _code(EventType.CLICKED)).sum().cast(pl.Int32),
+            machine_open_count=((code == _code(EventType.OPENED)) & pl.col("is_machine_open"))
             .sum()
             .cast(pl.Int32),
-            first_sent_at=_first_at(pl.col("event_type").is_in([str(e) for e in SENT_EVIDENCE])),
-            delivered_at=_first_at(_is(EventType.DELIVERED)),
-            first_opened_at=_first_at(pl.col("event_type").is_in(OPENS)),
-            first_clicked_at=_first_at(_is(EventType.CLICKED)),
-            has_unsubscribed=_is(EventType.UNSUBSCRIBED).any(),
-            has_complained=_is(EventType.COMPLAINT).any(),
+            first_sent_at=_when(code.is_in(sent_evidence)).min(),
+            delivered_at=_when(code == _code(EventType.DELIVERED)).min(),
+            first_opened_at=_when(code.is_in(opens)).min(),
+            first_clicked_at=_when(code == _code(EventType.CLICKED)).min(),
+            has_unsubscribed=(code == _code(EventType.UNSUBSCRIBED)).any(),
+            has_complained=(code == _code(EventType.COMPLAINT)).any(),
         )
         .with_columns(
-            bounce_kind=pl.when(pl.col("top_kinds").list.contains(str(BounceKind.HARD)))
-            .then(pl.lit(str(BounceKind.HARD)))
-            .when(pl.col("top_kinds").list.contains(str(BounceKind.SOFT)))
-            .then(pl.lit(str(BounceKind.SOFT)))
+            top_code=pl.col("top_key") // 4,
+            bounce_kind=pl.col("top_key")
+            .mod(4)
+            .replace_strict(
+                {v: k for k, v in KIND_SCORE.items()}, default=None, return_dtype=pl.String
+            ),
         )
-        .drop("top_kinds")
+        .drop("top_key")
     )
 
 
@@ -87,11 +100,11 @@ def message_status(
     Input `messages`: message_id, sendout_id, channel, recipient, sms_text.
     """
     status = (
-        pl.col("top_event")
+        pl.col("top_code")
         .replace_strict(DISPLAY, default=None, return_dtype=pl.String)
         .fill_null(str(DisplayStatus.QUEUED))
     )
-    billable = pl.col("top_event").is_not_null() & (status != str(DisplayStatus.SKIPPED))
+    billable = pl.col("top_code").is_not_null() & (status != str(DisplayStatus.SKIPPED))
     units = pl.when(pl.col("channel") == str(Channel.SMS)).then(segments(pl.col("sms_text")))
     unit_price = pl.when(pl.col("channel") == str(Channel.SMS))
     return (

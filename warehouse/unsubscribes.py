@@ -51,13 +51,15 @@ def normalise_address(channel: Channel | str, address: str, region: str | None =
     return normalise_phone(address, region or settings().default_region)
 
 
-def derive_from_events(con: duckdb.DuckDBPyConnection) -> int:
-    """Append the changes that events and inbound replies call for; return how many."""
+def derive_from_events(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -> int:
+    """Append the changes that events and inbound replies call for; return how many.
+
+    With `since`, only addresses with events ingested or changes made after it are looked at.
+    """
     before = _change_count(con)
+    params = {"streak": SOFT_BOUNCE_STREAK, "since": since}
     for statement in con.extract_statements(read_sql("derive_unsubscribes.sql")):
-        con.execute(
-            statement, {"streak": SOFT_BOUNCE_STREAK} if "$streak" in statement.query else None
-        )
+        con.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement.query})
     return _change_count(con) - before
 
 

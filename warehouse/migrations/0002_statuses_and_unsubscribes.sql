@@ -8,7 +8,7 @@ ALTER TABLE messages ADD COLUMN sms_text VARCHAR;
 
 -- One row per message: its final status by rank (DESIGN §4), engagement, and what it cost.
 CREATE TABLE message_status (
-    message_id            VARCHAR PRIMARY KEY,
+    message_id            VARCHAR NOT NULL,
     sendout_id            VARCHAR NOT NULL,
     channel               VARCHAR NOT NULL,
     recipient             VARCHAR NOT NULL,

@@ -3,6 +3,27 @@
 -- reason); the latest vote decides whether the entry should be on the list. Where the list
 -- says otherwise, one change is appended, citing the deciding vote. Deriving twice therefore
 -- adds nothing, and a manual removal stands until something newer happens.
+-- Only addresses with events or manual changes since $since are looked at (all when null).
+
+CREATE OR REPLACE TEMP TABLE affected_addresses AS
+SELECT DISTINCT channel, recipient AS address
+FROM events
+WHERE recipient IS NOT NULL AND ($since IS NULL OR ingested_at > $since)
+UNION
+SELECT DISTINCT channel, address
+FROM unsubscribe_changes
+WHERE cause = 'manual' AND ($since IS NULL OR changed_at > $since);
+
+-- the events that can vote, of those addresses only, read from the big table once
+CREATE OR REPLACE TEMP TABLE voting_events AS
+SELECT channel, recipient, event_type, bounce_kind, provider, event_id, message_id,
+       sendout_message_id, provider_message_id, occurred_at
+FROM events
+WHERE recipient IS NOT NULL
+  AND event_type IN ('bounced', 'bad_email', 'bad_number', 'complaint', 'unsubscribed',
+                     'skipped', 'delivered', 'opened', 'clicked')
+  AND ($since IS NULL
+       OR (channel, recipient) IN (SELECT (channel, address) FROM affected_addresses));
 
 CREATE OR REPLACE TEMP TABLE unsubscribe_votes AS
 WITH
@@ -23,9 +44,8 @@ event_votes AS (
         event_id AS cause_event_id,
         message_id,
         occurred_at AS effective_at
-    FROM events
-    WHERE recipient IS NOT NULL
-      AND ((event_type = 'bounced' AND bounce_kind = 'hard')
+    FROM voting_events
+    WHERE ((event_type = 'bounced' AND bounce_kind = 'hard')
            OR event_type IN ('bad_email', 'bad_number', 'complaint', 'unsubscribed')
            -- our own sender's skips come from this very list; only a provider's are news
            OR (event_type = 'skipped' AND provider <> 'smtp'))
@@ -42,13 +62,15 @@ keyword_votes AS (
         message_id,
         received_at AS effective_at
     FROM inbound_messages
+    SEMI JOIN affected_addresses
+        ON affected_addresses.channel = 'sms' AND affected_addresses.address = from_number
     WHERE keyword IN ('stop', 'start')
 ),
 
 -- soft bounces of distinct messages to one address, counted since its last delivery
 soft_candidates AS (
     SELECT channel, recipient
-    FROM events
+    FROM voting_events
     WHERE event_type = 'bounced' AND bounce_kind = 'soft'
     GROUP BY channel, recipient
     HAVING count(*) >= $streak
@@ -56,19 +78,17 @@ soft_candidates AS (
 
 outcomes AS (
     SELECT
-        events.channel, events.recipient, events.event_type, events.event_id,
-        events.message_id, events.occurred_at,
-        coalesce(events.message_id, events.sendout_message_id, events.provider_message_id,
-                 events.event_id) AS message_key,
-        sum(CASE WHEN events.event_type = 'bounced' THEN 0 ELSE 1 END) OVER (
-            PARTITION BY events.channel, events.recipient
-            ORDER BY events.occurred_at, events.event_id
+        channel, recipient, event_type, event_id, message_id, occurred_at,
+        coalesce(message_id, sendout_message_id, provider_message_id, event_id) AS message_key,
+        sum(CASE WHEN event_type = 'bounced' THEN 0 ELSE 1 END) OVER (
+            PARTITION BY channel, recipient
+            ORDER BY occurred_at, event_id
             ROWS UNBOUNDED PRECEDING
         ) AS since_delivery
-    FROM events
+    FROM voting_events
     SEMI JOIN soft_candidates USING (channel, recipient)
-    WHERE (events.event_type = 'bounced' AND events.bounce_kind = 'soft')
-       OR events.event_type IN ('delivered', 'opened', 'clicked')
+    WHERE (event_type = 'bounced' AND bounce_kind = 'soft')
+       OR event_type IN ('delivered', 'opened', 'clicked')
 ),
 
 streak_bounces AS (
@@ -101,6 +121,7 @@ streak_votes AS (
 manual_votes AS (
     SELECT channel, address, reason, action, cause, cause_event_id, message_id, effective_at
     FROM unsubscribe_changes
+    SEMI JOIN affected_addresses USING (channel, address)
     WHERE cause = 'manual'
 )
 
@@ -126,6 +147,7 @@ decided AS (
 listed AS (
     SELECT channel, address, reason, action
     FROM unsubscribe_changes
+    SEMI JOIN affected_addresses USING (channel, address)
     QUALIFY row_number() OVER (
         PARTITION BY channel, address, reason ORDER BY effective_at DESC, change_id DESC
     ) = 1

@@ -1,0 +1,159 @@
+"""Benchmark final statuses and summaries: `sendout refresh` against one hand-written DuckDB
+query (the limit to match) and a pandas peer.
+
+Builds a warehouse with N events over M messages (directly in SQL, so it takes seconds), then
+times, each in its own process: `sendout refresh --full`; the DuckDB query computing the same
+final statuses; pandas doing the same; and an incremental `sendout refresh` after 10,000 new
+events. Prints one JSON line. Usage:
+    python bench/status.py [--events 5000000] [--messages 1000000] [--new-events 10000]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from warehouse.db import open_warehouse
+
+HERE = Path(__file__).resolve().parent
+# event types and how often each appears (per 100 events)
+MIX = [("queued", 12), ("sent", 18), ("delivered", 24), ("deferred", 3), ("opened", 22),
+       ("clicked", 9), ("bounced", 4), ("bad_email", 2), ("failed", 1), ("complaint", 1),
+       ("skipped", 2), ("unsubscribed", 2)]  # fmt: skip
+
+
+def build(db: Path, events: int, messages: int) -> None:
+    """A warehouse with `messages` messages in send-outs of 10,000 and `events` events."""
+    cumulative, total = [], 0
+    for event_type, weight in MIX:
+        total += weight
+        cumulative.append((event_type, total))
+    pick = " ".join(f"WHEN h < {t} THEN '{e}'" for e, t in cumulative)
+    with open_warehouse(db) as con:
+        con.execute(
+            """
+            INSERT INTO sendouts (sendout_id, name, channels, communication_type)
+            SELECT 's' || i, 'Send-out ' || i, ['email', 'sms'], 'marketing'
+            FROM range(($messages + 9999) // 10000) t(i)
+            """,
+            {"messages": messages},
+        )
+        con.execute(
+            """
+            INSERT INTO messages (message_id, sendout_id, contact_id, channel, recipient, sms_text,
+                created_at)
+            SELECT 'm' || i, 's' || (i // 10000), i,
+                   CASE WHEN i % 10 = 0 THEN 'sms' ELSE 'email' END,
+                   CASE WHEN i % 10 = 0 THEN '+4479' || lpad((i % 100000000)::VARCHAR, 8, '0')
+                        ELSE 'person' || i || '@example.org' END,
+                   CASE WHEN i % 10 = 0 THEN 'Your appointment is tomorrow at 10:00' END,
+                   TIMESTAMPTZ '2026-11-01 09:00:00+00'
+            FROM range($messages) t(i)
+            """,
+            {"messages": messages},
+        )
+        con.execute(
+            f"""
+            INSERT INTO events (event_id, provider, channel, event_type, message_id,
+                sendout_message_id, recipient, occurred_at, is_machine_open, bounce_kind,
+                payload, source_file, source_line, ingested_at)
+            SELECT 'e' || i, 'ses', 'email', event_type, 'm' || m, 'm' || m,
+                   'person' || m || '@example.org',
+                   TIMESTAMPTZ '2026-11-01 09:00:00+00' + to_seconds(hash(i, 'at') % 86400),
+                   event_type = 'opened' AND hash(i, 'bot') % 4 = 0,
+                   CASE WHEN event_type = 'bounced' THEN
+                       CASE WHEN hash(i, 'kind') % 3 = 0 THEN 'soft' ELSE 'hard' END END,
+                   '{{}}', 'bench', i, TIMESTAMPTZ '2026-11-01 12:00:00+00'
+            FROM (
+                SELECT i, hash(i, 'message') % $messages AS m,
+                       CASE {pick} END AS event_type
+                FROM (SELECT i, hash(i, 'type') % {total} AS h FROM range($events) t(i))
+            )
+            """,
+            {"events": events, "messages": messages},
+        )
+
+
+def add_new_events(db: Path, count: int, messages: int) -> None:
+    with open_warehouse(db) as con:
+        con.execute(
+            """
+            INSERT INTO events (event_id, provider, channel, event_type, message_id,
+                sendout_message_id, recipient, occurred_at, payload, source_file, source_line,
+                ingested_at)
+            SELECT 'new' || i, 'ses', 'email', CASE WHEN i % 2 = 0 THEN 'opened' ELSE 'clicked' END,
+                   'm' || m, 'm' || m, 'person' || m || '@example.org',
+                   TIMESTAMPTZ '2026-11-02 09:00:00+00', '{}', 'bench-new', i, current_timestamp
+            FROM (SELECT i, hash(i, 'new') % $messages AS m FROM range($count) t(i))
+            """,
+            {"count": count, "messages": messages},
+        )
+
+
+def measure(command: list[str]) -> dict:
+    """Run a command; return wall seconds, peak RSS and its standard output."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{command[:4]} failed")
+    wall = round(time.perf_counter() - started, 2)
+    return {"wall_seconds": wall, "peak_rss_mb": usage.ru_maxrss // 1024, "out": output}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=5_000_000)
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--new-events", type=int, default=10_000)
+    args = parser.parse_args()
+    sendout = [str(Path(sys.executable).with_name("sendout"))]
+
+    with tempfile.TemporaryDirectory() as work:
+        db = Path(work) / "status.duckdb"
+        started = time.perf_counter()
+        build(db, args.events, args.messages)
+        built = round(time.perf_counter() - started, 1)
+
+        full = measure([*sendout, "--db", str(db), "refresh", "--full", "--json"])
+        full_inside = json.loads(full.pop("out"))["seconds"]
+        peers = [sys.executable, str(HERE / "status_peers.py")]
+        limit = measure([*peers, "sql", str(db)])
+        limit_inside = float(limit.pop("out"))
+        peer = measure([*peers, "pandas", str(db)])
+        peer_inside = float(peer.pop("out"))
+
+        add_new_events(db, args.new_events, args.messages)
+        incremental = measure([*sendout, "--db", str(db), "refresh", "--json"])
+        incremental_summary = json.loads(incremental.pop("out"))
+
+    print(
+        json.dumps(
+            {
+                "benchmark": "status",
+                "events": args.events,
+                "messages": args.messages,
+                "build_seconds": built,
+                "refresh_full": {**full, "seconds": full_inside},
+                "duckdb_sql_final_status": {**limit, "seconds": limit_inside},
+                "pandas_peer": {**peer, "seconds": peer_inside},
+                "refresh_incremental": {
+                    **incremental,
+                    "seconds": incremental_summary["seconds"],
+                    "new_events": args.new_events,
+                    "messages_recomputed": incremental_summary["messages"],
+                },
+                "full_vs_sql": round(full_inside / limit_inside, 2),
+                "full_vs_pandas_speed": round(peer_inside / full_inside, 2),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
