@@ -88,7 +88,9 @@ def add_new_events(db: Path, count: int, messages: int) -> None:
             SELECT 'new' || i, 'ses', 'email', CASE WHEN i % 2 = 0 THEN 'opened' ELSE 'clicked' END,
                    'm' || m, 'm' || m, 'person' || m || '@example.org',
                    TIMESTAMPTZ '2026-11-02 09:00:00+00', '{}', 'bench-new', i, current_timestamp
-            FROM (SELECT i, hash(i, 'new') % $messages AS m FROM range($count) t(i))
+            -- opens and clicks are email events: messages 10, 20, 30... are SMS
+            FROM (SELECT i, (hash(i, 'new') % ($messages // 10)) * 10 + 1 + i % 9 AS m
+                  FROM range($count) t(i))
             """,
             {"count": count, "messages": messages},
         )

@@ -154,9 +154,11 @@ def _refresh_sendouts(con: duckdb.DuckDBPyConnection) -> int:
     statuses = _frame(
         con,
         """
-        SELECT sendout_id, channel, status, is_opened, is_clicked, is_machine_open_only, cost,
-               first_sent_at, delivered_at
+        SELECT sendout_id, channel, status, is_opened, is_clicked, is_machine_open_only,
+               count(*) AS messages, sum(cost) AS cost, min(first_sent_at) AS first_sent_at,
+               min(delivered_at) AS delivered_at
         FROM message_status SEMI JOIN dirty_sendouts USING (sendout_id)
+        GROUP BY ALL
         """,
     )
     inbound = _frame(

@@ -151,8 +151,9 @@ def message_status(
     )
 
 
-def _count(status: DisplayStatus) -> pl.Expr:
-    return (pl.col("status") == str(status)).sum().cast(pl.Int32)
+def _count(condition: pl.Expr) -> pl.Expr:
+    """How many messages meet the condition (each input row stands for `messages` of them)."""
+    return pl.col("messages").filter(condition).sum().cast(pl.Int32)
 
 
 def _rate(numerator: str, denominator: str) -> pl.Expr:
@@ -167,22 +168,26 @@ def _rate(numerator: str, denominator: str) -> pl.Expr:
 def channel_stats(statuses: pl.LazyFrame, inbound: pl.LazyFrame) -> pl.LazyFrame:
     """`sendout_channel_stats`: one row per (send-out, channel) from its messages' statuses.
 
+    Input `statuses`: message_status rows grouped by what the figures need (sendout_id,
+    channel, status, is_opened, is_clicked, is_machine_open_only) with `messages` (how many),
+    `cost` (their sum), first_sent_at and delivered_at (their minimum); one row per message
+    with messages = 1 works as well.
     accepted = messages sent - (bounced + bad + failed), where sent means attempted (neither
     skipped nor still queued); rates divide by accepted, click-to-open by unique opens.
     Input `inbound`: sendout_id, inbound (count), inbound_cost, for the SMS channel.
     """
-    counts = {column: _count(status) for status, column in STATUS_COLUMNS.items()}
+    counts = {
+        column: _count(pl.col("status") == str(status)) for status, column in STATUS_COLUMNS.items()
+    }
     attempted = pl.col("planned") - pl.col("queued") - pl.col("skipped")
     return (
         statuses.group_by("sendout_id", "channel")
         .agg(
-            planned=pl.len().cast(pl.Int32),
+            planned=pl.col("messages").sum().cast(pl.Int32),
             **counts,
-            unique_opened=pl.col("is_opened").sum().cast(pl.Int32),
-            unique_human_opened=(pl.col("is_opened") & ~pl.col("is_machine_open_only"))
-            .sum()
-            .cast(pl.Int32),
-            unique_clicked=pl.col("is_clicked").sum().cast(pl.Int32),
+            unique_opened=_count(pl.col("is_opened")),
+            unique_human_opened=_count(pl.col("is_opened") & ~pl.col("is_machine_open_only")),
+            unique_clicked=_count(pl.col("is_clicked")),
             message_cost=pl.col("cost").sum(),
             first_sent_at=pl.col("first_sent_at").min(),
             first_delivered_at=pl.col("delivered_at").min(),

@@ -1,32 +1,20 @@
 -- Bring the Unsubscribes list in line with what happened (DESIGN §6), appending changes only.
--- Every event, inbound keyword and manual change is a vote on an entry (channel, address,
--- reason); the latest vote decides whether the entry should be on the list. Where the list
--- says otherwise, one change is appended, citing the deciding vote. Deriving twice therefore
--- adds nothing, and a manual removal stands until something newer happens.
--- Only addresses with events or manual changes since $since are looked at (all when null).
-
-CREATE OR REPLACE TEMP TABLE affected_addresses AS
-SELECT DISTINCT channel, recipient AS address
-FROM events
-WHERE recipient IS NOT NULL AND ($since IS NULL OR ingested_at > $since)
-UNION
-SELECT DISTINCT channel, address
-FROM unsubscribe_changes
-WHERE cause = 'manual' AND ($since IS NULL OR changed_at > $since);
-
--- the events that can vote, of those addresses only, read from the big table once
-CREATE OR REPLACE TEMP TABLE voting_events AS
-SELECT channel, recipient, event_type, bounce_kind, provider, event_id, message_id,
-       sendout_message_id, provider_message_id, occurred_at
-FROM events
-WHERE recipient IS NOT NULL
-  AND event_type IN ('bounced', 'bad_email', 'bad_number', 'complaint', 'unsubscribed',
-                     'skipped', 'delivered', 'opened', 'clicked')
-  AND ($since IS NULL
-       OR (channel, recipient) IN (SELECT (channel, address) FROM affected_addresses));
+-- Every event and inbound keyword is a vote on an entry (channel, address, reason). The latest
+-- vote decides whether the entry should be on the list; the entry's latest change (automatic or
+-- manual) is itself a vote, since it settled everything older. Where a newer vote disagrees
+-- with the list, one change is appended citing it. So deriving twice adds nothing, a manual
+-- removal stands until something newer happens, and only events ingested after $since (all
+-- when null) need to be read.
 
 CREATE OR REPLACE TEMP TABLE unsubscribe_votes AS
 WITH
+new_events AS (
+    SELECT channel, recipient, event_type, bounce_kind, provider, event_id, message_id,
+           occurred_at
+    FROM events
+    WHERE recipient IS NOT NULL AND ($since IS NULL OR ingested_at > $since)
+),
+
 event_votes AS (
     SELECT
         channel,
@@ -44,13 +32,14 @@ event_votes AS (
         event_id AS cause_event_id,
         message_id,
         occurred_at AS effective_at
-    FROM voting_events
-    WHERE ((event_type = 'bounced' AND bounce_kind = 'hard')
-           OR event_type IN ('bad_email', 'bad_number', 'complaint', 'unsubscribed')
-           -- our own sender's skips come from this very list; only a provider's are news
-           OR (event_type = 'skipped' AND provider <> 'smtp'))
+    FROM new_events
+    WHERE (event_type = 'bounced' AND bounce_kind = 'hard')
+       OR event_type IN ('bad_email', 'bad_number', 'complaint', 'unsubscribed')
+       -- our own sender's skips come from this very list; only a provider's are news
+       OR (event_type = 'skipped' AND provider <> 'smtp')
 ),
 
+-- inbound_messages is small and rebuilt by refresh: all of its keywords vote every time
 keyword_votes AS (
     SELECT
         'sms' AS channel,
@@ -62,18 +51,15 @@ keyword_votes AS (
         message_id,
         received_at AS effective_at
     FROM inbound_messages
-    SEMI JOIN affected_addresses
-        ON affected_addresses.channel = 'sms' AND affected_addresses.address = from_number
     WHERE keyword IN ('stop', 'start')
 ),
 
--- soft bounces of distinct messages to one address, counted since its last delivery
+-- soft bounces of distinct messages to one address, counted since its last delivery; only
+-- addresses with a new soft bounce have their history read
 soft_candidates AS (
-    SELECT channel, recipient
-    FROM voting_events
+    SELECT DISTINCT channel, recipient
+    FROM new_events
     WHERE event_type = 'bounced' AND bounce_kind = 'soft'
-    GROUP BY channel, recipient
-    HAVING count(*) >= $streak
 ),
 
 outcomes AS (
@@ -85,7 +71,7 @@ outcomes AS (
             ORDER BY occurred_at, event_id
             ROWS UNBOUNDED PRECEDING
         ) AS since_delivery
-    FROM voting_events
+    FROM events
     SEMI JOIN soft_candidates USING (channel, recipient)
     WHERE (event_type = 'bounced' AND bounce_kind = 'soft')
        OR event_type IN ('delivered', 'opened', 'clicked')
@@ -116,40 +102,40 @@ streak_votes AS (
     QUALIFY row_number() OVER (
         PARTITION BY channel, recipient, since_delivery ORDER BY first_at, message_key
     ) = $streak
-),
-
-manual_votes AS (
-    SELECT channel, address, reason, action, cause, cause_event_id, message_id, effective_at
-    FROM unsubscribe_changes
-    SEMI JOIN affected_addresses USING (channel, address)
-    WHERE cause = 'manual'
 )
 
-SELECT *, false AS is_manual FROM event_votes
-UNION ALL SELECT *, false FROM keyword_votes
-UNION ALL SELECT *, false FROM streak_votes
-UNION ALL SELECT *, true FROM manual_votes;
+SELECT * FROM event_votes
+UNION ALL SELECT * FROM keyword_votes
+UNION ALL SELECT * FROM streak_votes;
 
 INSERT INTO unsubscribe_changes (
     channel, address, reason, action, scope, sendout_id, message_id, cause, cause_event_id,
     changed_by, effective_at
 )
 WITH
-decided AS (
-    SELECT *
-    FROM unsubscribe_votes
+listed AS (
+    SELECT channel, address, reason, action, effective_at, cause_event_id
+    FROM unsubscribe_changes
+    SEMI JOIN unsubscribe_votes USING (channel, address, reason)
     QUALIFY row_number() OVER (
-        PARTITION BY channel, address, reason
-        ORDER BY effective_at DESC, is_manual DESC, cause_event_id DESC
+        PARTITION BY channel, address, reason ORDER BY effective_at DESC, change_id DESC
     ) = 1
 ),
 
-listed AS (
-    SELECT channel, address, reason, action
-    FROM unsubscribe_changes
-    SEMI JOIN affected_addresses USING (channel, address)
+ballots AS (
+    SELECT *, false AS is_listed FROM unsubscribe_votes
+    UNION ALL
+    SELECT channel, address, reason, action, NULL, cause_event_id, NULL, effective_at, true
+    FROM listed
+),
+
+-- on a tie the list's own state wins: that vote was counted already
+decided AS (
+    SELECT *
+    FROM ballots
     QUALIFY row_number() OVER (
-        PARTITION BY channel, address, reason ORDER BY effective_at DESC, change_id DESC
+        PARTITION BY channel, address, reason
+        ORDER BY effective_at DESC, is_listed DESC, cause_event_id DESC
     ) = 1
 )
 
@@ -167,7 +153,8 @@ SELECT
     decided.effective_at
 FROM decided
 LEFT JOIN listed USING (channel, address, reason)
-LEFT JOIN messages USING (message_id)
-WHERE NOT decided.is_manual
+LEFT JOIN messages ON messages.message_id = decided.message_id
+WHERE NOT decided.is_listed
+  -- an entry that is not listed counts as removed: removing it again changes nothing
   AND decided.action <> coalesce(listed.action, 'remove')
 ORDER BY decided.effective_at, decided.channel, decided.address, decided.reason;
