@@ -27,6 +27,7 @@ test: lint
 
 bench: setup
 	$(UV) run --locked python bench/ingest.py --events 2000000
+	$(UV) run --locked python bench/status.py --events 5000000
 
 clean:
 	rm -rf .venv .pytest_cache .ruff_cache
