@@ -15,6 +15,28 @@ from warehouse.vocabulary import Channel, UnsubscribeReason, UnsubscribeScope
 CHANNELS = click.Choice([str(c) for c in Channel])
 
 
+def manual_change(verb: str):
+    """The arguments every manual change takes: the entry, why, and who."""
+
+    def decorate(command):
+        for option in reversed(
+            [
+                click.argument("channel", type=CHANNELS),
+                click.argument("address"),
+                click.option(
+                    "--reason", "note", required=True, help=f"Why it is {verb} (kept in history)."
+                ),
+                click.option(
+                    "--by", "changed_by", default=getpass.getuser, help="Who makes the change."
+                ),
+            ]
+        ):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 @cli.group()
 def unsubscribes() -> None:
     """The Unsubscribes list: who is not messaged, and why."""
@@ -40,9 +62,7 @@ def list_(db: Path, channel: str | None, as_json: bool) -> None:
 
 
 @unsubscribes.command()
-@click.argument("channel", type=CHANNELS)
-@click.argument("address")
-@click.option("--reason", "note", required=True, help="Why it is added (kept in the history).")
+@manual_change("added")
 @click.option(
     "--scope",
     type=click.Choice([str(s) for s in UnsubscribeScope]),
@@ -50,7 +70,6 @@ def list_(db: Path, channel: str | None, as_json: bool) -> None:
     show_default=True,
     help="all: every send-out skips it; marketing: only marketing send-outs.",
 )
-@click.option("--by", "changed_by", default=getpass.getuser, help="Who makes the change.")
 @click.pass_obj
 def add(db: Path, channel: str, address: str, note: str, scope: str, changed_by: str) -> None:
     """Put an address on the list by hand."""
@@ -60,15 +79,12 @@ def add(db: Path, channel: str, address: str, note: str, scope: str, changed_by:
 
 
 @unsubscribes.command()
-@click.argument("channel", type=CHANNELS)
-@click.argument("address")
-@click.option("--reason", "note", required=True, help="Why it is removed (kept in the history).")
+@manual_change("removed")
 @click.option(
     "--only",
     type=click.Choice([str(r) for r in UnsubscribeReason]),
     help="Remove only the entry with this reason.",
 )
-@click.option("--by", "changed_by", default=getpass.getuser, help="Who makes the change.")
 @click.pass_obj
 def remove(
     db: Path, channel: str, address: str, note: str, only: str | None, changed_by: str
