@@ -8,7 +8,7 @@ A crash mid-file rolls the whole file back; running again completes the job.
 
 import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from warehouse.records import FileFacts, describe, is_readable_file, read_record
 from warehouse.sql import read_sql
 from warehouse.vocabulary import INBOUND_EVENT_TYPES, INGESTIBLE_PROVIDERS, Provider
 
+DETECT_SAMPLE = 50  # records looked at to tell which provider wrote a file
 HOLD_SECONDS = 2.0  # longest we keep the warehouse from other processes between two files
 
 
@@ -152,6 +153,29 @@ def _quarantine_unrecognised(
     return total
 
 
+def _ingest_batches(
+    con: duckdb.DuckDBPyConnection,
+    parser: Parser,
+    facts: FileFacts,
+    batches: Iterable[pa.Table],
+    ingested_at: datetime,
+    result: FileResult,
+) -> None:
+    """Parse, deduplicate and store every batch of a file; count into `result`."""
+    received_at = datetime.fromtimestamp(facts.path.stat().st_mtime, UTC)
+    for statement in parser.setup:
+        con.execute(statement)
+    for batch in batches:
+        _stage(con, parser, batch, received_at)
+        new, duplicate, bad = _store_batch(con, parser, facts, ingested_at)
+        result.records += batch.num_rows
+        result.events_new += new
+        result.events_duplicate += duplicate
+        result.quarantined += bad
+    link_events(con, str(facts.path), ingested_at)
+    result.unmatched = _unmatched_since(con, facts, ingested_at)
+
+
 def ingest_file(
     con: duckdb.DuckDBPyConnection, path: Path, provider: Provider | None = None
 ) -> FileResult:
@@ -163,30 +187,19 @@ def ingest_file(
             result.skipped = True
             return result
         ingested_at = datetime.now(UTC)
-        received_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        batches: Iterator[pa.Table] = read_records(facts.path, con=con)
+        batches = read_records(facts.path, con=con)
         first = next(batches, None)
-        if first is None:
-            batches = iter(())
-        else:
+        if first is not None:
             batches = itertools.chain([first], batches)
-            provider = provider or detect_provider(first.column("record").to_pylist())
-        if provider is None and first is not None:
-            result.quarantined = _quarantine_unrecognised(con, facts, batches, ingested_at)
-            result.records = result.quarantined
-        elif provider is not None:
-            parser = load_parser(con, provider)
-            for statement in parser.setup:
-                con.execute(statement)
-            for batch in batches:
-                _stage(con, parser, batch, received_at)
-                new, duplicate, bad = _store_batch(con, parser, facts, ingested_at)
-                result.records += batch.num_rows
-                result.events_new += new
-                result.events_duplicate += duplicate
-                result.quarantined += bad
-            link_events(con, str(facts.path), ingested_at)
-            result.unmatched = _unmatched_since(con, facts, ingested_at)
+            sample = first.column("record").slice(0, DETECT_SAMPLE).to_pylist()
+            provider = provider or detect_provider(sample)
+            if provider is None:
+                result.quarantined = _quarantine_unrecognised(con, facts, batches, ingested_at)
+                result.records = result.quarantined
+            else:
+                _ingest_batches(
+                    con, load_parser(con, provider), facts, batches, ingested_at, result
+                )
         result.provider = str(provider) if provider else None
         con.execute(
             """
