@@ -19,7 +19,7 @@ from warehouse.addresses import (
     normalise_phone,
 )
 from warehouse.db import transaction
-from warehouse.sql import run_script
+from warehouse.sql import read_sql, run_script
 
 REQUIRED_COLUMNS = ("first_name", "last_name", "email", "mobile")
 
@@ -107,34 +107,51 @@ def read_csv_text(path: Path) -> str:
         raise ContactImportError(f"{path} cannot be read: {error.strerror}") from error
 
 
+INCOMING_SCHEMA = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("first_name", pa.string()),
+        ("last_name", pa.string()),
+        ("email", pa.string()),
+        ("mobile", pa.string()),
+    ]
+)
+
+
+def read_contacts(
+    path: Path, default_region: str | None = None
+) -> tuple[list[ContactRow], list[RejectedRow]]:
+    """A contacts CSV file's valid rows and rejected rows."""
+    try:
+        return parse_contacts_csv(read_csv_text(path), default_region)
+    except csv.Error as error:
+        raise ContactImportError(f"{path} is not a readable CSV file: {error}") from error
+
+
+def upsert_contacts(
+    con: duckdb.DuckDBPyConnection, rows: list[ContactRow]
+) -> tuple[int, int, list[int]]:
+    """Create or update contacts inside the caller's transaction: created, updated, their ids."""
+    con.register(
+        "incoming_contacts", pa.Table.from_pylist([vars(r) for r in rows], INCOMING_SCHEMA)
+    )
+    try:
+        run_script(con, "upsert_contacts.sql")
+        created, updated = con.execute(
+            "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new)"
+            " FROM matched_contacts"
+        ).fetchall()[0]
+        ids = [row[0] for row in con.execute(read_sql("contacts_of_last_import.sql")).fetchall()]
+    finally:
+        con.unregister("incoming_contacts")
+    return created, updated, ids
+
+
 def import_contacts(
     con: duckdb.DuckDBPyConnection, path: Path, default_region: str | None = None
 ) -> ImportReport:
     """Import a contacts CSV in one transaction and report what it did."""
-    try:
-        rows, rejected = parse_contacts_csv(read_csv_text(path), default_region)
-    except csv.Error as error:
-        raise ContactImportError(f"{path} is not a readable CSV file: {error}") from error
-    incoming = pa.Table.from_pylist(
-        [vars(row) for row in rows],
-        schema=pa.schema(
-            [
-                ("row", pa.int64()),
-                ("first_name", pa.string()),
-                ("last_name", pa.string()),
-                ("email", pa.string()),
-                ("mobile", pa.string()),
-            ]
-        ),
-    )
-    con.register("incoming_contacts", incoming)
-    try:
-        with transaction(con):
-            run_script(con, "upsert_contacts.sql")
-            created, updated = con.execute(
-                "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new)"
-                " FROM matched_contacts"
-            ).fetchall()[0]
-    finally:
-        con.unregister("incoming_contacts")
+    rows, rejected = read_contacts(path, default_region)
+    with transaction(con):
+        created, updated, _ = upsert_contacts(con, rows)
     return ImportReport(created=created, updated=updated, rejected=rejected)

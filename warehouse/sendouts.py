@@ -1,0 +1,332 @@
+"""Send-outs: compose, validate, choose recipients, schedule, cancel and resend (DESIGN §8).
+
+A send-out's messages (one per recipient and channel, DESIGN §8) are created with it, so its
+progress has a denominator from the start; the Unsubscribes list is checked when each message is
+dispatched, not here. Validation reports every problem at once, field by field, so a form can
+show each next to its field and the CLI can print them all.
+"""
+
+import string
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from warehouse.contacts import read_contacts, upsert_contacts
+from warehouse.db import transaction
+from warehouse.sql import read_sql
+from warehouse.vocabulary import Channel, CommunicationType
+
+PLACEHOLDERS = ("first_name", "last_name", "email", "mobile")
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class SendoutError(ValueError):
+    """A send-out that cannot be created or changed; `errors` says what, field by field."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+
+
+@dataclass
+class Recipients:
+    """Who a send-out goes to: every contact, some contacts, or the people in a CSV file."""
+
+    all_contacts: bool = False
+    contact_ids: list[int] = field(default_factory=list)
+    csv: Path | None = None
+
+
+@dataclass
+class Draft:
+    """What a person composes."""
+
+    name: str
+    channels: list[str]
+    communication_type: str
+    recipients: Recipients
+    subject: str | None = None
+    html_body: str | None = None
+    text_body: str | None = None
+    sms_text: str | None = None
+    sender: str | None = None
+    scheduled_at: datetime | None = None
+    forward_to: str | None = None
+    auto_reply_text: str | None = None
+    resend_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Created:
+    sendout_id: str
+    messages: int
+    without_address: int  # recipients with no address for one of the channels
+
+
+def _blank(text: str | None) -> bool:
+    return text is None or not text.strip()
+
+
+def _placeholder_errors(name: str, template: str | None) -> list[FieldError]:
+    if template is None:
+        return []
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as error:
+        return [FieldError(name, f"has a stray brace ({error}); write {{{{ or }}}} for one")]
+    unknown = sorted(fields - set(PLACEHOLDERS))
+    if unknown:
+        known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+        return [FieldError(name, f"unknown placeholder {{{unknown[0]}}}; use {known}")]
+    return []
+
+
+def validate(draft: Draft, now: datetime | None = None) -> list[FieldError]:
+    """Every problem with a draft, field by field (empty when it can be created)."""
+    now = now or datetime.now(UTC)
+    errors = []
+    if _blank(draft.name):
+        errors.append(FieldError("name", "give the send-out a name"))
+    channels = set(draft.channels)
+    if not channels:
+        errors.append(FieldError("channels", "choose email, SMS or both"))
+    for unknown in sorted(channels - {str(c) for c in Channel}):
+        errors.append(FieldError("channels", f"{unknown!r} is not a channel (email or sms)"))
+    if draft.communication_type not in {str(t) for t in CommunicationType}:
+        errors.append(FieldError("communication_type", "choose marketing or non_marketing"))
+    if str(Channel.EMAIL) in channels:
+        if _blank(draft.subject):
+            errors.append(FieldError("subject", "an email needs a subject"))
+        if _blank(draft.html_body) and _blank(draft.text_body):
+            errors.append(FieldError("body", "an email needs a body (HTML or text)"))
+    elif not (_blank(draft.subject) and _blank(draft.html_body) and _blank(draft.text_body)):
+        errors.append(FieldError("body", "email content given, but email is not a channel"))
+    if str(Channel.SMS) in channels and _blank(draft.sms_text):
+        errors.append(FieldError("sms_text", "an SMS needs a text"))
+    if str(Channel.SMS) not in channels and not _blank(draft.sms_text):
+        errors.append(FieldError("sms_text", "SMS text given, but SMS is not a channel"))
+    for name in ("subject", "html_body", "text_body", "sms_text"):
+        errors.extend(_placeholder_errors(name, getattr(draft, name)))
+    if draft.scheduled_at is not None:
+        if draft.scheduled_at.tzinfo is None:
+            errors.append(FieldError("scheduled_at", "give the time zone of the schedule"))
+        elif draft.scheduled_at <= now:
+            errors.append(FieldError("scheduled_at", "the schedule is in the past"))
+    chosen = draft.recipients
+    if not (chosen.all_contacts or chosen.contact_ids or chosen.csv):
+        errors.append(FieldError("recipients", "choose the recipients"))
+    return errors
+
+
+def render(template: str | None, contact: dict[str, str | None]) -> str | None:
+    """A template with {first_name} and friends filled in (empty where the contact has none)."""
+    if template is None:
+        return None
+    return template.format_map({p: contact.get(p) or "" for p in PLACEHOLDERS})
+
+
+def _recipient_ids(con: duckdb.DuckDBPyConnection, chosen: Recipients) -> list[int]:
+    if chosen.all_contacts:
+        return [row[0] for row in con.sql("SELECT contact_id FROM contacts ORDER BY 1").fetchall()]
+    ids = list(dict.fromkeys(chosen.contact_ids))
+    if chosen.csv:
+        ids += _csv_contact_ids(con, chosen.csv)
+    known = {
+        row[0]
+        for row in con.execute(
+            "SELECT contact_id FROM contacts WHERE contact_id IN (SELECT unnest(?))", [ids]
+        ).fetchall()
+    }
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        listed = ", ".join(map(str, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
+        raise SendoutError([FieldError("recipients", f"no contact with id {listed}")])
+    return list(dict.fromkeys(ids))
+
+
+def _csv_contact_ids(con: duckdb.DuckDBPyConnection, path: Path) -> list[int]:
+    """The contacts of a recipients CSV (created or updated first, as `contacts import` does)."""
+    rows, rejected = read_contacts(path)
+    if rejected:
+        first = rejected[0]
+        raise SendoutError(
+            [FieldError("recipients", f"{path.name} row {first.row}: {first.reason}")]
+        )
+    return upsert_contacts(con, rows)[2]
+
+
+def create(con: duckdb.DuckDBPyConnection, draft: Draft, now: datetime | None = None) -> Created:
+    """Create a send-out and its messages in one transaction, or raise SendoutError."""
+    now = now or datetime.now(UTC)
+    errors = validate(draft, now)
+    if errors:
+        raise SendoutError(errors)
+    sendout_id = f"so_{uuid.uuid4().hex[:12]}"
+    with transaction(con):
+        contact_ids = _recipient_ids(con, draft.recipients)
+        if not contact_ids:
+            raise SendoutError([FieldError("recipients", "there is no contact to send to")])
+        con.execute(
+            """
+            INSERT INTO sendouts (sendout_id, name, channels, communication_type, subject,
+                html_body, text_body, sms_text, sender, scheduled_at, created_at, resend_of,
+                forward_to, auto_reply_text)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [sendout_id, draft.name.strip(), sorted(set(draft.channels)),
+             draft.communication_type, draft.subject, draft.html_body, draft.text_body,
+             draft.sms_text, draft.sender, draft.scheduled_at, now, draft.resend_of,
+             draft.forward_to, draft.auto_reply_text],
+        )  # fmt: skip
+        messages, without_address = _create_messages(con, sendout_id, draft, contact_ids)
+    return Created(sendout_id, messages, without_address)
+
+
+def _create_messages(
+    con: duckdb.DuckDBPyConnection, sendout_id: str, draft: Draft, contact_ids: list[int]
+) -> tuple[int, int]:
+    contacts = con.execute(
+        """
+        SELECT contact_id, first_name, last_name, email, mobile
+        FROM contacts WHERE contact_id IN (SELECT unnest(?)) ORDER BY contact_id
+        """,
+        [contact_ids],
+    ).fetchall()
+    rows = {"message_id": [], "contact_id": [], "channel": [], "recipient": [], "sms_text": []}
+    without_address = 0
+    for contact_id, first_name, last_name, email, mobile in contacts:
+        person = {
+            "first_name": first_name,
+            "last_name": last_name,
+            "email": email,
+            "mobile": mobile,
+        }
+        for channel in sorted(set(draft.channels)):
+            address = email if channel == Channel.EMAIL else mobile
+            if address is None:
+                without_address += 1
+                continue
+            rows["message_id"].append(f"msg_{uuid.uuid4().hex}")
+            rows["contact_id"].append(contact_id)
+            rows["channel"].append(channel)
+            rows["recipient"].append(address)
+            rows["sms_text"].append(
+                render(draft.sms_text, person) if channel == Channel.SMS else None
+            )
+    con.register("new_messages", pa.table(rows))
+    try:
+        con.execute(
+            """
+            INSERT INTO messages (message_id, sendout_id, contact_id, channel, recipient, sms_text)
+            SELECT message_id, ?, contact_id, channel, recipient, sms_text FROM new_messages
+            ON CONFLICT DO NOTHING
+            """,
+            [sendout_id],
+        )
+    finally:
+        con.unregister("new_messages")
+    return len(rows["message_id"]), without_address
+
+
+def _sendout(con: duckdb.DuckDBPyConnection, sendout_id: str) -> dict:
+    relation = con.execute("SELECT * FROM sendouts WHERE sendout_id = ?", [sendout_id])
+    columns = [d[0] for d in relation.description]
+    row = relation.fetchone()
+    relation.fetchall()  # drain: DuckDB 2.0 keeps an unfinished result open
+    if row is None:
+        raise SendoutError([FieldError("sendout_id", f"there is no send-out {sendout_id}")])
+    return dict(zip(columns, row, strict=True))
+
+
+def cancel(con: duckdb.DuckDBPyConnection, sendout_id: str, now: datetime | None = None) -> None:
+    """Cancel a send-out scheduled for later, before any of its messages went out."""
+    now = now or datetime.now(UTC)
+    with transaction(con):
+        sendout = _sendout(con, sendout_id)
+        if sendout["cancelled_at"] is not None:
+            raise SendoutError([FieldError("sendout_id", f"{sendout_id} is already cancelled")])
+        started = con.execute(
+            "SELECT count(*) FROM events JOIN messages USING (message_id) WHERE sendout_id = ?",
+            [sendout_id],
+        ).fetchall()[0][0]
+        if sendout["scheduled_at"] is None or sendout["scheduled_at"] <= now or started:
+            raise SendoutError(
+                [FieldError("sendout_id", f"{sendout_id} has started; only a send-out "
+                                          "scheduled for later can be cancelled")]
+            )  # fmt: skip
+        con.execute("UPDATE sendouts SET cancelled_at = ? WHERE sendout_id = ?", [now, sendout_id])
+
+
+def _resend_draft(sendout: dict, recipients: Recipients, channels: list[str]) -> Draft:
+    return Draft(
+        name=f"{sendout['name']} (resend)",
+        channels=channels,
+        communication_type=sendout["communication_type"],
+        recipients=recipients,
+        subject=sendout["subject"] if "email" in channels else None,
+        html_body=sendout["html_body"] if "email" in channels else None,
+        text_body=sendout["text_body"] if "email" in channels else None,
+        sms_text=sendout["sms_text"] if "sms" in channels else None,
+        sender=sendout["sender"],
+        forward_to=sendout["forward_to"],
+        auto_reply_text=sendout["auto_reply_text"],
+        resend_of=sendout["sendout_id"],
+    )
+
+
+def resend_to(
+    con: duckdb.DuckDBPyConnection,
+    sendout_id: str,
+    recipients: Recipients,
+    now: datetime | None = None,
+) -> Created:
+    """The same content to other recipients: a new send-out linked to the original."""
+    sendout = _sendout(con, sendout_id)
+    return create(con, _resend_draft(sendout, recipients, list(sendout["channels"])), now)
+
+
+def non_openers(
+    con: duckdb.DuckDBPyConnection, sendout_id: str, exclude_machine_openers: bool = False
+) -> list[int]:
+    """Contacts whose email from this send-out was not opened, as of the last refresh.
+
+    Left out: messages skipped, bounced, bad or complained about, people who unsubscribed since
+    (by the email or on the list now), and with `exclude_machine_openers` those whose only opens
+    were machine opens (by default they count as not opened: a machine is not a reader).
+    """
+    sendout = _sendout(con, sendout_id)
+    rows = con.execute(
+        read_sql("non_openers.sql"),
+        {
+            "sendout_id": sendout_id,
+            "exclude_machine_openers": exclude_machine_openers,
+            "marketing": sendout["communication_type"] == str(CommunicationType.MARKETING),
+        },
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def resend_to_non_openers(
+    con: duckdb.DuckDBPyConnection,
+    sendout_id: str,
+    exclude_machine_openers: bool = False,
+    now: datetime | None = None,
+) -> Created:
+    """The email again, to the recipients who have not opened it (see `non_openers`)."""
+    sendout = _sendout(con, sendout_id)
+    if str(Channel.EMAIL) not in sendout["channels"]:
+        raise SendoutError([FieldError("sendout_id", f"{sendout_id} sent no email to open")])
+    contact_ids = non_openers(con, sendout_id, exclude_machine_openers)
+    if not contact_ids:
+        raise SendoutError([FieldError("recipients", "everyone who could open it has opened it")])
+    draft = _resend_draft(sendout, Recipients(contact_ids=contact_ids), [str(Channel.EMAIL)])
+    return create(con, draft, now)
