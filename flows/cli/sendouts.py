@@ -1,0 +1,172 @@
+"""`sendout sendouts`: compose, list, cancel and resend send-outs."""
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from flows.cli import cli
+from warehouse import sendouts as sendout_store
+from warehouse.db import open_warehouse
+from warehouse.refresh import refresh
+from warehouse.sendouts import Created, Draft, Recipients, SendoutError
+from warehouse.vocabulary import Channel, CommunicationType
+
+
+class LocalTime(click.ParamType):
+    """An ISO date and time; without a UTC offset it is the machine's local time."""
+
+    name = "datetime"
+
+    def convert(self, value, param, ctx) -> datetime:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a date and time like 2026-12-01T09:30", param, ctx)
+        return moment if moment.tzinfo else moment.astimezone()
+
+
+def _report(created: Created, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"sendout_id": created.sendout_id, "messages": created.messages,
+                               "without_address": created.without_address}))  # fmt: skip
+        return
+    click.echo(created.sendout_id)
+    note = f", {created.without_address} left out (no address)" if created.without_address else ""
+    click.echo(f"{created.messages} messages{note}", err=True)
+
+
+def _fail(error: SendoutError):
+    raise click.ClickException("\n".join(f"{e.field}: {e.message}" for e in error.errors))
+
+
+@cli.group()
+def sendouts() -> None:
+    """Send-outs: one piece of content to a set of recipients by email, SMS or both."""
+
+
+@sendouts.command()
+@click.option("--name", required=True, help="What the send-out is called in lists.")
+@click.option(
+    "--channel",
+    "channels",
+    multiple=True,
+    required=True,
+    type=click.Choice([str(c) for c in Channel]),
+    help="email and/or sms (repeat for both).",
+)
+@click.option(
+    "--type",
+    "communication_type",
+    type=click.Choice([str(t) for t in CommunicationType]),
+    default=str(CommunicationType.MARKETING),
+    show_default=True,
+    help="marketing skips every unsubscribed address; non_marketing only those off everything.",
+)
+@click.option("--subject", help="Email subject; {first_name} and friends are filled in.")
+@click.option("--html", "html_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="File with the email's HTML body.")  # fmt: skip
+@click.option("--text", "text_body", help="The email's plain-text body.")
+@click.option("--sms-text", help="The SMS text.")
+@click.option("--sender", help="Sender identity (From address or SMS sender).")
+@click.option("--all", "all_contacts", is_flag=True, help="Send to every contact.")
+@click.option("--contact", "contact_ids", multiple=True, type=int, help="A contact id (repeat).")
+@click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A CSV of recipients (first_name,last_name,email,mobile).")  # fmt: skip
+@click.option("--at", "scheduled_at", type=LocalTime(), help="Send later, at this time.")
+@click.option("--forward-to", help="Forward SMS replies to this number.")
+@click.option("--auto-reply", "auto_reply_text", help="Answer SMS replies with this text.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object with sendout_id.")
+@click.pass_obj
+def create(db: Path, html_file: Path | None, all_contacts: bool, contact_ids: tuple[int, ...],
+           csv_file: Path | None, as_json: bool, **fields) -> None:  # fmt: skip
+    """Create a send-out (sent when dispatched, or at --at); prints its id."""
+    draft = Draft(
+        **{**fields, "channels": list(fields["channels"])},
+        html_body=html_file.read_text() if html_file else None,
+        recipients=Recipients(all_contacts, list(contact_ids), csv_file),
+    )
+    with open_warehouse(db) as con:
+        try:
+            created = sendout_store.create(con, draft)
+        except SendoutError as error:
+            _fail(error)
+    _report(created, as_json)
+
+
+@sendouts.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the send-outs as JSON.")
+@click.pass_obj
+def list_(db: Path, as_json: bool) -> None:
+    """Every send-out, newest first, with its status and progress (as of the last refresh)."""
+    with open_warehouse(db) as con:
+        relation = con.execute(
+            """
+            SELECT summary.sendout_id, any_value(name) AS name,
+                   list(channel ORDER BY channel) AS channels,
+                   any_value(communication_type) AS communication_type,
+                   any_value(created_at) AS created_at, any_value(scheduled_at) AS scheduled_at,
+                   any_value(sendout_status) AS status,
+                   any_value(coalesce(messages.planned, 0)) AS planned,
+                   coalesce(sum(done), 0) AS done
+            FROM sendout_summary AS summary
+            LEFT JOIN (SELECT sendout_id, count(*) AS planned FROM messages GROUP BY ALL)
+                AS messages USING (sendout_id)
+            GROUP BY summary.sendout_id
+            ORDER BY created_at DESC
+            """
+        )
+        columns = [d[0] for d in relation.description]
+        rows = [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
+    if as_json:
+        click.echo(json.dumps(rows, default=str))
+        return
+    for row in rows:
+        when = row["scheduled_at"] or row["created_at"]
+        progress = f"{row['done']}/{row['planned']}"
+        click.echo(f"{row['sendout_id']}  {when:%Y-%m-%d %H:%M}  {row['status']:<11} {progress:>9}"
+                   f"  {'+'.join(row['channels'])}  {row['name']}")  # fmt: skip
+
+
+@sendouts.command()
+@click.argument("sendout_id")
+@click.pass_obj
+def cancel(db: Path, sendout_id: str) -> None:
+    """Cancel a send-out scheduled for later."""
+    with open_warehouse(db) as con:
+        try:
+            sendout_store.cancel(con, sendout_id)
+        except SendoutError as error:
+            _fail(error)
+    click.echo(f"cancelled {sendout_id}")
+
+
+@sendouts.command()
+@click.argument("sendout_id")
+@click.option("--to", "contact_ids", multiple=True, type=int, help="A contact id (repeat).")
+@click.option("--to-csv", "csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A CSV of other recipients.")  # fmt: skip
+@click.option("--non-openers", is_flag=True, help="Everyone who has not opened the email.")
+@click.option("--exclude-machine-openers", is_flag=True,
+              help="With --non-openers: leave out those opened only by machines.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object with sendout_id.")
+@click.pass_obj
+def resend(db: Path, sendout_id: str, contact_ids: tuple[int, ...], csv_file: Path | None,
+           non_openers: bool, exclude_machine_openers: bool, as_json: bool) -> None:  # fmt: skip
+    """Send a send-out's content again, to others or to its non-openers; prints the new id."""
+    if non_openers == bool(contact_ids or csv_file):
+        raise click.UsageError("give either --to/--to-csv or --non-openers")
+    with open_warehouse(db) as con:
+        try:
+            if non_openers:
+                refresh(con)  # who opened is known as of the latest events
+                created = sendout_store.resend_to_non_openers(
+                    con, sendout_id, exclude_machine_openers
+                )
+            else:
+                recipients = Recipients(contact_ids=list(contact_ids), csv=csv_file)
+                created = sendout_store.resend_to(con, sendout_id, recipients)
+        except SendoutError as error:
+            _fail(error)
+    _report(created, as_json)
