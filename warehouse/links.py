@@ -4,7 +4,7 @@ from datetime import datetime
 
 import duckdb
 
-from warehouse.sql import read_sql
+from warehouse.sql import run_script
 
 
 def link_events(
@@ -17,7 +17,4 @@ def link_events(
     With `source_file` and `ingested_at`, only that ingested file's events are considered.
     """
     params = {"source_file": source_file, "ingested_at": ingested_at}
-    linked: set[str] = set()
-    for statement in con.extract_statements(read_sql("link_events.sql")):
-        linked.update(row[0] for row in con.execute(statement, params).fetchall())
-    return linked
+    return {row[0] for rows in run_script(con, "link_events.sql", params) for row in rows}

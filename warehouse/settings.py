@@ -2,7 +2,9 @@
 
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +22,25 @@ class Settings(BaseSettings):
     # what happens to an inbound SMS when its send-out says nothing (DESIGN §6)
     forward_to: str | None = None
     auto_reply_text: str | None = None
+
+    # where provider event files land for `ingest` (the sandbox writes there too)
+    landing: Path = Path("data") / "landing"
+    # dispatch (DESIGN §8)
+    email_sender: Literal["sandbox", "smtp"] = "sandbox"
+    sms_sender: Literal["sandbox", "twilio"] = "sandbox"
+    email_from: str = "Sendout <sendout@example.org>"
+    batch_size: int = 100
+    dispatch_lease_seconds: float = 30.0
+    sandbox_seed: int = 7
+    # SMTP relay (Postfix, SES, SendGrid, Mailgun or Postmark SMTP endpoints)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_connections: int = 4
+    email_rate: float = 0.0  # messages per second over all connections; 0 is no limit
+    ses_configuration_set: str | None = None
 
 
 @cache

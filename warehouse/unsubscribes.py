@@ -11,7 +11,7 @@ import duckdb
 from warehouse.addresses import normalise_email, normalise_phone
 from warehouse.db import transaction
 from warehouse.settings import settings
-from warehouse.sql import read_sql
+from warehouse.sql import run_script
 from warehouse.vocabulary import (
     SOFT_BOUNCE_STREAK,
     ChangeAction,
@@ -57,9 +57,7 @@ def derive_from_events(con: duckdb.DuckDBPyConnection, since: datetime | None = 
     With `since`, only addresses with events ingested or changes made after it are looked at.
     """
     before = _change_count(con)
-    params = {"streak": SOFT_BOUNCE_STREAK, "since": since}
-    for statement in con.extract_statements(read_sql("derive_unsubscribes.sql")):
-        con.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement.query})
+    run_script(con, "derive_unsubscribes.sql", {"streak": SOFT_BOUNCE_STREAK, "since": since})
     return _change_count(con) - before
 
 

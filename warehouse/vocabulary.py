@@ -18,7 +18,8 @@ class CommunicationType(StrEnum):
 
 
 class Provider(StrEnum):
-    """Who reported an event. `smtp` is what our own SMTP sender and tracking record."""
+    """Who reported an event. `smtp` is what our own SMTP sender and tracking record;
+    `sendout` is what dispatch itself decided (a message skipped by the Unsubscribes list)."""
 
     SES = "ses"
     SENDGRID = "sendgrid"
@@ -26,6 +27,7 @@ class Provider(StrEnum):
     POSTMARK = "postmark"
     TWILIO = "twilio"
     SMTP = "smtp"
+    SENDOUT = "sendout"
 
 
 #: Providers whose event logs `sendout ingest` reads, with the channel their events are on.

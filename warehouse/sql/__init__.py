@@ -12,7 +12,16 @@ def read_sql(name: str, package: str = "warehouse.sql") -> str:
     return (resources.files(package) / name).read_text()
 
 
-def run_script(con: duckdb.DuckDBPyConnection, name: str, package: str = "warehouse.sql") -> None:
-    """Execute every statement of a SQL file, in order."""
+def run_script(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    params: dict | None = None,
+    package: str = "warehouse.sql",
+) -> list[list[tuple]]:
+    """Execute every statement of a SQL file in order, binding to each the named parameters it
+    uses; return each statement's rows."""
+    results = []
     for statement in con.extract_statements(read_sql(name, package)):
-        con.execute(statement)
+        used = {k: v for k, v in (params or {}).items() if k in statement.named_parameters}
+        results.append(con.execute(statement, used or None).fetchall())
+    return results

@@ -35,8 +35,8 @@ event_votes AS (
     FROM new_events
     WHERE (event_type = 'bounced' AND bounce_kind = 'hard')
        OR event_type IN ('bad_email', 'bad_number', 'complaint', 'unsubscribed')
-       -- our own sender's skips come from this very list; only a provider's are news
-       OR (event_type = 'skipped' AND provider <> 'smtp')
+       -- dispatch's own skips come from this very list; only a provider's are news
+       OR (event_type = 'skipped' AND provider <> 'sendout')
 ),
 
 -- inbound_messages is small and rebuilt by refresh: all of its keywords vote every time

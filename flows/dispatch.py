@@ -1,0 +1,76 @@
+"""Dispatch a send-out: claim a batch, send it, record the outcomes, until every message has one.
+
+Each step is a short transaction on a short connection (DESIGN §9). A graceful stop (SIGTERM,
+Ctrl-C) sets `stop`: the batch in flight is finished and recorded, then the loop ends, so nothing
+is sent twice; running again resumes with what is left.
+"""
+
+import itertools
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flows.senders import Sender, senders_for
+from warehouse import dispatch as state
+from warehouse.db import open_warehouse
+from warehouse.settings import Settings, settings
+
+
+@dataclass
+class DispatchResult:
+    sendout_id: str
+    run_id: str
+    sent: int
+    progress: state.Progress
+    stopped: bool
+
+
+def dispatch_sendout(
+    db: Path,
+    sendout_id: str,
+    config: Settings | None = None,
+    senders: dict[str, Sender] | None = None,
+    stop: threading.Event | None = None,
+    on_batch: Callable[[state.Progress], None] | None = None,
+    early: bool = False,
+) -> DispatchResult:
+    """Send every message of a send-out that has no outcome yet."""
+    config = config or settings()
+    stop = stop or threading.Event()
+    run_id = uuid.uuid4().hex[:12]
+    own_senders = senders is None
+    senders = senders if senders is not None else senders_for(config)
+    sent = 0
+    try:
+        with open_warehouse(db) as con:
+            state.start(con, sendout_id, run_id, datetime.now(UTC), config.dispatch_lease_seconds,
+                        early)  # fmt: skip
+        while not stop.is_set():
+            with open_warehouse(db) as con:
+                batch = state.claim_batch(con, sendout_id, run_id, config.batch_size,
+                                          datetime.now(UTC))  # fmt: skip
+                current = state.progress(con, sendout_id)
+            if not batch:
+                if current.finished:
+                    break
+                continue  # the whole batch was skipped by the Unsubscribes list
+            outcomes = []
+            key = lambda message: message.channel  # noqa: E731
+            for channel, messages in itertools.groupby(sorted(batch, key=key), key):
+                outcomes += senders[channel].send(list(messages))
+            with open_warehouse(db) as con:
+                state.record_outcomes(con, run_id, outcomes, datetime.now(UTC))
+                current = state.progress(con, sendout_id)
+            sent += len(outcomes)
+            if on_batch:
+                on_batch(current)
+    finally:
+        with open_warehouse(db) as con:
+            final = state.finish(con, sendout_id, run_id, datetime.now(UTC))
+        if own_senders:
+            for sender in senders.values():
+                sender.close()
+    return DispatchResult(sendout_id, run_id, sent, final, stop.is_set() and not final.finished)

@@ -1,0 +1,191 @@
+"""The sandbox provider: sends nothing, needs no account or network, and tells a realistic,
+reproducible story of what happened to each message as real provider files in the landing folder
+(SES event publishing records for email, Twilio callbacks and inbound messages for SMS), so that
+ingest, statuses and the dashboard run exactly as in production.
+
+Outcomes are decided by a hash of the seed and the message id: the same send-out gives the same
+story every time. Event times are spread after the send like real traffic (deliveries within
+seconds, opens and replies over hours).
+"""
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+from warehouse.dispatch import Outcome, Outgoing
+from warehouse.settings import Settings
+from warehouse.vocabulary import EventType, Provider
+
+
+class Dice:
+    """Reproducible random numbers for one message."""
+
+    def __init__(self, seed: int, message_id: str):
+        self._digest = hashlib.blake2b(f"{seed}:{message_id}".encode(), digest_size=64).digest()
+        self._next = 0
+
+    def roll(self) -> float:
+        """The next number in [0, 1)."""
+        chunk = self._digest[self._next : self._next + 4]
+        self._next = (self._next + 4) % 60
+        return int.from_bytes(chunk, "big") / 2**32
+
+    def seconds(self, low: float, high: float) -> timedelta:
+        return timedelta(seconds=low + (high - low) * self.roll())
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def write_landing_file(folder: Path, prefix: str, records: list[dict]) -> Path | None:
+    """Write NDJSON records atomically (a temporary name, then a rename) so that ingest never
+    reads half a file."""
+    if not records:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{prefix}-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.ndjson"
+    partial = path.with_suffix(".partial")
+    partial.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    os.replace(partial, path)
+    return path
+
+
+class SandboxEmail:
+    """Email through a pretend relay in front of SES."""
+
+    def __init__(self, config: Settings, now=datetime.now):
+        self.seed = config.sandbox_seed
+        self.folder = Path(config.landing) / "sandbox"
+        self.now = now
+
+    def send(self, batch: list[Outgoing]) -> list[Outcome]:
+        sent_at = self.now().astimezone()
+        records, outcomes = [], []
+        for message in batch:
+            ses_id = "0102019" + hashlib.md5(message.message_id.encode()).hexdigest()[:24]
+            outcomes.append(Outcome(message.message_id, EventType.SENT, Provider.SMTP, sent_at,
+                                    provider_message_id=ses_id))  # fmt: skip
+            records.extend(self._story(message, ses_id, sent_at))
+        write_landing_file(self.folder, "ses", records)
+        return outcomes
+
+    def _story(self, message: Outgoing, ses_id: str, sent_at: datetime) -> Iterator[dict]:
+        dice = Dice(self.seed, message.message_id)
+        mail = {
+            "timestamp": _iso(sent_at),
+            "source": message.sender or "sendout@example.org",
+            "messageId": ses_id,
+            "destination": [message.recipient],
+            "tags": {"sendout_message_id": [message.message_id]},
+        }
+        recipients = [{"emailAddress": message.recipient}]
+
+        def event(kind: str, key: str, at: datetime, **body) -> dict:
+            return {"eventType": kind, "mail": mail, key: {"timestamp": _iso(at), **body}}
+
+        def bounce(at: datetime, kind: str, status: str, diagnostic: str) -> dict:
+            bounced = [{**recipients[0], "status": status, "diagnosticCode": diagnostic}]
+            return event("Bounce", "bounce", at, bounceType=kind, bounceSubType="General",
+                         bouncedRecipients=bounced)  # fmt: skip
+
+        yield {"eventType": "Send", "mail": mail, "send": {}}
+        fate = dice.roll()
+        at = sent_at + dice.seconds(1, 8)
+        if fate < 0.02:
+            yield bounce(at, "Permanent", "5.1.1", "smtp; 550 5.1.1 user unknown")
+            return
+        if fate < 0.04:
+            yield bounce(at, "Permanent", "5.7.1", "smtp; 550 5.7.1 rejected by policy")
+            return
+        if fate < 0.06:
+            yield event("DeliveryDelay", "deliveryDelay", at, delayType="MailboxFull",
+                        delayedRecipients=recipients)  # fmt: skip
+            yield bounce(at + timedelta(hours=6), "Transient", "4.2.2", "452 4.2.2 mailbox full")
+            return
+        yield event("Delivery", "delivery", at, recipients=[message.recipient],
+                    smtpResponse="250 2.6.0 Message received")  # fmt: skip
+        if dice.roll() < 0.45:
+            opened = at + dice.seconds(30, 6 * 3600)
+            yield event("Open", "open", opened, userAgent="Mozilla/5.0")
+            if dice.roll() < 0.3:
+                clicked = opened + dice.seconds(2, 600)
+                yield event("Click", "click", clicked, link="https://example.org/news")
+        later = at + dice.seconds(60, 86400)
+        roll = dice.roll()
+        if roll < 0.005:
+            yield event("Complaint", "complaint", later, complainedRecipients=recipients,
+                        complaintFeedbackType="abuse")  # fmt: skip
+        elif roll < 0.015 and message.communication_type == "marketing":
+            yield event("Subscription", "subscription", later,
+                        newTopicPreferences={"unsubscribeAll": True})  # fmt: skip
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+REPLIES = [("STOP", 0.02), ("Thanks, see you then", 0.025), ("stop it please", 0.005),
+           ("START", 0.002)]  # fmt: skip
+
+
+class SandboxSms:
+    """SMS through a pretend Twilio API."""
+
+    def __init__(self, config: Settings, now=datetime.now):
+        self.seed = config.sandbox_seed
+        self.folder = Path(config.landing) / "sandbox"
+        self.now = now
+
+    def send(self, batch: list[Outgoing]) -> list[Outcome]:
+        sent_at = self.now().astimezone()
+        records, outcomes = [], []
+        for message in batch:
+            sid = "SM" + hashlib.md5(message.message_id.encode()).hexdigest()
+            outcomes.append(Outcome(message.message_id, EventType.QUEUED, Provider.TWILIO,
+                                    sent_at, provider_message_id=sid))  # fmt: skip
+            records.extend(self._story(message, sid, sent_at))
+        write_landing_file(self.folder, "twilio", records)
+        return outcomes
+
+    def _story(self, message: Outgoing, sid: str, sent_at: datetime) -> Iterator[dict]:
+        dice = Dice(self.seed, message.message_id)
+        at = sent_at + dice.seconds(1, 4)
+
+        def status(value: str, moment: datetime, error: str | None = None) -> dict:
+            callback = {"MessageSid": sid, "SmsSid": sid, "AccountSid": "ACsandbox",
+                        "MessageStatus": value, "To": message.recipient, "From": "+14155550000",
+                        "sendout_message_id": message.message_id,
+                        "sendout_received_at": _iso(moment)}  # fmt: skip
+            return {**callback, "ErrorCode": error} if error else callback
+
+        yield status("sent", at)
+        fate = dice.roll()
+        if fate < 0.03:
+            yield status("undelivered", at + dice.seconds(5, 60), "30005")
+            return
+        if fate < 0.05:
+            yield status("undelivered", at + dice.seconds(5, 60), "30003")
+            return
+        if fate < 0.06:
+            yield status("failed", at + dice.seconds(5, 60), "30007")
+            return
+        delivered = at + dice.seconds(2, 30)
+        yield status("delivered", delivered)
+        roll, threshold = dice.roll(), 0.0
+        for body, share in REPLIES:
+            threshold += share
+            if roll < threshold:
+                replied = delivered + dice.seconds(60, 4 * 3600)
+                yield {"MessageSid": f"SMin{sid[2:22]}", "SmsSid": f"SMin{sid[2:22]}",
+                       "AccountSid": "ACsandbox", "SmsStatus": "received",
+                       "From": message.recipient, "To": "+14155550000", "Body": body,
+                       "sendout_received_at": _iso(replied)}  # fmt: skip
+                return
+
+    def close(self) -> None:
+        """Nothing to release."""

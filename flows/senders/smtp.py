@@ -1,0 +1,219 @@
+"""Email through any SMTP relay (Postfix, or SES, SendGrid, Mailgun and Postmark endpoints).
+
+Connections are opened once and reused, `smtp_connections` of them in parallel; an optional rate
+limit spreads messages over time. Every message carries our message id in its Message-ID and in
+each provider's tag header, so the provider's events join back. The relay's answer at RCPT is
+the first outcome: 5xx is a bad address (5.1.x) or a bounce, 4xx is retried and then deferred.
+"""
+
+import json
+import queue
+import smtplib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import parseaddr
+
+from warehouse.dispatch import Outcome, Outgoing
+from warehouse.settings import Settings
+from warehouse.vocabulary import BounceKind, EventType, Provider
+
+RETRIES = 3
+RETRY_PAUSE = 0.5  # seconds, doubled after each try
+BAD_ADDRESS_CODES = ("5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10")
+
+
+class SenderUnavailable(RuntimeError):
+    """The relay could not be reached or kept refusing: nothing more can be sent now."""
+
+
+class TemporaryFailure(Exception):
+    def __init__(self, code: int, reply: bytes):
+        self.code, self.reply = code, reply.decode(errors="replace")
+
+
+class RateLimit:
+    """At most `per_second` messages per second over all threads (0: no limit)."""
+
+    def __init__(self, per_second: float):
+        self.interval = 1 / per_second if per_second > 0 else 0.0
+        self.next_at = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_at)
+            self.next_at = start + self.interval
+        time.sleep(max(0.0, start - now))
+
+
+def build_message(
+    message: Outgoing, default_from: str, configuration_set: str | None
+) -> EmailMessage:
+    """The email as sent, with the headers that make every provider's events join back."""
+    email = EmailMessage()
+    sender = message.sender or default_from
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "sendout.invalid"
+    email["From"] = sender
+    email["To"] = message.recipient
+    email["Subject"] = message.subject or ""
+    email["Message-ID"] = f"<{message.message_id}@{domain}>"
+    tag = {"sendout_message_id": message.message_id}
+    email["X-Sendout-Message-Id"] = message.message_id
+    email["X-SES-MESSAGE-TAGS"] = f"sendout_message_id={message.message_id}"
+    if configuration_set:
+        email["X-SES-CONFIGURATION-SET"] = configuration_set
+    email["X-SMTPAPI"] = json.dumps({"unique_args": tag})
+    email["X-Mailgun-Variables"] = json.dumps(tag)
+    email["X-PM-Metadata-sendout_message_id"] = message.message_id
+    email.set_content(message.text_body or "")
+    if message.html_body:
+        email.add_alternative(message.html_body, subtype="html")
+    return email
+
+
+def _enhanced(reply: str) -> str | None:
+    first = reply.split(maxsplit=1)[0] if reply.strip() else ""
+    return first if first.count(".") == 2 and first.replace(".", "").isdigit() else None
+
+
+def refused(message_id: str, code: int, reply: bytes, at: datetime) -> Outcome:
+    """The outcome of a permanent refusal at RCPT: a bad address when the code proves it."""
+    text = reply.decode(errors="replace")
+    status = _enhanced(text)
+    bad = status in BAD_ADDRESS_CODES
+    return Outcome(
+        message_id,
+        EventType.BAD_EMAIL if bad else EventType.BOUNCED,
+        Provider.SMTP,
+        at,
+        status_code=status or str(code),
+        reason=f"{code} {text}",
+        bounce_kind=str(BounceKind.HARD),
+    )
+
+
+class SmtpSender:
+    """Sends email batches over a pool of reused SMTP connections."""
+
+    def __init__(self, config: Settings):
+        self.config = config
+        self.rate = RateLimit(config.email_rate)
+        self.idle: queue.SimpleQueue[smtplib.SMTP] = queue.SimpleQueue()
+        self.pool = ThreadPoolExecutor(max_workers=max(1, config.smtp_connections))
+
+    def _connect(self) -> smtplib.SMTP:
+        config = self.config
+        try:
+            connection = smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=30)
+            if config.smtp_starttls:
+                connection.starttls()
+            if config.smtp_user:
+                password = config.smtp_password.get_secret_value() if config.smtp_password else ""
+                connection.login(config.smtp_user, password)
+        except (OSError, smtplib.SMTPException) as error:
+            raise SenderUnavailable(
+                f"the SMTP relay {config.smtp_host}:{config.smtp_port} cannot be used: {error}"
+            ) from error
+        return connection
+
+    def _take(self) -> smtplib.SMTP:
+        try:
+            return self.idle.get_nowait()
+        except queue.Empty:
+            return self._connect()
+
+    def send(self, batch: list[Outgoing]) -> list[Outcome]:
+        """Send a batch over the connections in parallel; one outcome per message, in order."""
+        slices = max(1, self.config.smtp_connections)
+        parts = [batch[i::slices] for i in range(slices)]
+        results: dict[str, Outcome] = {}
+        for outcomes in self.pool.map(self._send_part, parts):
+            results.update((o.message_id, o) for o in outcomes)
+        return [results[m.message_id] for m in batch]
+
+    def _send_part(self, part: list[Outgoing]) -> list[Outcome]:
+        if not part:
+            return []
+        connection = self._take()
+        try:
+            outcomes = [self._send_one(connection, message) for message in part]
+        except BaseException:
+            connection.close()
+            raise
+        self.idle.put(connection)
+        return outcomes
+
+    def _send_one(self, connection: smtplib.SMTP, message: Outgoing) -> Outcome:
+        email = build_message(message, self.config.email_from, self.config.ses_configuration_set)
+        pause = RETRY_PAUSE
+        for attempt in range(RETRIES):
+            self.rate.wait()
+            try:
+                return self._transaction(connection, message, email)
+            except TemporaryFailure as failure:
+                if attempt == RETRIES - 1:
+                    return Outcome(message.message_id, EventType.DEFERRED, Provider.SMTP,
+                                   datetime.now(UTC), status_code=_enhanced(failure.reply),
+                                   reason=f"{failure.code} {failure.reply}")  # fmt: skip
+            except (smtplib.SMTPServerDisconnected, OSError):
+                connection.close()
+                connection.connect(self.config.smtp_host, self.config.smtp_port)
+            time.sleep(pause)
+            pause *= 2
+        raise SenderUnavailable(
+            f"the SMTP relay kept dropping the connection at {message.message_id}"
+        )
+
+    def _transaction(
+        self, connection: smtplib.SMTP, message: Outgoing, email: EmailMessage
+    ) -> Outcome:
+        sender = parseaddr(str(email["From"]))[1]
+        code, reply = connection.mail(sender)
+        if code >= 400:
+            connection.rset()
+            if code >= 500:
+                raise SenderUnavailable(f"the SMTP relay refuses the sender {sender}: {code}")
+            raise TemporaryFailure(code, reply)
+        code, reply = connection.rcpt(message.recipient)
+        if code >= 400:
+            connection.rset()
+            if code >= 500:
+                return refused(message.message_id, code, reply, datetime.now(UTC))
+            raise TemporaryFailure(code, reply)
+        code, reply = connection.data(email.as_bytes())
+        now = datetime.now(UTC)
+        if code >= 500:
+            return Outcome(message.message_id, EventType.FAILED, Provider.SMTP, now,
+                           status_code=_enhanced(reply.decode(errors="replace")) or str(code),
+                           reason=f"{code} {reply.decode(errors='replace')}")  # fmt: skip
+        if code >= 400:
+            raise TemporaryFailure(code, reply)
+        return Outcome(message.message_id, EventType.SENT, Provider.SMTP, now,
+                       provider_message_id=_queue_id(reply.decode(errors="replace")))  # fmt: skip
+
+    def close(self) -> None:
+        """Say goodbye on every connection."""
+        self.pool.shutdown(wait=True)
+        while True:
+            try:
+                connection = self.idle.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                connection.quit()
+            except (smtplib.SMTPException, OSError):
+                connection.close()
+
+
+def _queue_id(reply: str) -> str | None:
+    """The relay's id for the message ("250 Ok <id>", "queued as ID"), if it gave one."""
+    words = reply.replace("<", " ").replace(">", " ").split()
+    if "as" in words and words.index("as") + 1 < len(words):
+        return words[words.index("as") + 1]
+    return words[-1] if len(words) > 1 and words[0].lower() == "ok" else None

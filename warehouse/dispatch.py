@@ -1,0 +1,230 @@
+"""Dispatch state (DESIGN §8): leases, claims and outcomes, each a short transaction.
+
+One run dispatches a send-out at a time: it holds a lease that it renews with every batch, and
+that another run may take over once it is `lease_seconds` old (the holder crashed). Every message
+is claimed before the provider call and gets its outcome after it, so a restart resumes with the
+messages that have none; a message that was claimed by a run that died is claimed again and
+flagged `is_possible_duplicate`. The Unsubscribes list is checked as each message is claimed.
+"""
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+import duckdb
+import pyarrow as pa
+
+from warehouse.db import transaction
+from warehouse.sendouts import render
+from warehouse.sql import run_script
+from warehouse.vocabulary import Channel, EventType, Provider
+
+CLAIM_COLUMNS = (
+    "message_id", "sendout_id", "channel", "recipient", "sms_text", "is_possible_duplicate",
+    "communication_type", "sender", "subject", "html_body", "text_body",
+    "first_name", "last_name", "email", "mobile", "blocked_by",
+)  # fmt: skip
+
+
+class DispatchError(RuntimeError):
+    """A send-out that cannot be dispatched now (cancelled, not due, held by another run)."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message, rendered for its recipient, ready for a sender."""
+
+    message_id: str
+    sendout_id: str
+    channel: str
+    recipient: str
+    communication_type: str
+    sender: str | None
+    subject: str | None
+    html_body: str | None
+    text_body: str | None
+    sms_text: str | None
+    is_possible_duplicate: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a sender says happened to one message."""
+
+    message_id: str
+    event_type: EventType
+    provider: Provider
+    occurred_at: datetime
+    provider_message_id: str | None = None
+    status_code: str | None = None
+    reason: str | None = None
+    bounce_kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    planned: int
+
+    @property
+    def finished(self) -> bool:
+        return self.done == self.planned
+
+
+def _sendout(con: duckdb.DuckDBPyConnection, sendout_id: str) -> tuple:
+    rows = con.execute(
+        """
+        SELECT cancelled_at, scheduled_at, dispatch_run, dispatch_heartbeat_at,
+               communication_type
+        FROM sendouts WHERE sendout_id = ?
+        """,
+        [sendout_id],
+    ).fetchall()
+    if not rows:
+        raise DispatchError(f"there is no send-out {sendout_id}")
+    return rows[0]
+
+
+def start(
+    con: duckdb.DuckDBPyConnection,
+    sendout_id: str,
+    run_id: str,
+    now: datetime,
+    lease_seconds: float,
+    early: bool = False,
+) -> None:
+    """Take the send-out's lease for this run, or raise DispatchError saying why not."""
+    with transaction(con):
+        cancelled_at, scheduled_at, holder, heartbeat, _ = _sendout(con, sendout_id)
+        if cancelled_at is not None:
+            raise DispatchError(f"{sendout_id} was cancelled")
+        if scheduled_at is not None and scheduled_at > now and not early:
+            raise DispatchError(f"{sendout_id} is scheduled for {scheduled_at:%Y-%m-%d %H:%M} UTC")
+        if holder not in (None, run_id) and now - heartbeat < timedelta(seconds=lease_seconds):
+            raise DispatchError(
+                f"{sendout_id} is being dispatched by run {holder}, last seen "
+                f"{(now - heartbeat).total_seconds():.0f} s ago; it can be taken over after "
+                f"{lease_seconds:.0f} s"
+            )
+        con.execute(
+            """
+            UPDATE sendouts SET dispatch_run = ?, dispatch_heartbeat_at = ?,
+                started_at = coalesce(started_at, ?)
+            WHERE sendout_id = ?
+            """,
+            [run_id, now, now, sendout_id],
+        )
+
+
+def claim_batch(
+    con: duckdb.DuckDBPyConnection, sendout_id: str, run_id: str, size: int, now: datetime
+) -> list[Outgoing]:
+    """Claim up to `size` messages without an outcome; skip those the Unsubscribes list blocks.
+
+    Returns the messages to send; the skipped ones get their outcome (free of charge) at once.
+    """
+    with transaction(con):
+        holder = _sendout(con, sendout_id)[2]
+        if holder != run_id:
+            raise DispatchError(f"run {run_id} lost {sendout_id} to run {holder}")
+        con.execute(
+            "UPDATE sendouts SET dispatch_heartbeat_at = ? WHERE sendout_id = ?", [now, sendout_id]
+        )
+        params = {"sendout_id": sendout_id, "run_id": run_id, "size": size, "now": now}
+        claimed = [dict(zip(CLAIM_COLUMNS, row, strict=True))
+                   for row in run_script(con, "claim_messages.sql", params)[-1]]  # fmt: skip
+        skipped = [row for row in claimed if row["blocked_by"] is not None]
+        _record(
+            con,
+            run_id,
+            [
+                Outcome(row["message_id"], EventType.SKIPPED, Provider.SENDOUT, now,
+                        reason=f"on the Unsubscribes list ({row['blocked_by']})")
+                for row in skipped
+            ],
+            now,
+        )  # fmt: skip
+    return [_render(row) for row in claimed if row["blocked_by"] is None]
+
+
+def _render(row: dict) -> Outgoing:
+    person = {k: row[k] for k in ("first_name", "last_name", "email", "mobile")}
+    is_email = row["channel"] == Channel.EMAIL
+    return Outgoing(
+        message_id=row["message_id"],
+        sendout_id=row["sendout_id"],
+        channel=row["channel"],
+        recipient=row["recipient"],
+        communication_type=row["communication_type"],
+        sender=row["sender"],
+        subject=render(row["subject"], person) if is_email else None,
+        html_body=render(row["html_body"], person) if is_email else None,
+        text_body=render(row["text_body"], person) if is_email else None,
+        sms_text=row["sms_text"],
+        is_possible_duplicate=row["is_possible_duplicate"],
+    )
+
+
+def record_outcomes(
+    con: duckdb.DuckDBPyConnection, run_id: str, outcomes: list[Outcome], now: datetime
+) -> None:
+    """Store what the senders said, as events and on the messages, in one transaction."""
+    with transaction(con):
+        _record(con, run_id, outcomes, now)
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection, run_id: str, outcomes: list[Outcome], now: datetime
+) -> None:
+    if not outcomes:
+        return
+    rows = [
+        {
+            **{k: str(v) if isinstance(v, str) else v for k, v in asdict(o).items()},
+            "payload": json.dumps(asdict(o), default=str),
+        }
+        for o in outcomes
+    ]
+    con.register("outcomes", pa.Table.from_pylist(rows))
+    try:
+        run_script(con, "record_outcomes.sql", {"run_id": run_id, "now": now})
+    finally:
+        con.unregister("outcomes")
+
+
+def progress(con: duckdb.DuckDBPyConnection, sendout_id: str) -> Progress:
+    """Messages with an outcome, and all messages, of a send-out."""
+    done, planned = con.execute(
+        "SELECT count(outcome), count(*) FROM messages WHERE sendout_id = ?", [sendout_id]
+    ).fetchall()[0]
+    return Progress(done, planned)
+
+
+def finish(con: duckdb.DuckDBPyConnection, sendout_id: str, run_id: str, now: datetime) -> Progress:
+    """Give the lease back; mark the send-out finished when every message has an outcome."""
+    with transaction(con):
+        state = progress(con, sendout_id)
+        con.execute(
+            """
+            UPDATE sendouts SET dispatch_run = NULL, dispatch_heartbeat_at = NULL,
+                finished_at = CASE WHEN ? THEN coalesce(finished_at, ?) END
+            WHERE sendout_id = ? AND dispatch_run = ?
+            """,
+            [state.finished, now, sendout_id, run_id],
+        )
+    return state
+
+
+def due_sendouts(con: duckdb.DuckDBPyConnection, now: datetime) -> list[str]:
+    """Send-outs whose time has come and that still have messages without an outcome."""
+    rows = con.execute(
+        """
+        SELECT sendout_id FROM sendouts
+        WHERE cancelled_at IS NULL AND coalesce(scheduled_at, created_at) <= ?
+          AND EXISTS (SELECT 1 FROM messages
+                      WHERE messages.sendout_id = sendouts.sendout_id AND outcome IS NULL)
+        ORDER BY coalesce(scheduled_at, created_at), sendout_id
+        """,
+        [now],
+    ).fetchall()
+    return [row[0] for row in rows]

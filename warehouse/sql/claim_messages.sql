@@ -1,0 +1,39 @@
+-- Claim up to $size messages of a send-out that have no outcome, for run $run_id, and return
+-- them with what is needed to render and send them. A message another run had claimed (that
+-- run died in flight) is flagged as a possible duplicate. `blocked_by` names the Unsubscribes
+-- entry that makes it skipped, for this channel and the send-out's communication type.
+UPDATE messages SET
+    claimed_at = $now,
+    claimed_by = $run_id,
+    attempts = attempts + 1,
+    is_possible_duplicate = is_possible_duplicate OR claimed_by IS NOT NULL
+WHERE message_id IN (
+    SELECT message_id FROM messages
+    WHERE sendout_id = $sendout_id
+      AND outcome IS NULL
+      AND claimed_by IS DISTINCT FROM $run_id
+    ORDER BY message_id
+    LIMIT $size
+);
+
+SELECT
+    messages.message_id, messages.sendout_id, messages.channel, messages.recipient,
+    messages.sms_text, messages.is_possible_duplicate,
+    sendouts.communication_type, sendouts.sender, sendouts.subject, sendouts.html_body,
+    sendouts.text_body,
+    contacts.first_name, contacts.last_name, contacts.email, contacts.mobile,
+    (
+        SELECT min(unsubscribes.reason)
+        FROM unsubscribes
+        WHERE unsubscribes.channel = messages.channel
+          AND unsubscribes.address = messages.recipient
+          AND (unsubscribes.scope = 'all' OR sendouts.communication_type = 'marketing')
+    ) AS blocked_by
+FROM messages
+JOIN sendouts USING (sendout_id)
+LEFT JOIN contacts USING (contact_id)
+WHERE messages.sendout_id = $sendout_id
+  AND messages.claimed_by = $run_id
+  AND messages.outcome IS NULL
+  AND messages.claimed_at = $now
+ORDER BY messages.message_id;
