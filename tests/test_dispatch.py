@@ -1,0 +1,166 @@
+"""Dispatching with the sandbox provider (DESIGN §7-§8): every message gets one outcome, the
+Unsubscribes list is checked per message, nothing is sent twice, and the sandbox's provider files
+flow through ingest into statuses."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from flows.dispatch import dispatch_sendout
+from tests.warehouse_builders import run_refresh
+from warehouse import sendouts, unsubscribes
+from warehouse.db import open_warehouse
+from warehouse.dispatch import DispatchError
+from warehouse.ingest import ingest_paths
+from warehouse.sendouts import Draft, Recipients
+from warehouse.settings import Settings
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Settings:
+    return Settings(landing=tmp_path / "landing", batch_size=7, sandbox_seed=11)
+
+
+def add_people(db: Path, count: int) -> None:
+    with open_warehouse(db) as con:
+        con.execute(
+            "INSERT INTO contacts (first_name, email, mobile) "
+            "SELECT 'P' || i, 'p' || i || '@example.com', '+4479111' || lpad(i::VARCHAR, 5, '0') "
+            "FROM range(?) t(i)",
+            [count],
+        )
+
+
+def create(db: Path, channels=("email",), communication_type="marketing", **extra) -> str:
+    draft = Draft(
+        name="News", channels=list(channels), communication_type=communication_type,
+        recipients=Recipients(all_contacts=True), subject="Hi {first_name}", text_body="Hello",
+        sms_text="Hi {first_name}" if "sms" in channels else None, **extra,
+    )  # fmt: skip
+    with open_warehouse(db) as con:
+        return sendouts.create(con, draft).sendout_id
+
+
+def outcomes(db: Path, sendout_id: str) -> dict[str, str]:
+    with open_warehouse(db) as con:
+        return dict(
+            con.execute(
+                "SELECT recipient, outcome FROM messages WHERE sendout_id = ?", [sendout_id]
+            ).fetchall()
+        )
+
+
+def test_every_message_gets_one_outcome_and_a_second_run_sends_nothing(db_path, config):
+    add_people(db_path, 20)
+    sendout_id = create(db_path, channels=("email", "sms"))
+
+    first = dispatch_sendout(db_path, sendout_id, config)
+    second = dispatch_sendout(db_path, sendout_id, config)
+
+    assert (first.sent, first.progress.done, first.progress.planned) == (40, 40, 40)
+    assert set(outcomes(db_path, sendout_id).values()) == {"sent", "queued"}
+    assert second.sent == 0
+    with open_warehouse(db_path) as con:
+        assert con.sql(
+            "SELECT count(*) FROM sendouts WHERE finished_at IS NOT NULL"
+        ).fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize(
+    ("scope", "communication_type", "skipped"),
+    [("marketing", "marketing", True), ("marketing", "non_marketing", False),
+     ("all", "non_marketing", True)],
+)  # fmt: skip
+def test_an_unsubscribed_recipient_is_skipped_per_scope_and_costs_nothing(
+    db_path, config, scope, communication_type, skipped
+):
+    add_people(db_path, 3)
+    with open_warehouse(db_path) as con:
+        unsubscribes.add(con, "email", "p1@example.com", scope, "ana", "asked")
+    sendout_id = create(db_path, communication_type=communication_type)
+
+    dispatch_sendout(db_path, sendout_id, config)
+    run_refresh(db_path)
+
+    assert outcomes(db_path, sendout_id)["p1@example.com"] == ("skipped" if skipped else "sent")
+    with open_warehouse(db_path) as con:
+        [(status, cost)] = con.execute(
+            "SELECT status, cost FROM message_status WHERE recipient = 'p1@example.com'"
+        ).fetchall()
+        entries = con.sql("SELECT count(*) FROM unsubscribes").fetchall()
+    assert (status == "Skipped", cost == 0) == (skipped, skipped)
+    assert entries == [(1,)]  # dispatch's own skip adds nothing to the list
+
+
+def test_a_cancelled_send_out_never_sends(db_path, config):
+    add_people(db_path, 2)
+    sendout_id = create(db_path, scheduled_at=datetime.now(UTC) + timedelta(hours=1))
+    with open_warehouse(db_path) as con:
+        sendouts.cancel(con, sendout_id)
+
+    with pytest.raises(DispatchError, match="was cancelled"):
+        dispatch_sendout(db_path, sendout_id, config, early=True)
+    assert set(outcomes(db_path, sendout_id).values()) == {None}
+
+
+def test_a_scheduled_send_out_does_not_start_before_its_time(db_path, config):
+    add_people(db_path, 2)
+    sendout_id = create(db_path, scheduled_at=datetime.now(UTC) + timedelta(hours=1))
+
+    with pytest.raises(DispatchError, match="is scheduled for"):
+        dispatch_sendout(db_path, sendout_id, config)
+    early = dispatch_sendout(db_path, sendout_id, config, early=True)
+
+    assert early.progress.finished
+
+
+def test_a_second_run_cannot_take_a_send_out_another_run_holds(db_path, config):
+    add_people(db_path, 2)
+    sendout_id = create(db_path)
+    with open_warehouse(db_path) as con:
+        con.execute("UPDATE sendouts SET dispatch_run = 'other', dispatch_heartbeat_at = now()")
+
+    with pytest.raises(DispatchError, match="being dispatched by run other"):
+        dispatch_sendout(db_path, sendout_id, config)
+
+
+def test_sandbox_files_go_through_ingest_into_realistic_statuses(db_path, config):
+    add_people(db_path, 300)
+    sendout_id = create(db_path, channels=("email", "sms"))
+    dispatch_sendout(db_path, sendout_id, config)
+
+    summary = ingest_paths(db_path, [config.landing])
+    run_refresh(db_path)
+
+    with open_warehouse(db_path) as con:
+        statuses = dict(con.execute(
+            "SELECT status, count(*) FROM message_status GROUP BY ALL").fetchall())  # fmt: skip
+        inbound = con.sql("SELECT count(*) FROM inbound_messages").fetchall()[0][0]
+    assert (summary.quarantined, summary.unmatched) == (0, 0)
+    assert sum(statuses.values()) == 600
+    assert {"Delivered", "Opened", "Clicked", "Bounced", "Bad email", "Bad number"} <= set(statuses)
+    assert statuses["Delivered"] + statuses.get("Opened", 0) > 300
+    assert inbound > 0
+
+
+def story(folder: Path) -> list[tuple[str, str]]:
+    """(our message id, SES event type) of every email event the sandbox wrote."""
+    events = [json.loads(line) for p in folder.rglob("ses-*.ndjson") for line in p.open()]
+    return sorted((e["mail"]["tags"]["sendout_message_id"][0], e["eventType"]) for e in events)
+
+
+def test_the_sandbox_tells_the_same_story_for_the_same_seed(db_path, tmp_path):
+    add_people(db_path, 50)
+    stories = []
+    for run, seed in (("a", 3), ("b", 3), ("c", 4)):
+        sendout_id = create(db_path)
+        with open_warehouse(db_path) as con:  # the same message ids each time
+            con.execute("DELETE FROM messages WHERE sendout_id <> ?", [sendout_id])
+            con.execute("UPDATE messages SET message_id = 'm' || contact_id")
+        dispatch_sendout(db_path, sendout_id, Settings(landing=tmp_path / run, sandbox_seed=seed))
+        stories.append(story(tmp_path / run))
+
+    assert stories[0] == stories[1]
+    assert stories[0] != stories[2]
