@@ -174,6 +174,7 @@ class SmtpSender:
         self, connection: smtplib.SMTP, message: Outgoing, email: EmailMessage
     ) -> Outcome:
         sender = parseaddr(str(email["From"]))[1]
+        connection.ehlo_or_helo_if_needed()  # again after a reconnect
         code, reply = connection.mail(sender)
         if code >= 400:
             connection.rset()

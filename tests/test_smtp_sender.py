@@ -1,0 +1,113 @@
+"""The SMTP sender against a real SMTP server on 127.0.0.1: headers that join provider events
+back, reused connections, and the relay's answers turned into outcomes."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from flows.senders.smtp import SenderUnavailable, SmtpSender
+from tests.smtp_sink import free_port, start_sink
+from warehouse.dispatch import Outgoing
+from warehouse.settings import Settings
+
+
+@pytest.fixture
+def sink():
+    sink, controller = start_sink()
+    yield sink, controller.port
+    controller.stop()
+
+
+def outgoing(n: int, recipient: str | None = None) -> Outgoing:
+    return Outgoing(
+        message_id=f"msg_{n:04d}", sendout_id="so_1", channel="email",
+        recipient=recipient or f"p{n}@example.com", communication_type="marketing",
+        sender="News <news@example.org>", subject=f"Hello {n}", html_body="<p>Hi</p>",
+        text_body="Hi", sms_text=None, is_possible_duplicate=False,
+    )  # fmt: skip
+
+
+def sender(port: int, **settings) -> SmtpSender:
+    return SmtpSender(Settings(smtp_host="127.0.0.1", smtp_port=port, **settings))
+
+
+def test_each_message_carries_our_id_in_every_providers_tag_header(sink):
+    received, port = sink
+    smtp = sender(port, smtp_connections=1, ses_configuration_set="sendout")
+
+    [outcome] = smtp.send([outgoing(7)])
+    smtp.close()
+
+    [email] = received.messages
+    assert email["Message-ID"] == "<msg_0007@example.org>"
+    assert email["X-SES-MESSAGE-TAGS"] == "sendout_message_id=msg_0007"
+    assert email["X-SES-CONFIGURATION-SET"] == "sendout"
+    assert json.loads(email["X-SMTPAPI"]) == {"unique_args": {"sendout_message_id": "msg_0007"}}
+    assert json.loads(email["X-Mailgun-Variables"]) == {"sendout_message_id": "msg_0007"}
+    assert email["X-PM-Metadata-sendout_message_id"] == "msg_0007"
+    assert (outcome.event_type, outcome.provider, outcome.provider_message_id) == (
+        "sent", "smtp", "Q1",
+    )  # fmt: skip
+
+
+def test_connections_are_opened_once_and_reused_across_batches(sink):
+    received, port = sink
+    smtp = sender(port, smtp_connections=3)
+
+    for batch in range(4):
+        smtp.send([outgoing(batch * 10 + n) for n in range(9)])
+    smtp.close()
+
+    assert len(received.messages) == 36
+    assert received.connections == 3
+
+
+@pytest.mark.parametrize(
+    ("recipient", "event_type", "status_code"),
+    [
+        ("unknown@example.com", "bad_email", "5.1.1"),
+        ("policy@example.com", "bounced", "5.7.1"),
+        ("busy@example.com", "deferred", "4.2.0"),
+    ],
+)
+def test_the_relays_refusals_become_outcomes(sink, monkeypatch, recipient, event_type, status_code):
+    received, port = sink
+    monkeypatch.setattr("flows.senders.smtp.RETRY_PAUSE", 0.01)
+    smtp = sender(port, smtp_connections=1)
+
+    [refused, fine] = smtp.send([outgoing(1, recipient), outgoing(2)])
+    smtp.close()
+
+    assert (refused.event_type, refused.status_code) == (event_type, status_code)
+    assert fine.event_type == "sent"
+    assert received.message_ids() == ["msg_0002"]
+
+
+def test_a_temporary_refusal_is_tried_again_before_it_is_deferred(sink, monkeypatch):
+    received, port = sink
+    monkeypatch.setattr("flows.senders.smtp.RETRY_PAUSE", 0.01)
+    smtp = sender(port, smtp_connections=1)
+
+    smtp.send([outgoing(1, "busy@example.com")])
+    smtp.close()
+
+    assert received.rcpt_refusals == 3
+
+
+def test_a_rate_limit_spreads_the_messages_over_time(sink):
+    _, port = sink
+    smtp = sender(port, smtp_connections=2, email_rate=50)
+
+    started = datetime.now(UTC)
+    smtp.send([outgoing(n) for n in range(20)])
+    smtp.close()
+
+    assert (datetime.now(UTC) - started).total_seconds() >= 19 / 50
+
+
+def test_a_relay_that_cannot_be_reached_is_one_clear_error():
+    smtp = sender(free_port(), smtp_connections=1)
+
+    with pytest.raises(SenderUnavailable, match="cannot be used"):
+        smtp.send([outgoing(1)])
