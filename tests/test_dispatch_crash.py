@@ -1,0 +1,116 @@
+"""DESIGN §8 with real processes and a real SMTP server on 127.0.0.1: a dispatch killed with
+SIGKILL and restarted loses no recipient and sends twice at most the batch in flight, flagged;
+a SIGTERM finishes the batch in flight, and resuming sends nothing twice."""
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.smtp_sink import start_sink
+from warehouse import sendouts
+from warehouse.db import connect, open_warehouse
+from warehouse.sendouts import Draft, Recipients
+
+RECIPIENTS = 5_000
+BATCH = 50
+
+
+@pytest.fixture
+def setup(tmp_path: Path):
+    sink, controller = start_sink()
+    db = tmp_path / "warehouse.duckdb"
+    with open_warehouse(db) as con:
+        con.execute(
+            "INSERT INTO contacts (first_name, email) "
+            "SELECT 'P' || i, 'p' || i || '@example.com' FROM range(?) t(i)",
+            [RECIPIENTS],
+        )
+        draft = Draft(
+            name="Crash test",
+            channels=["email"],
+            communication_type="non_marketing",
+            recipients=Recipients(all_contacts=True),
+            subject="Hi",
+            text_body="Hello",
+        )
+        sendout_id = sendouts.create(con, draft).sendout_id
+    env = {
+        **os.environ,
+        "SENDOUT_EMAIL_SENDER": "smtp",
+        "SENDOUT_SMTP_HOST": "127.0.0.1",
+        "SENDOUT_SMTP_PORT": str(controller.port),
+        "SENDOUT_BATCH_SIZE": str(BATCH),
+        "SENDOUT_DISPATCH_LEASE_SECONDS": "1",
+        "SENDOUT_LANDING": str(tmp_path / "landing"),
+    }
+    yield sink, db, sendout_id, env
+    controller.stop()
+
+
+def start_dispatch(db: Path, sendout_id: str, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "--db", str(db), "dispatch", sendout_id],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def wait_for(sink, count: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while len(sink.message_ids()) < count and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode()
+        time.sleep(0.01)
+
+
+def flagged(db: Path) -> set[str]:
+    with connect(db, read_only=True) as con:
+        rows = con.sql("SELECT message_id FROM messages WHERE is_possible_duplicate").fetchall()
+    return {row[0] for row in rows}
+
+
+def all_message_ids(db: Path) -> set[str]:
+    with connect(db, read_only=True) as con:
+        return {row[0] for row in con.sql("SELECT message_id FROM messages").fetchall()}
+
+
+def test_a_killed_dispatch_restarted_loses_nobody_and_flags_its_few_duplicates(setup):
+    sink, db, sendout_id, env = setup
+    process = start_dispatch(db, sendout_id, env)
+    wait_for(sink, RECIPIENTS // 3, process)
+
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    time.sleep(1.1)  # the dead run's lease runs out
+    restarted = start_dispatch(db, sendout_id, env)
+    assert restarted.wait(timeout=300) == 0, restarted.stderr.read().decode()
+
+    received = collections.Counter(sink.message_ids())
+    duplicates = {message_id for message_id, times in received.items() if times > 1}
+    assert set(received) == all_message_ids(db)  # every recipient got it
+    assert len(duplicates) <= BATCH  # at most the batch that was in flight
+    assert duplicates <= flagged(db)  # and each of those is flagged
+    assert len(flagged(db)) <= BATCH
+
+
+def test_a_sigterm_finishes_the_batch_in_flight_and_nothing_is_sent_twice(setup):
+    sink, db, sendout_id, env = setup
+    process = start_dispatch(db, sendout_id, env)
+    wait_for(sink, RECIPIENTS // 3, process)
+
+    process.send_signal(signal.SIGTERM)
+    stopped = process.wait(timeout=60)
+    received_when_stopped = len(sink.message_ids())
+    resumed = start_dispatch(db, sendout_id, env)
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
+
+    received = collections.Counter(sink.message_ids())
+    assert stopped == 1  # it said it stopped with messages to go
+    assert received_when_stopped < RECIPIENTS
+    assert set(received) == all_message_ids(db)
+    assert max(received.values()) == 1
+    assert flagged(db) == set()
