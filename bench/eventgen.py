@@ -14,13 +14,25 @@ import orjson
 START = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 DOMAINS = ("gmail.com", "outlook.com", "yahoo.co.uk", "example.org", "icloud.com", "btinternet.com")
 SES_KINDS = (
-    ("Send", 30), ("Delivery", 28), ("Open", 20), ("Click", 8), ("Bounce", 3),
-    ("DeliveryDelay", 2), ("Complaint", 1),
-)  # fmt: skip
+    ("Send", 30),
+    ("Delivery", 28),
+    ("Open", 20),
+    ("Click", 8),
+    ("Bounce", 3),
+    ("DeliveryDelay", 2),
+    ("Complaint", 1),
+)
 SENDGRID_KINDS = (
-    ("processed", 30), ("delivered", 28), ("open", 20), ("click", 8), ("bounce", 3),
-    ("deferred", 2), ("dropped", 1), ("spamreport", 1), ("unsubscribe", 1),
-)  # fmt: skip
+    ("processed", 30),
+    ("delivered", 28),
+    ("open", 20),
+    ("click", 8),
+    ("bounce", 3),
+    ("deferred", 2),
+    ("dropped", 1),
+    ("spamreport", 1),
+    ("unsubscribe", 1),
+)
 
 
 def _iso(moment: datetime) -> str:

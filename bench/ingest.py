@@ -53,10 +53,16 @@ def main() -> None:
         # in a process of its own, so that its memory is not inherited by the contenders'
         # peak RSS (Linux keeps the high-water mark across fork and exec)
         subprocess.run(
-            [sys.executable, str(HERE / "eventgen.py"), str(folder), str(args.events),
-             str(args.files), str(args.seed)],
+            [
+                sys.executable,
+                str(HERE / "eventgen.py"),
+                str(folder),
+                str(args.events),
+                str(args.files),
+                str(args.seed),
+            ],
             check=True,
-        )  # fmt: skip
+        )
         (folder / "done").touch()
     files = sorted(str(p) for p in folder.iterdir() if p.suffix in (".json", ".ndjson"))
     size = sum(Path(f).stat().st_size for f in files)

@@ -14,13 +14,23 @@ import numpy as np
 import pandas as pd
 
 SES_TYPES = {
-    "Send": "queued", "Delivery": "delivered", "Open": "opened", "Click": "clicked",
-    "DeliveryDelay": "deferred", "Complaint": "complaint", "Reject": "failed",
-}  # fmt: skip
+    "Send": "queued",
+    "Delivery": "delivered",
+    "Open": "opened",
+    "Click": "clicked",
+    "DeliveryDelay": "deferred",
+    "Complaint": "complaint",
+    "Reject": "failed",
+}
 SENDGRID_TYPES = {
-    "processed": "queued", "delivered": "delivered", "open": "opened", "click": "clicked",
-    "deferred": "deferred", "spamreport": "complaint", "unsubscribe": "unsubscribed",
-}  # fmt: skip
+    "processed": "queued",
+    "delivered": "delivered",
+    "open": "opened",
+    "click": "clicked",
+    "deferred": "deferred",
+    "spamreport": "complaint",
+    "unsubscribe": "unsubscribed",
+}
 
 
 def ses_frame(path: Path) -> pd.DataFrame:

@@ -21,9 +21,20 @@ from warehouse.db import open_warehouse
 
 HERE = Path(__file__).resolve().parent
 # event types and how often each appears (per 100 events)
-MIX = [("queued", 12), ("sent", 18), ("delivered", 24), ("deferred", 3), ("opened", 22),
-       ("clicked", 9), ("bounced", 4), ("bad_email", 2), ("failed", 1), ("complaint", 1),
-       ("skipped", 2), ("unsubscribed", 2)]  # fmt: skip
+MIX = [
+    ("queued", 12),
+    ("sent", 18),
+    ("delivered", 24),
+    ("deferred", 3),
+    ("opened", 22),
+    ("clicked", 9),
+    ("bounced", 4),
+    ("bad_email", 2),
+    ("failed", 1),
+    ("complaint", 1),
+    ("skipped", 2),
+    ("unsubscribed", 2),
+]
 
 
 def build(db: Path, events: int, messages: int) -> None:

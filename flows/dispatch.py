@@ -46,12 +46,14 @@ def dispatch_sendout(
     sent = 0
     try:
         with open_warehouse(db) as con:
-            state.start(con, sendout_id, run_id, datetime.now(UTC), config.dispatch_lease_seconds,
-                        early)  # fmt: skip
+            state.start(
+                con, sendout_id, run_id, datetime.now(UTC), config.dispatch_lease_seconds, early
+            )
         while not stop.is_set():
             with open_warehouse(db) as con:
-                batch = state.claim_batch(con, sendout_id, run_id, config.batch_size,
-                                          datetime.now(UTC))  # fmt: skip
+                batch = state.claim_batch(
+                    con, sendout_id, run_id, config.batch_size, datetime.now(UTC)
+                )
                 current = state.progress(con, sendout_id)
             if not batch:
                 if current.finished:

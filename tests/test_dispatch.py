@@ -35,10 +35,15 @@ def add_people(db: Path, count: int) -> None:
 
 def create(db: Path, channels=("email",), communication_type="marketing", **extra) -> str:
     draft = Draft(
-        name="News", channels=list(channels), communication_type=communication_type,
-        recipients=Recipients(all_contacts=True), subject="Hi {first_name}", text_body="Hello",
-        sms_text="Hi {first_name}" if "sms" in channels else None, **extra,
-    )  # fmt: skip
+        name="News",
+        channels=list(channels),
+        communication_type=communication_type,
+        recipients=Recipients(all_contacts=True),
+        subject="Hi {first_name}",
+        text_body="Hello",
+        sms_text="Hi {first_name}" if "sms" in channels else None,
+        **extra,
+    )
     with open_warehouse(db) as con:
         return sendouts.create(con, draft).sendout_id
 
@@ -70,9 +75,12 @@ def test_every_message_gets_one_outcome_and_a_second_run_sends_nothing(db_path, 
 
 @pytest.mark.parametrize(
     ("scope", "communication_type", "skipped"),
-    [("marketing", "marketing", True), ("marketing", "non_marketing", False),
-     ("all", "non_marketing", True)],
-)  # fmt: skip
+    [
+        ("marketing", "marketing", True),
+        ("marketing", "non_marketing", False),
+        ("all", "non_marketing", True),
+    ],
+)
 def test_an_unsubscribed_recipient_is_skipped_per_scope_and_costs_nothing(
     db_path, config, scope, communication_type, skipped
 ):
@@ -135,8 +143,9 @@ def test_sandbox_files_go_through_ingest_into_realistic_statuses(db_path, config
     run_refresh(db_path)
 
     with open_warehouse(db_path) as con:
-        statuses = dict(con.execute(
-            "SELECT status, count(*) FROM message_status GROUP BY ALL").fetchall())  # fmt: skip
+        statuses = dict(
+            con.execute("SELECT status, count(*) FROM message_status GROUP BY ALL").fetchall()
+        )
         inbound = con.sql("SELECT count(*) FROM inbound_messages").fetchall()[0][0]
     assert (summary.quarantined, summary.unmatched) == (0, 0)
     assert sum(statuses.values()) == 600

@@ -56,8 +56,10 @@ def setup(tmp_path: Path):
 def start_dispatch(db: Path, sendout_id: str, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "--db", str(db), "dispatch", sendout_id],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def wait_for(sink, count: int, process: subprocess.Popen) -> None:

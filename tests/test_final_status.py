@@ -22,9 +22,17 @@ EVENT_SCHEMA = {
 }
 # the ranking written out as DESIGN §4 states it, highest first (bad_email = bad_number)
 DESIGN_ORDER = [
-    ["complaint"], ["clicked"], ["opened"], ["bad_email", "bad_number"], ["bounced"],
-    ["failed"], ["delivered"], ["deferred"], ["sent"], ["queued"],
-]  # fmt: skip
+    ["complaint"],
+    ["clicked"],
+    ["opened"],
+    ["bad_email", "bad_number"],
+    ["bounced"],
+    ["failed"],
+    ["delivered"],
+    ["deferred"],
+    ["sent"],
+    ["queued"],
+]
 
 
 def status_of(events: list[tuple], channel: str = "email", sms_text: str | None = None) -> dict:

@@ -17,9 +17,16 @@ def sent_sms(db, tmp_path, sendout_id: str, message_id: str, at: str) -> None:
     ingest_events(
         db,
         tmp_path,
-        [twilio_status(f"SM{message_id}", "sent", PHONE, sendout_message_id=message_id,
-                       sendout_received_at=at)],
-    )  # fmt: skip
+        [
+            twilio_status(
+                f"SM{message_id}",
+                "sent",
+                PHONE,
+                sendout_message_id=message_id,
+                sendout_received_at=at,
+            )
+        ],
+    )
 
 
 def test_a_reply_answers_the_latest_sms_sent_to_that_number_before_it(db_path, tmp_path, query):
@@ -41,9 +48,13 @@ def test_a_reply_answers_the_latest_sms_sent_to_that_number_before_it(db_path, t
     assert rows == [
         {"from_number": PHONE, "body": "See you", "sendout_id": "s2", "keyword": "other"},
         {"from_number": PHONE, "body": "Thanks!", "sendout_id": "s1", "keyword": "other"},
-        {"from_number": "+447911000111", "body": "Who is this?", "sendout_id": None,
-         "keyword": "other"},
-    ]  # fmt: skip
+        {
+            "from_number": "+447911000111",
+            "body": "Who is this?",
+            "sendout_id": None,
+            "keyword": "other",
+        },
+    ]
 
 
 def test_inbound_forwarded_and_replied_sms_are_billed_per_segment(db_path, tmp_path, query):

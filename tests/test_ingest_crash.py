@@ -26,8 +26,10 @@ def landing(tmp_path_factory) -> Path:
             lines.append(json.dumps(ses(kind, f"p{n}@example.com", f"msg-{f}-{n}")))
         # every file repeats a few events of the one before: duplicates across files
         if f:
-            lines[:10] = [json.dumps(ses("Delivery", f"p{n}@example.com", f"msg-{f - 1}-{n * 3}"))
-                          for n in range(10)]  # fmt: skip
+            lines[:10] = [
+                json.dumps(ses("Delivery", f"p{n}@example.com", f"msg-{f - 1}-{n * 3}"))
+                for n in range(10)
+            ]
         (folder / f"ses-{f}.ndjson").write_text("\n".join(lines) + "\n")
     return folder
 

@@ -85,11 +85,20 @@ def test_lookup_of_something_that_is_no_address_is_one_clear_error(sendout):
 
 
 def test_add_list_remove_and_history_by_hand(sendout):
-    added = sendout("unsubscribes", "add", "sms", "07911 123456", "--reason", "replied 'stpo'",
-                    "--by", "ana")  # fmt: skip
+    added = sendout(
+        "unsubscribes", "add", "sms", "07911 123456", "--reason", "replied 'stpo'", "--by", "ana"
+    )
     listed = sendout("unsubscribes", "list", "--json")
-    removed = sendout("unsubscribes", "remove", "sms", "+447911123456", "--reason",
-                      "they meant it as a joke", "--by", "ben")  # fmt: skip
+    removed = sendout(
+        "unsubscribes",
+        "remove",
+        "sms",
+        "+447911123456",
+        "--reason",
+        "they meant it as a joke",
+        "--by",
+        "ben",
+    )
     history = sendout("unsubscribes", "history", "+447911123456")
 
     assert added.output.strip() == "added +447911123456 (sms, scope all)"

@@ -56,15 +56,17 @@ def test_human_open_rate_leaves_out_messages_opened_only_by_machines(db_path, tm
         [
             [
                 sendgrid("delivered", "p0@example.com", "d0", sendout_message_id="m0"),
-                sendgrid("open", "p0@example.com", "o0", sendout_message_id="m0",
-                         sg_machine_open=True),
+                sendgrid(
+                    "open", "p0@example.com", "o0", sendout_message_id="m0", sg_machine_open=True
+                ),
                 sendgrid("delivered", "p1@example.com", "d1", sendout_message_id="m1"),
-                sendgrid("open", "p1@example.com", "o1", sendout_message_id="m1",
-                         sg_machine_open=False),
+                sendgrid(
+                    "open", "p1@example.com", "o1", sendout_message_id="m1", sg_machine_open=False
+                ),
             ]
         ],
         suffix=".json",
-    )  # fmt: skip
+    )
 
     run_refresh(db_path)
     row = summary(query)

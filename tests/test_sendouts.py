@@ -97,8 +97,9 @@ def test_a_recipients_csv_with_a_bad_row_is_refused_with_the_row(con, tmp_path):
     csv.write_text("first_name,last_name,email,mobile\nDi,,di@,\n")
 
     with pytest.raises(SendoutError, match=re.escape("people.csv row 2: 'di@' is not a valid")):
-        sendouts.create(con, draft(channels=["email"], sms_text=None,
-                                   recipients=Recipients(csv=csv)), NOW)  # fmt: skip
+        sendouts.create(
+            con, draft(channels=["email"], sms_text=None, recipients=Recipients(csv=csv)), NOW
+        )
     assert con.sql("SELECT count(*) FROM sendouts").fetchall() == [(0,)]
 
 
@@ -171,8 +172,11 @@ def test_resend_to_someone_else_copies_the_content_and_links_the_original(con):
     [(name, subject, resend_of)] = con.execute(
         "SELECT name, subject, resend_of FROM sendouts WHERE sendout_id = ?", [again.sendout_id]
     ).fetchall()
-    assert (name, subject, resend_of) == ("November news (resend)", "Hello {first_name}",
-                                          original.sendout_id)  # fmt: skip
+    assert (name, subject, resend_of) == (
+        "November news (resend)",
+        "Hello {first_name}",
+        original.sendout_id,
+    )
     assert [m[2] for m in messages_of(con, again.sendout_id)] == ["bob@example.com"]
 
 
@@ -180,14 +184,19 @@ def test_resend_to_non_openers_picks_exactly_the_right_people(db_path, tmp_path)
     people = ["opened", "machine", "nothing", "bounced", "unsubscribed", "listed", "clicked"]
     with open_warehouse(db_path) as con:
         for who in people:
-            con.execute("INSERT INTO contacts (first_name, email) VALUES (?, ?)",
-                        [who, f"{who}@example.com"])  # fmt: skip
+            con.execute(
+                "INSERT INTO contacts (first_name, email) VALUES (?, ?)",
+                [who, f"{who}@example.com"],
+            )
         created = sendouts.create(
             con, draft(channels=["email"], sms_text=None), NOW - timedelta(days=1)
         )
-        ids = dict(con.execute(
-            "SELECT recipient, message_id FROM messages WHERE sendout_id = ?", [created.sendout_id]
-        ).fetchall())  # fmt: skip
+        ids = dict(
+            con.execute(
+                "SELECT recipient, message_id FROM messages WHERE sendout_id = ?",
+                [created.sendout_id],
+            ).fetchall()
+        )
 
     def mid(who: str) -> str:
         return ids[f"{who}@example.com"]

@@ -25,8 +25,19 @@ def sendout(db_path, tmp_path):
 
 
 def create(sendout, *extra: str):
-    return sendout("sendouts", "create", "--name", "News", "--channel", "email",
-                   "--subject", "Hi {first_name}", "--text", "Hello", *extra)  # fmt: skip
+    return sendout(
+        "sendouts",
+        "create",
+        "--name",
+        "News",
+        "--channel",
+        "email",
+        "--subject",
+        "Hi {first_name}",
+        "--text",
+        "Hello",
+        *extra,
+    )
 
 
 def test_create_prints_the_new_id_and_json_gives_an_object(sendout):
@@ -43,8 +54,9 @@ def test_create_prints_the_new_id_and_json_gives_an_object(sendout):
 
 
 def test_create_names_every_bad_field(sendout):
-    result = sendout("sendouts", "create", "--name", "x", "--channel", "email", "--sms-text",
-                     "Hi", "--all")  # fmt: skip
+    result = sendout(
+        "sendouts", "create", "--name", "x", "--channel", "email", "--sms-text", "Hi", "--all"
+    )
 
     assert result.exit_code == 1
     assert "subject: an email needs a subject" in result.output

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from flows.senders.smtp import SenderUnavailable, SmtpSender
+from flows.senders import SenderUnavailable
+from flows.senders.smtp import SmtpSender
 from tests.smtp_sink import free_port, start_sink
 from warehouse.dispatch import Outgoing
 from warehouse.settings import Settings
@@ -21,11 +22,18 @@ def sink():
 
 def outgoing(n: int, recipient: str | None = None) -> Outgoing:
     return Outgoing(
-        message_id=f"msg_{n:04d}", sendout_id="so_1", channel="email",
-        recipient=recipient or f"p{n}@example.com", communication_type="marketing",
-        sender="News <news@example.org>", subject=f"Hello {n}", html_body="<p>Hi</p>",
-        text_body="Hi", sms_text=None, is_possible_duplicate=False,
-    )  # fmt: skip
+        message_id=f"msg_{n:04d}",
+        sendout_id="so_1",
+        channel="email",
+        recipient=recipient or f"p{n}@example.com",
+        communication_type="marketing",
+        sender="News <news@example.org>",
+        subject=f"Hello {n}",
+        html_body="<p>Hi</p>",
+        text_body="Hi",
+        sms_text=None,
+        is_possible_duplicate=False,
+    )
 
 
 def sender(port: int, **settings) -> SmtpSender:
@@ -47,8 +55,10 @@ def test_each_message_carries_our_id_in_every_providers_tag_header(sink):
     assert json.loads(email["X-Mailgun-Variables"]) == {"sendout_message_id": "msg_0007"}
     assert email["X-PM-Metadata-sendout_message_id"] == "msg_0007"
     assert (outcome.event_type, outcome.provider, outcome.provider_message_id) == (
-        "sent", "smtp", "Q1",
-    )  # fmt: skip
+        "sent",
+        "smtp",
+        "Q1",
+    )
 
 
 def test_connections_are_opened_once_and_reused_across_batches(sink):

@@ -25,9 +25,14 @@ def test_no_key_is_ever_duplicated(db_path, tmp_path, query):
     batch = [ses("Delivery", "ada@example.com", "m1"), ses("Complaint", "ada@example.com", "m1")]
     for _ in range(2):
         ingest_events(db_path, tmp_path, batch)
-        ingest_events(db_path, tmp_path, [twilio_status("SM1", "delivered", "+447911123456"),
-                                          twilio_inbound("SM9", "+447911123456", "STOP",
-                                                         "2026-11-02T10:00:00Z")])  # fmt: skip
+        ingest_events(
+            db_path,
+            tmp_path,
+            [
+                twilio_status("SM1", "delivered", "+447911123456"),
+                twilio_inbound("SM9", "+447911123456", "STOP", "2026-11-02T10:00:00Z"),
+            ],
+        )
         ingest_events(db_path, tmp_path, [[sendgrid("open", "bob@example.com")]], suffix=".json")
         ingest_events(db_path, tmp_path, [ses("Open", "ada@example.com", "m1")])
         run_refresh(db_path)

@@ -21,8 +21,13 @@ def add_sendout(
 ) -> None:
     """A send-out row; extra columns (scheduled_at, cancelled_at, forward_to, ...) by name."""
     names = ["sendout_id", "name", "channels", "communication_type", *columns]
-    values = [sendout_id, f"Send-out {sendout_id}", list(channels), communication_type,
-              *columns.values()]  # fmt: skip
+    values = [
+        sendout_id,
+        f"Send-out {sendout_id}",
+        list(channels),
+        communication_type,
+        *columns.values(),
+    ]
     with open_warehouse(db) as con:
         con.execute(
             f"INSERT INTO sendouts ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
@@ -47,9 +52,17 @@ def add_message(
                 sms_text, provider_message_id, created_at)
             VALUES (?, ?, hash(?) % 1000000000, ?, ?, ?, ?, coalesce(?, current_timestamp))
             """,
-            [message_id, sendout_id, message_id, channel, recipient, sms_text,
-             provider_message_id, created_at],
-        )  # fmt: skip
+            [
+                message_id,
+                sendout_id,
+                message_id,
+                channel,
+                recipient,
+                sms_text,
+                provider_message_id,
+                created_at,
+            ],
+        )
 
 
 def ingest_events(db: Path, folder: Path, events: list[dict], suffix: str = ".ndjson") -> None:

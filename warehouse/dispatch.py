@@ -20,10 +20,23 @@ from warehouse.sql import run_script
 from warehouse.vocabulary import Channel, EventType, Provider
 
 CLAIM_COLUMNS = (
-    "message_id", "sendout_id", "channel", "recipient", "sms_text", "is_possible_duplicate",
-    "communication_type", "sender", "subject", "html_body", "text_body",
-    "first_name", "last_name", "email", "mobile", "blocked_by",
-)  # fmt: skip
+    "message_id",
+    "sendout_id",
+    "channel",
+    "recipient",
+    "sms_text",
+    "is_possible_duplicate",
+    "communication_type",
+    "sender",
+    "subject",
+    "html_body",
+    "text_body",
+    "first_name",
+    "last_name",
+    "email",
+    "mobile",
+    "blocked_by",
+)
 
 
 class DispatchError(RuntimeError):
@@ -131,19 +144,26 @@ def claim_batch(
             "UPDATE sendouts SET dispatch_heartbeat_at = ? WHERE sendout_id = ?", [now, sendout_id]
         )
         params = {"sendout_id": sendout_id, "run_id": run_id, "size": size, "now": now}
-        claimed = [dict(zip(CLAIM_COLUMNS, row, strict=True))
-                   for row in run_script(con, "claim_messages.sql", params)[-1]]  # fmt: skip
+        claimed = [
+            dict(zip(CLAIM_COLUMNS, row, strict=True))
+            for row in run_script(con, "claim_messages.sql", params)[-1]
+        ]
         skipped = [row for row in claimed if row["blocked_by"] is not None]
         _record(
             con,
             run_id,
             [
-                Outcome(row["message_id"], EventType.SKIPPED, Provider.SENDOUT, now,
-                        reason=f"on the Unsubscribes list ({row['blocked_by']})")
+                Outcome(
+                    row["message_id"],
+                    EventType.SKIPPED,
+                    Provider.SENDOUT,
+                    now,
+                    reason=f"on the Unsubscribes list ({row['blocked_by']})",
+                )
                 for row in skipped
             ],
             now,
-        )  # fmt: skip
+        )
     return [_render(row) for row in claimed if row["blocked_by"] is None]
 
 

@@ -182,11 +182,23 @@ def create(con: duckdb.DuckDBPyConnection, draft: Draft, now: datetime | None = 
                 forward_to, auto_reply_text)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            [sendout_id, draft.name.strip(), sorted(set(draft.channels)),
-             draft.communication_type, draft.subject, draft.html_body, draft.text_body,
-             draft.sms_text, draft.sender, draft.scheduled_at, now, draft.resend_of,
-             draft.forward_to, draft.auto_reply_text],
-        )  # fmt: skip
+            [
+                sendout_id,
+                draft.name.strip(),
+                sorted(set(draft.channels)),
+                draft.communication_type,
+                draft.subject,
+                draft.html_body,
+                draft.text_body,
+                draft.sms_text,
+                draft.sender,
+                draft.scheduled_at,
+                now,
+                draft.resend_of,
+                draft.forward_to,
+                draft.auto_reply_text,
+            ],
+        )
         messages, without_address = _create_messages(con, sendout_id, draft, contact_ids)
     return Created(sendout_id, messages, without_address)
 
@@ -260,9 +272,14 @@ def cancel(con: duckdb.DuckDBPyConnection, sendout_id: str, now: datetime | None
         ).fetchall()[0][0]
         if sendout["scheduled_at"] is None or sendout["scheduled_at"] <= now or started:
             raise SendoutError(
-                [FieldError("sendout_id", f"{sendout_id} has started; only a send-out "
-                                          "scheduled for later can be cancelled")]
-            )  # fmt: skip
+                [
+                    FieldError(
+                        "sendout_id",
+                        f"{sendout_id} has started; only a send-out "
+                        "scheduled for later can be cancelled",
+                    )
+                ]
+            )
         con.execute("UPDATE sendouts SET cancelled_at = ? WHERE sendout_id = ?", [now, sendout_id])
 
 

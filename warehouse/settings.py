@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     smtp_connections: int = 4
     email_rate: float = 0.0  # messages per second over all connections; 0 is no limit
     ses_configuration_set: str | None = None
+    # Twilio's Messages API
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+    twilio_status_callback: str | None = None  # public URL of the webhook service's endpoint
+    sms_connections: int = 4
+    sms_rate: float = 0.0  # messages per second; 0 is no limit
 
 
 @cache

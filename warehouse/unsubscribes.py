@@ -114,9 +114,16 @@ def add(
     address = normalise_address(channel, address)
     with transaction(con):
         _record(
-            con, channel, address, UnsubscribeReason.MANUAL, ChangeAction.ADD, scope, changed_by,
-            note, sendout_id,
-        )  # fmt: skip
+            con,
+            channel,
+            address,
+            UnsubscribeReason.MANUAL,
+            ChangeAction.ADD,
+            scope,
+            changed_by,
+            note,
+            sendout_id,
+        )
     return next(e for e in entries(con, address) if e.reason == UnsubscribeReason.MANUAL)
 
 
@@ -145,9 +152,16 @@ def remove(
     with transaction(con):
         for entry in removed:
             _record(
-                con, channel, address, entry.reason, ChangeAction.REMOVE, entry.scope,
-                changed_by, note, entry.sendout_id,
-            )  # fmt: skip
+                con,
+                channel,
+                address,
+                entry.reason,
+                ChangeAction.REMOVE,
+                entry.scope,
+                changed_by,
+                note,
+                entry.sendout_id,
+            )
     return removed
 
 
@@ -158,9 +172,18 @@ def _record(con, channel, address, reason, action, scope, changed_by, note, send
             cause, changed_by, note, effective_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)
         """,
-        [str(channel), address, str(reason), str(action), str(scope), sendout_id, MANUAL_CAUSE,
-         changed_by, note],
-    )  # fmt: skip
+        [
+            str(channel),
+            address,
+            str(reason),
+            str(action),
+            str(scope),
+            sendout_id,
+            MANUAL_CAUSE,
+            changed_by,
+            note,
+        ],
+    )
 
 
 def history(con: duckdb.DuckDBPyConnection, address: str) -> list[tuple]:
@@ -184,8 +207,19 @@ def export_csv(con: duckdb.DuckDBPyConnection) -> str:
     """The current list as CSV text, safe against formula injection."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["channel", "address", "reason", "scope", "sendout_id", "cause", "added_by",
-                     "added_at", "note"])  # fmt: skip
+    writer.writerow(
+        [
+            "channel",
+            "address",
+            "reason",
+            "scope",
+            "sendout_id",
+            "cause",
+            "added_by",
+            "added_at",
+            "note",
+        ]
+    )
     for entry in entries(con):
         writer.writerow([safe_cell(v) for v in vars(entry).values()])
     return out.getvalue()

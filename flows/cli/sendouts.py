@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from flows.cli import cli
 from flows.dispatch import dispatch_sendout
-from flows.senders.smtp import SenderUnavailable
+from flows.senders import SenderUnavailable
 from warehouse import sendouts as sendout_store
 from warehouse.db import open_warehouse
 from warehouse.dispatch import DispatchError
@@ -37,8 +37,15 @@ class LocalTime(click.ParamType):
 
 def _report(created: Created, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({"sendout_id": created.sendout_id, "messages": created.messages,
-                               "without_address": created.without_address}))  # fmt: skip
+        click.echo(
+            json.dumps(
+                {
+                    "sendout_id": created.sendout_id,
+                    "messages": created.messages,
+                    "without_address": created.without_address,
+                }
+            )
+        )
         return
     click.echo(created.sendout_id)
     note = f", {created.without_address} left out (no address)" if created.without_address else ""
@@ -73,22 +80,37 @@ def sendouts() -> None:
     help="marketing skips every unsubscribed address; non_marketing only those off everything.",
 )
 @click.option("--subject", help="Email subject; {first_name} and friends are filled in.")
-@click.option("--html", "html_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="File with the email's HTML body.")  # fmt: skip
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File with the email's HTML body.",
+)
 @click.option("--text", "text_body", help="The email's plain-text body.")
 @click.option("--sms-text", help="The SMS text.")
 @click.option("--sender", help="Sender identity (From address or SMS sender).")
 @click.option("--all", "all_contacts", is_flag=True, help="Send to every contact.")
 @click.option("--contact", "contact_ids", multiple=True, type=int, help="A contact id (repeat).")
-@click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A CSV of recipients (first_name,last_name,email,mobile).")  # fmt: skip
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A CSV of recipients (first_name,last_name,email,mobile).",
+)
 @click.option("--at", "scheduled_at", type=LocalTime(), help="Send later, at this time.")
 @click.option("--forward-to", help="Forward SMS replies to this number.")
 @click.option("--auto-reply", "auto_reply_text", help="Answer SMS replies with this text.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object with sendout_id.")
 @click.pass_obj
-def create(db: Path, html_file: Path | None, all_contacts: bool, contact_ids: tuple[int, ...],
-           csv_file: Path | None, as_json: bool, **fields) -> None:  # fmt: skip
+def create(
+    db: Path,
+    html_file: Path | None,
+    all_contacts: bool,
+    contact_ids: tuple[int, ...],
+    csv_file: Path | None,
+    as_json: bool,
+    **fields,
+) -> None:
     """Create a send-out (sent when dispatched, or at --at); prints its id."""
     draft = Draft(
         **{**fields, "channels": list(fields["channels"])},
@@ -133,8 +155,10 @@ def list_(db: Path, as_json: bool) -> None:
     for row in rows:
         when = row["scheduled_at"] or row["created_at"]
         progress = f"{row['done']}/{row['planned']}"
-        click.echo(f"{row['sendout_id']}  {when:%Y-%m-%d %H:%M}  {row['status']:<11} {progress:>9}"
-                   f"  {'+'.join(row['channels'])}  {row['name']}")  # fmt: skip
+        click.echo(
+            f"{row['sendout_id']}  {when:%Y-%m-%d %H:%M}  {row['status']:<11} {progress:>9}"
+            f"  {'+'.join(row['channels'])}  {row['name']}"
+        )
 
 
 @sendouts.command()
@@ -153,15 +177,29 @@ def cancel(db: Path, sendout_id: str) -> None:
 @sendouts.command()
 @click.argument("sendout_id")
 @click.option("--to", "contact_ids", multiple=True, type=int, help="A contact id (repeat).")
-@click.option("--to-csv", "csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A CSV of other recipients.")  # fmt: skip
+@click.option(
+    "--to-csv",
+    "csv_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A CSV of other recipients.",
+)
 @click.option("--non-openers", is_flag=True, help="Everyone who has not opened the email.")
-@click.option("--exclude-machine-openers", is_flag=True,
-              help="With --non-openers: leave out those opened only by machines.")  # fmt: skip
+@click.option(
+    "--exclude-machine-openers",
+    is_flag=True,
+    help="With --non-openers: leave out those opened only by machines.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object with sendout_id.")
 @click.pass_obj
-def resend(db: Path, sendout_id: str, contact_ids: tuple[int, ...], csv_file: Path | None,
-           non_openers: bool, exclude_machine_openers: bool, as_json: bool) -> None:  # fmt: skip
+def resend(
+    db: Path,
+    sendout_id: str,
+    contact_ids: tuple[int, ...],
+    csv_file: Path | None,
+    non_openers: bool,
+    exclude_machine_openers: bool,
+    as_json: bool,
+) -> None:
     """Send a send-out's content again, to others or to its non-openers; prints the new id."""
     if non_openers == bool(contact_ids or csv_file):
         raise click.UsageError("give either --to/--to-csv or --non-openers")
@@ -193,9 +231,13 @@ def dispatch(db: Path, sendout_id: str, early: bool) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     with Progress(
-        TextColumn("Sending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=True,
-    ) as bar:  # fmt: skip
+        TextColumn("Sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task("dispatch", total=None)
 
         def show(progress: DispatchProgress) -> None:
@@ -206,7 +248,9 @@ def dispatch(db: Path, sendout_id: str, early: bool) -> None:
         except (DispatchError, SenderUnavailable) as error:
             raise click.ClickException(str(error)) from error
     left = result.progress.planned - result.progress.done
-    click.echo(f"{sendout_id}: {result.progress.done}/{result.progress.planned} messages have an "
-               f"outcome ({result.sent} sent or tried in this run)")  # fmt: skip
+    click.echo(
+        f"{sendout_id}: {result.progress.done}/{result.progress.planned} messages have an "
+        f"outcome ({result.sent} sent or tried in this run)"
+    )
     if left:
         raise click.ClickException(f"stopped with {left} messages to go; run it again to resume")

@@ -105,8 +105,10 @@ def history(db: Path, address: str) -> None:
     with open_warehouse(db) as con:
         rows = unsubscribe_list.history(con, unsubscribe_list.normalise_address(channel, address))
     for changed_at, chan, reason, action, scope, cause, by, note in rows:
-        click.echo(f"{changed_at:%Y-%m-%d %H:%M}  {chan}  {action} {reason} ({scope})  "
-                   f"{cause} by {by}{': ' + note if note else ''}")  # fmt: skip
+        click.echo(
+            f"{changed_at:%Y-%m-%d %H:%M}  {chan}  {action} {reason} ({scope})  "
+            f"{cause} by {by}{': ' + note if note else ''}"
+        )
 
 
 @unsubscribes.command()

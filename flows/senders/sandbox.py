@@ -69,8 +69,15 @@ class SandboxEmail:
         records, outcomes = [], []
         for message in batch:
             ses_id = "0102019" + hashlib.md5(message.message_id.encode()).hexdigest()[:24]
-            outcomes.append(Outcome(message.message_id, EventType.SENT, Provider.SMTP, sent_at,
-                                    provider_message_id=ses_id))  # fmt: skip
+            outcomes.append(
+                Outcome(
+                    message.message_id,
+                    EventType.SENT,
+                    Provider.SMTP,
+                    sent_at,
+                    provider_message_id=ses_id,
+                )
+            )
             records.extend(self._story(message, ses_id, sent_at))
         write_landing_file(self.folder, "ses", records)
         return outcomes
@@ -91,8 +98,14 @@ class SandboxEmail:
 
         def bounce(at: datetime, kind: str, status: str, diagnostic: str) -> dict:
             bounced = [{**recipients[0], "status": status, "diagnosticCode": diagnostic}]
-            return event("Bounce", "bounce", at, bounceType=kind, bounceSubType="General",
-                         bouncedRecipients=bounced)  # fmt: skip
+            return event(
+                "Bounce",
+                "bounce",
+                at,
+                bounceType=kind,
+                bounceSubType="General",
+                bouncedRecipients=bounced,
+            )
 
         yield {"eventType": "Send", "mail": mail, "send": {}}
         fate = dice.roll()
@@ -104,12 +117,22 @@ class SandboxEmail:
             yield bounce(at, "Permanent", "5.7.1", "smtp; 550 5.7.1 rejected by policy")
             return
         if fate < 0.06:
-            yield event("DeliveryDelay", "deliveryDelay", at, delayType="MailboxFull",
-                        delayedRecipients=recipients)  # fmt: skip
+            yield event(
+                "DeliveryDelay",
+                "deliveryDelay",
+                at,
+                delayType="MailboxFull",
+                delayedRecipients=recipients,
+            )
             yield bounce(at + timedelta(hours=6), "Transient", "4.2.2", "452 4.2.2 mailbox full")
             return
-        yield event("Delivery", "delivery", at, recipients=[message.recipient],
-                    smtpResponse="250 2.6.0 Message received")  # fmt: skip
+        yield event(
+            "Delivery",
+            "delivery",
+            at,
+            recipients=[message.recipient],
+            smtpResponse="250 2.6.0 Message received",
+        )
         if dice.roll() < 0.45:
             opened = at + dice.seconds(30, 6 * 3600)
             yield event("Open", "open", opened, userAgent="Mozilla/5.0")
@@ -119,18 +142,28 @@ class SandboxEmail:
         later = at + dice.seconds(60, 86400)
         roll = dice.roll()
         if roll < 0.005:
-            yield event("Complaint", "complaint", later, complainedRecipients=recipients,
-                        complaintFeedbackType="abuse")  # fmt: skip
+            yield event(
+                "Complaint",
+                "complaint",
+                later,
+                complainedRecipients=recipients,
+                complaintFeedbackType="abuse",
+            )
         elif roll < 0.015 and message.communication_type == "marketing":
-            yield event("Subscription", "subscription", later,
-                        newTopicPreferences={"unsubscribeAll": True})  # fmt: skip
+            yield event(
+                "Subscription", "subscription", later, newTopicPreferences={"unsubscribeAll": True}
+            )
 
     def close(self) -> None:
         """Nothing to release."""
 
 
-REPLIES = [("STOP", 0.02), ("Thanks, see you then", 0.025), ("stop it please", 0.005),
-           ("START", 0.002)]  # fmt: skip
+REPLIES = [
+    ("STOP", 0.02),
+    ("Thanks, see you then", 0.025),
+    ("stop it please", 0.005),
+    ("START", 0.002),
+]
 
 
 class SandboxSms:
@@ -146,8 +179,15 @@ class SandboxSms:
         records, outcomes = [], []
         for message in batch:
             sid = "SM" + hashlib.md5(message.message_id.encode()).hexdigest()
-            outcomes.append(Outcome(message.message_id, EventType.QUEUED, Provider.TWILIO,
-                                    sent_at, provider_message_id=sid))  # fmt: skip
+            outcomes.append(
+                Outcome(
+                    message.message_id,
+                    EventType.QUEUED,
+                    Provider.TWILIO,
+                    sent_at,
+                    provider_message_id=sid,
+                )
+            )
             records.extend(self._story(message, sid, sent_at))
         write_landing_file(self.folder, "twilio", records)
         return outcomes
@@ -157,10 +197,16 @@ class SandboxSms:
         at = sent_at + dice.seconds(1, 4)
 
         def status(value: str, moment: datetime, error: str | None = None) -> dict:
-            callback = {"MessageSid": sid, "SmsSid": sid, "AccountSid": "ACsandbox",
-                        "MessageStatus": value, "To": message.recipient, "From": "+14155550000",
-                        "sendout_message_id": message.message_id,
-                        "sendout_received_at": _iso(moment)}  # fmt: skip
+            callback = {
+                "MessageSid": sid,
+                "SmsSid": sid,
+                "AccountSid": "ACsandbox",
+                "MessageStatus": value,
+                "To": message.recipient,
+                "From": "+14155550000",
+                "sendout_message_id": message.message_id,
+                "sendout_received_at": _iso(moment),
+            }
             return {**callback, "ErrorCode": error} if error else callback
 
         yield status("sent", at)
@@ -181,10 +227,16 @@ class SandboxSms:
             threshold += share
             if roll < threshold:
                 replied = delivered + dice.seconds(60, 4 * 3600)
-                yield {"MessageSid": f"SMin{sid[2:22]}", "SmsSid": f"SMin{sid[2:22]}",
-                       "AccountSid": "ACsandbox", "SmsStatus": "received",
-                       "From": message.recipient, "To": "+14155550000", "Body": body,
-                       "sendout_received_at": _iso(replied)}  # fmt: skip
+                yield {
+                    "MessageSid": f"SMin{sid[2:22]}",
+                    "SmsSid": f"SMin{sid[2:22]}",
+                    "AccountSid": "ACsandbox",
+                    "SmsStatus": "received",
+                    "From": message.recipient,
+                    "To": "+14155550000",
+                    "Body": body,
+                    "sendout_received_at": _iso(replied),
+                }
                 return
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 
+from flows.senders import SenderUnavailable
 from warehouse.dispatch import Outcome, Outgoing
 from warehouse.settings import Settings
 from warehouse.vocabulary import BounceKind, EventType, Provider
@@ -23,10 +24,6 @@ from warehouse.vocabulary import BounceKind, EventType, Provider
 RETRIES = 3
 RETRY_PAUSE = 0.5  # seconds, doubled after each try
 BAD_ADDRESS_CODES = ("5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10")
-
-
-class SenderUnavailable(RuntimeError):
-    """The relay could not be reached or kept refusing: nothing more can be sent now."""
 
 
 class TemporaryFailure(Exception):
@@ -158,9 +155,14 @@ class SmtpSender:
                 return self._transaction(connection, message, email)
             except TemporaryFailure as failure:
                 if attempt == RETRIES - 1:
-                    return Outcome(message.message_id, EventType.DEFERRED, Provider.SMTP,
-                                   datetime.now(UTC), status_code=_enhanced(failure.reply),
-                                   reason=f"{failure.code} {failure.reply}")  # fmt: skip
+                    return Outcome(
+                        message.message_id,
+                        EventType.DEFERRED,
+                        Provider.SMTP,
+                        datetime.now(UTC),
+                        status_code=_enhanced(failure.reply),
+                        reason=f"{failure.code} {failure.reply}",
+                    )
             except (smtplib.SMTPServerDisconnected, OSError):
                 connection.close()
                 connection.connect(self.config.smtp_host, self.config.smtp_port)
@@ -190,13 +192,23 @@ class SmtpSender:
         code, reply = connection.data(email.as_bytes())
         now = datetime.now(UTC)
         if code >= 500:
-            return Outcome(message.message_id, EventType.FAILED, Provider.SMTP, now,
-                           status_code=_enhanced(reply.decode(errors="replace")) or str(code),
-                           reason=f"{code} {reply.decode(errors='replace')}")  # fmt: skip
+            return Outcome(
+                message.message_id,
+                EventType.FAILED,
+                Provider.SMTP,
+                now,
+                status_code=_enhanced(reply.decode(errors="replace")) or str(code),
+                reason=f"{code} {reply.decode(errors='replace')}",
+            )
         if code >= 400:
             raise TemporaryFailure(code, reply)
-        return Outcome(message.message_id, EventType.SENT, Provider.SMTP, now,
-                       provider_message_id=_queue_id(reply.decode(errors="replace")))  # fmt: skip
+        return Outcome(
+            message.message_id,
+            EventType.SENT,
+            Provider.SMTP,
+            now,
+            provider_message_id=_queue_id(reply.decode(errors="replace")),
+        )
 
     def close(self) -> None:
         """Say goodbye on every connection."""
