@@ -28,7 +28,7 @@ class DispatchResult:
     stopped: bool
 
 
-def dispatch_sendout(
+def run_dispatch(
     db: Path,
     sendout_id: str,
     config: Settings | None = None,

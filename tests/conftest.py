@@ -1,8 +1,17 @@
 """Shared fixtures: a fresh warehouse file per test, and the provider sample files."""
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Prefect: its own home for the tests, no telemetry, and time to start its temporary server
+# on a busy machine (../shared/ENVIRONMENT.md). Set before anything imports prefect.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="sendout-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 from warehouse.db import connect, open_warehouse
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.dispatch import dispatch_sendout
+from flows.dispatch import run_dispatch
 from tests.warehouse_builders import run_refresh
 from warehouse import sendouts, unsubscribes
 from warehouse.db import open_warehouse
@@ -61,8 +61,8 @@ def test_every_message_gets_one_outcome_and_a_second_run_sends_nothing(db_path, 
     add_people(db_path, 20)
     sendout_id = create(db_path, channels=("email", "sms"))
 
-    first = dispatch_sendout(db_path, sendout_id, config)
-    second = dispatch_sendout(db_path, sendout_id, config)
+    first = run_dispatch(db_path, sendout_id, config)
+    second = run_dispatch(db_path, sendout_id, config)
 
     assert (first.sent, first.progress.done, first.progress.planned) == (40, 40, 40)
     assert set(outcomes(db_path, sendout_id).values()) == {"sent", "queued"}
@@ -89,7 +89,7 @@ def test_an_unsubscribed_recipient_is_skipped_per_scope_and_costs_nothing(
         unsubscribes.add(con, "email", "p1@example.com", scope, "ana", "asked")
     sendout_id = create(db_path, communication_type=communication_type)
 
-    dispatch_sendout(db_path, sendout_id, config)
+    run_dispatch(db_path, sendout_id, config)
     run_refresh(db_path)
 
     assert outcomes(db_path, sendout_id)["p1@example.com"] == ("skipped" if skipped else "sent")
@@ -109,7 +109,7 @@ def test_a_cancelled_send_out_never_sends(db_path, config):
         sendouts.cancel(con, sendout_id)
 
     with pytest.raises(DispatchError, match="was cancelled"):
-        dispatch_sendout(db_path, sendout_id, config, early=True)
+        run_dispatch(db_path, sendout_id, config, early=True)
     assert set(outcomes(db_path, sendout_id).values()) == {None}
 
 
@@ -118,8 +118,8 @@ def test_a_scheduled_send_out_does_not_start_before_its_time(db_path, config):
     sendout_id = create(db_path, scheduled_at=datetime.now(UTC) + timedelta(hours=1))
 
     with pytest.raises(DispatchError, match="is scheduled for"):
-        dispatch_sendout(db_path, sendout_id, config)
-    early = dispatch_sendout(db_path, sendout_id, config, early=True)
+        run_dispatch(db_path, sendout_id, config)
+    early = run_dispatch(db_path, sendout_id, config, early=True)
 
     assert early.progress.finished
 
@@ -131,13 +131,13 @@ def test_a_second_run_cannot_take_a_send_out_another_run_holds(db_path, config):
         con.execute("UPDATE sendouts SET dispatch_run = 'other', dispatch_heartbeat_at = now()")
 
     with pytest.raises(DispatchError, match="being dispatched by run other"):
-        dispatch_sendout(db_path, sendout_id, config)
+        run_dispatch(db_path, sendout_id, config)
 
 
 def test_sandbox_files_go_through_ingest_into_realistic_statuses(db_path, config):
     add_people(db_path, 300)
     sendout_id = create(db_path, channels=("email", "sms"))
-    dispatch_sendout(db_path, sendout_id, config)
+    run_dispatch(db_path, sendout_id, config)
 
     summary = ingest_paths(db_path, [config.landing])
     run_refresh(db_path)
@@ -168,7 +168,7 @@ def test_the_sandbox_tells_the_same_story_for_the_same_seed(db_path, tmp_path):
         with open_warehouse(db_path) as con:  # the same message ids each time
             con.execute("DELETE FROM messages WHERE sendout_id <> ?", [sendout_id])
             con.execute("UPDATE messages SET message_id = 'm' || contact_id")
-        dispatch_sendout(db_path, sendout_id, Settings(landing=tmp_path / run, sandbox_seed=seed))
+        run_dispatch(db_path, sendout_id, Settings(landing=tmp_path / run, sandbox_seed=seed))
         stories.append(story(tmp_path / run))
 
     assert stories[0] == stories[1]

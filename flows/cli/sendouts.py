@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from flows.cli import cli
-from flows.dispatch import dispatch_sendout
+from flows.dispatch import run_dispatch
 from flows.senders import SenderUnavailable
 from warehouse import sendouts as sendout_store
 from warehouse.db import open_warehouse
@@ -244,7 +244,7 @@ def dispatch(db: Path, sendout_id: str, early: bool) -> None:
             bar.update(task, completed=progress.done, total=progress.planned)
 
         try:
-            result = dispatch_sendout(db, sendout_id, stop=stop, on_batch=show, early=early)
+            result = run_dispatch(db, sendout_id, stop=stop, on_batch=show, early=early)
         except (DispatchError, SenderUnavailable) as error:
             raise click.ClickException(str(error)) from error
     left = result.progress.planned - result.progress.done

@@ -1,0 +1,95 @@
+"""Prefect flows: thin wiring over the warehouse and the dispatcher (deployments: prefect.yaml).
+
+- `dispatch_sendout(sendout_id)`: send one send-out (the dashboard's "send now").
+- `dispatch_due_sendouts()`: every minute, each send-out whose time has come.
+- `ingest_provider_events()`: the landing folder into the warehouse.
+- `refresh_reports()`: statuses, figures and the Unsubscribes list.
+- `ingest_and_refresh()`: the two above in a row, every five minutes.
+
+Runs of these flows are the one writer of the warehouse (DESIGN §9); the warehouse's own lock
+retries absorb the occasional overlap with the CLI.
+"""
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from prefect import flow, get_run_logger, task
+
+from flows.dispatch import run_dispatch
+from warehouse import dispatch as dispatch_state
+from warehouse.db import open_warehouse
+from warehouse.ingest import ingest_paths
+from warehouse.refresh import refresh
+from warehouse.settings import settings
+
+
+@task(retries=2, retry_delay_seconds=10)
+def send(sendout_id: str) -> dict:
+    """Send every message of the send-out that has no outcome yet."""
+    config = settings()
+    result = run_dispatch(
+        config.db,
+        sendout_id,
+        config,
+        on_batch=lambda p: get_run_logger().info("%s: %d/%d", sendout_id, p.done, p.planned),
+    )
+    return {
+        "sendout_id": sendout_id,
+        "sent": result.sent,
+        "done": result.progress.done,
+        "planned": result.progress.planned,
+    }
+
+
+@task
+def due() -> list[str]:
+    """The send-outs whose time has come."""
+    with open_warehouse(settings().db) as con:
+        return dispatch_state.due_sendouts(con, datetime.now(UTC))
+
+
+@task(retries=2, retry_delay_seconds=10)
+def ingest_landing() -> dict:
+    """Ingest the provider files in the landing folder (each file once)."""
+    config = settings()
+    config.landing.mkdir(parents=True, exist_ok=True)
+    return ingest_paths(config.db, [config.landing]).as_dict()
+
+
+@task(retries=2, retry_delay_seconds=10)
+def refresh_marts(full: bool = False) -> dict:
+    """Recompute statuses, figures and the Unsubscribes list."""
+    with open_warehouse(settings().db) as con:
+        return asdict(refresh(con, full=full))
+
+
+@flow(name="dispatch-sendout", log_prints=True)
+def dispatch_sendout(sendout_id: str) -> dict:
+    """Send one send-out now."""
+    return send(sendout_id)
+
+
+@flow(name="dispatch-due-sendouts", log_prints=True)
+def dispatch_due_sendouts() -> list[dict]:
+    """Send every send-out that is due, one after the other."""
+    return [send(sendout_id) for sendout_id in due()]
+
+
+@flow(name="ingest-provider-events", log_prints=True)
+def ingest_provider_events() -> dict:
+    """Read new provider event files from the landing folder."""
+    summary = ingest_landing()
+    get_run_logger().info("ingest: %s", summary)
+    return summary
+
+
+@flow(name="refresh-reports", log_prints=True)
+def refresh_reports(full: bool = False) -> dict:
+    """Bring statuses, figures and the Unsubscribes list up to date."""
+    return refresh_marts(full)
+
+
+@flow(name="ingest-and-refresh", log_prints=True)
+def ingest_and_refresh() -> dict:
+    """Ingest, then refresh: what the five-minute schedule runs."""
+    return {"ingest": ingest_provider_events(), "refresh": refresh_reports()}

@@ -1,0 +1,91 @@
+"""The Prefect flows, run for real under Prefect's test harness: dispatch one send-out, dispatch
+what is due (and nothing scheduled for later or cancelled), ingest the landing folder and
+refresh."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from flows import orchestration
+from warehouse import sendouts
+from warehouse.db import open_warehouse
+from warehouse.sendouts import Draft, Recipients
+from warehouse.settings import settings
+
+
+@pytest.fixture(scope="module", autouse=True)
+def harness():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch) -> Path:
+    db = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("SENDOUT_DB", str(db))
+    monkeypatch.setenv("SENDOUT_LANDING", str(tmp_path / "landing"))
+    settings.cache_clear()
+    with open_warehouse(db) as con:
+        con.execute(
+            "INSERT INTO contacts (first_name, email) "
+            "SELECT 'P' || i, 'p' || i || '@example.com' FROM range(40) t(i)"
+        )
+    yield db
+    settings.cache_clear()
+
+
+def create(db: Path, **extra) -> str:
+    draft = Draft(
+        name="News",
+        channels=["email"],
+        communication_type="marketing",
+        recipients=Recipients(all_contacts=True),
+        subject="Hi",
+        text_body="Hello",
+        **extra,
+    )
+    with open_warehouse(db) as con:
+        return sendouts.create(con, draft).sendout_id
+
+
+def test_the_dispatch_flow_sends_a_send_out(workspace):
+    sendout_id = create(workspace)
+
+    result = orchestration.dispatch_sendout(sendout_id)
+
+    assert (result["done"], result["planned"]) == (40, 40)
+
+
+def test_the_due_flow_sends_what_is_due_and_nothing_else(workspace):
+    now_one = create(workspace)
+    later = create(workspace, scheduled_at=datetime.now(UTC) + timedelta(hours=1))
+    cancelled = create(workspace, scheduled_at=datetime.now(UTC) + timedelta(hours=1))
+    with open_warehouse(workspace) as con:
+        sendouts.cancel(con, cancelled)
+
+    results = orchestration.dispatch_due_sendouts()
+
+    assert [r["sendout_id"] for r in results] == [now_one]
+    with open_warehouse(workspace) as con:
+        untouched = con.execute(
+            "SELECT count(*) FROM messages WHERE sendout_id IN (?, ?) AND outcome IS NOT NULL",
+            [later, cancelled],
+        ).fetchall()
+    assert untouched == [(0,)]
+
+
+def test_ingest_and_refresh_turn_the_sandbox_files_into_statuses(workspace):
+    sendout_id = create(workspace)
+    orchestration.dispatch_sendout(sendout_id)
+
+    result = orchestration.ingest_and_refresh()
+
+    assert result["ingest"]["files_read"] >= 1
+    assert result["ingest"]["unmatched"] == 0
+    with open_warehouse(workspace) as con:
+        [(planned, done)] = con.execute(
+            "SELECT planned, done FROM sendout_summary WHERE sendout_id = ?", [sendout_id]
+        ).fetchall()
+    assert (planned, done) == (40, 40)
