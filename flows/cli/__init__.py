@@ -46,7 +46,14 @@ def cli(ctx: click.Context, db: Path | None) -> None:
     ctx.obj = db or default_db_path()
 
 
-from flows.cli import contacts, ingest, reports, sendouts, unsubscribes  # noqa: E402  (they register on cli)
+from flows.cli import (  # noqa: E402  (each registers its commands on cli)
+    contacts,
+    ingest,
+    reports,
+    running,
+    sendouts,
+    unsubscribes,
+)
 
 
 def main() -> None:
@@ -54,4 +61,4 @@ def main() -> None:
     cli(prog_name="sendout")
 
 
-__all__ = ["cli", "contacts", "ingest", "main", "reports", "sendouts", "unsubscribes"]
+__all__ = ["cli", "contacts", "ingest", "main", "reports", "running", "sendouts", "unsubscribes"]

@@ -1,22 +1,14 @@
 """`sendout sendouts`: compose, list, cancel and resend send-outs."""
 
 import json
-import signal
-import threading
 from datetime import datetime
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from flows.cli import cli
-from flows.dispatch import run_dispatch
-from flows.senders import SenderUnavailable
 from warehouse import sendouts as sendout_store
 from warehouse.db import open_warehouse
-from warehouse.dispatch import DispatchError
-from warehouse.dispatch import Progress as DispatchProgress
 from warehouse.refresh import refresh
 from warehouse.sendouts import Created, Draft, Recipients, SendoutError
 from warehouse.vocabulary import Channel, CommunicationType
@@ -216,41 +208,3 @@ def resend(
         except SendoutError as error:
             _fail(error)
     _report(created, as_json)
-
-
-@cli.command()
-@click.argument("sendout_id")
-@click.option("--now", "early", is_flag=True, help="Send a scheduled send-out now.")
-@click.pass_obj
-def dispatch(db: Path, sendout_id: str, early: bool) -> None:
-    """Send a send-out's messages in the foreground; exits 0 when every one has an outcome.
-
-    Ctrl-C or SIGTERM finishes the batch in flight and stops; run it again to resume.
-    """
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    with Progress(
-        TextColumn("Sending"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("dispatch", total=None)
-
-        def show(progress: DispatchProgress) -> None:
-            bar.update(task, completed=progress.done, total=progress.planned)
-
-        try:
-            result = run_dispatch(db, sendout_id, stop=stop, on_batch=show, early=early)
-        except (DispatchError, SenderUnavailable) as error:
-            raise click.ClickException(str(error)) from error
-    left = result.progress.planned - result.progress.done
-    click.echo(
-        f"{sendout_id}: {result.progress.done}/{result.progress.planned} messages have an "
-        f"outcome ({result.sent} sent or tried in this run)"
-    )
-    if left:
-        raise click.ClickException(f"stopped with {left} messages to go; run it again to resume")

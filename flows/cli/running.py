@@ -1,0 +1,67 @@
+"""`sendout dispatch` and `sendout up`: sending in the foreground, and the whole stack locally."""
+
+import signal
+import threading
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from flows.cli import cli
+from flows.dispatch import run_dispatch
+from flows.senders import SenderUnavailable
+from flows.up import UpError
+from flows.up import up as run_stack
+from warehouse.dispatch import DispatchError
+from warehouse.dispatch import Progress as DispatchProgress
+from warehouse.settings import settings
+
+
+@cli.command()
+@click.argument("sendout_id")
+@click.option("--now", "early", is_flag=True, help="Send a scheduled send-out now.")
+@click.pass_obj
+def dispatch(db: Path, sendout_id: str, early: bool) -> None:
+    """Send a send-out's messages in the foreground; exits 0 when every one has an outcome.
+
+    Ctrl-C or SIGTERM finishes the batch in flight and stops; run it again to resume.
+    """
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with Progress(
+        TextColumn("Sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("dispatch", total=None)
+
+        def show(progress: DispatchProgress) -> None:
+            bar.update(task, completed=progress.done, total=progress.planned)
+
+        try:
+            result = run_dispatch(db, sendout_id, stop=stop, on_batch=show, early=early)
+        except (DispatchError, SenderUnavailable) as error:
+            raise click.ClickException(str(error)) from error
+    left = result.progress.planned - result.progress.done
+    click.echo(
+        f"{sendout_id}: {result.progress.done}/{result.progress.planned} messages have an "
+        f"outcome ({result.sent} sent or tried in this run)"
+    )
+    if left:
+        raise click.ClickException(f"stopped with {left} messages to go; run it again to resume")
+
+
+@cli.command()
+@click.option("--port", default=4200, show_default=True, help="Port of the Prefect server.")
+@click.pass_obj
+def up(db: Path, port: int) -> None:
+    """Run Sendout on this machine: Prefect server, deployments and a worker on 127.0.0.1."""
+    try:
+        run_stack(db, settings().landing, port, say=click.echo)
+    except UpError as error:
+        raise click.ClickException(str(error)) from error

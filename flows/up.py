@@ -1,0 +1,145 @@
+"""`sendout up`: everything on this machine, on 127.0.0.1 — a Prefect server (its SQLite database
+under data/prefect), Sendout's deployments from prefect.yaml, and one process worker (one writer
+of the warehouse at a time). Ctrl-C or SIGTERM stops every process it started.
+"""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+PROJECT = Path(__file__).resolve().parents[1]  # where prefect.yaml is
+STARTUP_SECONDS = 120
+STOP_SECONDS = 15
+
+
+class UpError(RuntimeError):
+    """A part of the local stack did not start."""
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def _reset_signals() -> None:
+    # a child must not inherit an ignored SIGINT: Prefect's worker turns SIGTERM into SIGINT
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class Stack:
+    """The processes `sendout up` started, each in its own process group."""
+
+    def __init__(self, env: dict[str, str], logs: Path):
+        self.env = env
+        self.logs = logs
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, name: str, command: list[str]) -> subprocess.Popen:
+        log = (self.logs / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            command,
+            env=self.env,
+            cwd=PROJECT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_reset_signals,
+        )
+        self.processes.append(process)
+        return process
+
+    def run(self, command: list[str]) -> None:
+        """A set-up step that must succeed."""
+        done = subprocess.run(command, env=self.env, cwd=PROJECT, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise UpError(
+                f"{' '.join(command[1:3])} failed: {done.stdout[-500:]}{done.stderr[-500:]}"
+            )
+
+    def stop(self) -> None:
+        """SIGTERM to every process group, then SIGKILL to what is left after a while."""
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        for process in reversed(self.processes):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # what the group left behind, too
+
+
+def _wait_healthy(url: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise UpError("the Prefect server stopped while starting (see data/logs)")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise UpError(f"the Prefect server did not answer at {url} within {STARTUP_SECONDS} s")
+
+
+def up(
+    db: Path,
+    landing: Path,
+    port: int = 4200,
+    say: Callable[[str], None] = print,
+    stop: threading.Event | None = None,
+) -> None:
+    """Start the stack, say where to look, and keep it running until `stop` (or a signal)."""
+    stop = stop or threading.Event()
+    data = db.resolve().parent
+    logs = data / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    api = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(data / "prefect"),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "SENDOUT_DB": str(db.resolve()),
+        "SENDOUT_LANDING": str(landing.resolve()),
+        "SENDOUT_HOME": str(PROJECT),
+    }
+    stack = Stack(env, logs)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        say(f"Starting the Prefect server on 127.0.0.1:{port} ...")
+        server = stack.start(
+            "prefect-server",
+            [_bin("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        )
+        _wait_healthy(f"{api}/health", server)
+        stack.run(
+            [_bin("prefect"), "work-pool", "create", "sendout", "--type", "process", "--overwrite"]
+        )
+        stack.run([_bin("prefect"), "deploy", "--all", "--no-prompt"])
+        stack.start(
+            "prefect-worker",
+            [_bin("prefect"), "worker", "start", "--pool", "sendout", "--limit", "1"],
+        )
+        say(f"Sendout is up. Prefect UI: http://127.0.0.1:{port}  (logs in {logs})")
+        say(
+            "Due send-outs are dispatched every minute; provider files are ingested every "
+            "5 minutes. Ctrl-C stops everything."
+        )
+        while not stop.wait(1):
+            for process in stack.processes:
+                if process.poll() is not None:
+                    raise UpError(f"{process.args[1]} {process.args[2]} stopped (see {logs})")
+    finally:
+        say("Stopping ...")
+        stack.stop()

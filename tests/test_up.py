@@ -1,0 +1,63 @@
+"""`sendout up` brings up a Prefect server with Sendout's deployments and a worker on 127.0.0.1,
+and SIGTERM stops every process it started."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.smtp_sink import free_port
+
+
+def processes_of(workspace: Path) -> list[int]:
+    """Processes whose environment points at this workspace's Prefect home."""
+    marker = f"PREFECT_HOME={workspace / 'data' / 'prefect'}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_up_serves_the_deployments_and_stops_everything_on_sigterm(tmp_path: Path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"DO_NOT_TRACK": "1", "SENDOUT_DB": str(tmp_path / "data" / "sendout.duckdb")}
+    up = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "up", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not any("Sendout is up" in line for line in lines):
+        lines.append(up.stdout.readline())
+        assert up.poll() is None, "".join(lines)
+
+    answer = httpx.post(f"http://127.0.0.1:{port}/api/deployments/filter", json={}, timeout=10)
+    running = processes_of(tmp_path)
+    up.send_signal(signal.SIGTERM)
+    code = up.wait(timeout=60)
+
+    assert sorted(d["name"] for d in answer.json()) == [
+        "dispatch-due-sendouts",
+        "dispatch-sendout",
+        "ingest-and-refresh",
+        "refresh-reports",
+    ]
+    assert len(running) >= 2  # the server and the worker at least
+    assert code == 0
+    time.sleep(1)
+    assert processes_of(tmp_path) == []
+    assert (tmp_path / "data" / "prefect").is_dir()  # the server's database lives under data/
