@@ -13,7 +13,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import parseaddr
 
 from flows.senders import SenderUnavailable
@@ -49,18 +53,34 @@ class RateLimit:
         time.sleep(max(0.0, start - now))
 
 
-def build_message(
-    message: Outgoing, default_from: str, configuration_set: str | None
-) -> EmailMessage:
-    """The email as sent, with the headers that make every provider's events join back."""
-    email = EmailMessage()
+UTF8_QP = Charset("utf-8")
+UTF8_QP.body_encoding = QP  # readable in transit, safe for any text
+
+
+def _header(text: str) -> str | Header:
+    return text if text.isascii() else Header(text, "utf-8")
+
+
+def build_message(message: Outgoing, default_from: str, configuration_set: str | None) -> Message:
+    """The email as sent, with the headers that make every provider's events join back.
+
+    Built with the compat32 MIME classes: four times faster than EmailMessage's header
+    registry, which was the sender's bottleneck (bench/dispatch.py).
+    """
+    text = MIMEText(message.text_body or "", "plain", UTF8_QP)
+    if message.html_body:
+        email: Message = MIMEMultipart("alternative")
+        email.attach(text)
+        email.attach(MIMEText(message.html_body, "html", UTF8_QP))
+    else:
+        email = text
     sender = message.sender or default_from
     domain = parseaddr(sender)[1].rpartition("@")[2] or "sendout.invalid"
-    email["From"] = sender
-    email["To"] = message.recipient
-    email["Subject"] = message.subject or ""
-    email["Message-ID"] = f"<{message.message_id}@{domain}>"
     tag = {"sendout_message_id": message.message_id}
+    email["From"] = _header(sender)
+    email["To"] = message.recipient
+    email["Subject"] = _header(message.subject or "")
+    email["Message-ID"] = f"<{message.message_id}@{domain}>"
     email["X-Sendout-Message-Id"] = message.message_id
     email["X-SES-MESSAGE-TAGS"] = f"sendout_message_id={message.message_id}"
     if configuration_set:
@@ -68,9 +88,6 @@ def build_message(
     email["X-SMTPAPI"] = json.dumps({"unique_args": tag})
     email["X-Mailgun-Variables"] = json.dumps(tag)
     email["X-PM-Metadata-sendout_message_id"] = message.message_id
-    email.set_content(message.text_body or "")
-    if message.html_body:
-        email.add_alternative(message.html_body, subtype="html")
     return email
 
 
@@ -172,10 +189,8 @@ class SmtpSender:
             f"the SMTP relay kept dropping the connection at {message.message_id}"
         )
 
-    def _transaction(
-        self, connection: smtplib.SMTP, message: Outgoing, email: EmailMessage
-    ) -> Outcome:
-        sender = parseaddr(str(email["From"]))[1]
+    def _transaction(self, connection: smtplib.SMTP, message: Outgoing, email: Message) -> Outcome:
+        sender = parseaddr(message.sender or self.config.email_from)[1]
         connection.ehlo_or_helo_if_needed()  # again after a reconnect
         code, reply = connection.mail(sender)
         if code >= 400:
