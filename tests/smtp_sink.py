@@ -70,10 +70,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_sink() -> tuple[Sink, CountingController]:
-    """Start a sink on a free port of 127.0.0.1 (stop it with controller.stop())."""
+def start_sink(**smtp_options) -> tuple[Sink, CountingController]:
+    """Start a sink on a free port of 127.0.0.1 (stop it with controller.stop()); options go to
+    aiosmtpd's SMTP (tls_context, require_starttls, authenticator, ...)."""
     sink = Sink()
-    controller = CountingController(sink, hostname="127.0.0.1", port=free_port())
+    controller = CountingController(sink, hostname="127.0.0.1", port=free_port(), **smtp_options)
     controller.start()
     sink.connections = 0  # the controller's own start-up probe
     return sink, controller

@@ -2,9 +2,12 @@
 back, reused connections, and the relay's answers turned into outcomes."""
 
 import json
+import ssl
+import subprocess
 from datetime import UTC, datetime
 
 import pytest
+from aiosmtpd.smtp import AuthResult
 
 from flows.senders import SenderUnavailable
 from flows.senders.smtp import SmtpSender
@@ -121,3 +124,75 @@ def test_a_relay_that_cannot_be_reached_is_one_clear_error():
 
     with pytest.raises(SenderUnavailable, match="cannot be used"):
         smtp.send([outgoing(1)])
+
+
+@pytest.fixture
+def certificate(tmp_path):
+    """A self-signed certificate for 127.0.0.1, made with openssl for this test."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context, cert
+
+
+def test_starttls_and_login_are_used_when_configured(certificate):
+    context, cert = certificate
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login, auth_data.password, session.ssl is not None))
+        return AuthResult(success=auth_data.password == b"s3cret")
+
+    received, controller = start_sink(
+        tls_context=context, require_starttls=True, authenticator=authenticator, auth_required=True
+    )
+    try:
+        smtp = sender(
+            controller.port,
+            smtp_starttls=True,
+            smtp_ca_file=str(cert),
+            smtp_user="news",
+            smtp_password="s3cret",
+            smtp_connections=1,
+        )
+        [outcome] = smtp.send([outgoing(1)])
+        smtp.close()
+    finally:
+        controller.stop()
+
+    assert outcome.event_type == "sent"
+    assert logins == [(b"news", b"s3cret", True)]
+    assert received.message_ids() == ["msg_0001"]
+
+
+def test_a_relay_whose_certificate_is_not_trusted_is_refused(certificate):
+    context, _ = certificate
+    _, controller = start_sink(tls_context=context, require_starttls=True)
+    try:
+        smtp = sender(controller.port, smtp_starttls=True, smtp_connections=1)
+        with pytest.raises(SenderUnavailable, match="certificate verify failed"):
+            smtp.send([outgoing(1)])
+    finally:
+        controller.stop()

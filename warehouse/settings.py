@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
+    smtp_ca_file: str | None = None  # to trust a relay's private certificate authority
     smtp_connections: int = 4
     email_rate: float = 0.0  # messages per second over all connections; 0 is no limit
     ses_configuration_set: str | None = None

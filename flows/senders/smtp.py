@@ -9,6 +9,7 @@ the first outcome: 5xx is a bad address (5.1.x) or a bounce, 4xx is retried and 
 import json
 import queue
 import smtplib
+import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -126,7 +127,8 @@ class SmtpSender:
         try:
             connection = smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=30)
             if config.smtp_starttls:
-                connection.starttls()
+                # verify the relay's certificate (against SENDOUT_SMTP_CA_FILE when given)
+                connection.starttls(context=ssl.create_default_context(cafile=config.smtp_ca_file))
             if config.smtp_user:
                 password = config.smtp_password.get_secret_value() if config.smtp_password else ""
                 connection.login(config.smtp_user, password)
