@@ -11,6 +11,7 @@ seconds, opens and replies over hours).
 import hashlib
 import os
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -56,33 +57,57 @@ def write_landing_file(folder: Path, prefix: str, records: list[dict]) -> Path |
     return path
 
 
-class SandboxEmail:
-    """Email through a pretend relay in front of SES."""
+class Sandbox(ABC):
+    """What both sandbox senders share: accept each message at once, then write its story."""
+
+    prefix = ""  # of the landing files
+    event_type = EventType.SENT  # the immediate outcome
+    provider = Provider.SMTP
 
     def __init__(self, config: Settings, now=datetime.now):
         self.seed = config.sandbox_seed
         self.folder = Path(config.landing) / "sandbox"
         self.now = now
 
+    @abstractmethod
+    def provider_id(self, message: Outgoing) -> str:
+        """The id the pretend provider gives the message."""
+
+    @abstractmethod
+    def story(self, message: Outgoing, provider_id: str, sent_at: datetime) -> Iterator[dict]:
+        """The provider records of what happens to the message."""
+
     def send(self, batch: list[Outgoing]) -> list[Outcome]:
         sent_at = self.now().astimezone()
         records, outcomes = [], []
         for message in batch:
-            ses_id = "0102019" + hashlib.md5(message.message_id.encode()).hexdigest()[:24]
+            provider_id = self.provider_id(message)
             outcomes.append(
                 Outcome(
                     message.message_id,
-                    EventType.SENT,
-                    Provider.SMTP,
+                    self.event_type,
+                    self.provider,
                     sent_at,
-                    provider_message_id=ses_id,
+                    provider_message_id=provider_id,
                 )
             )
-            records.extend(self._story(message, ses_id, sent_at))
-        write_landing_file(self.folder, "ses", records)
+            records.extend(self.story(message, provider_id, sent_at))
+        write_landing_file(self.folder, self.prefix, records)
         return outcomes
 
-    def _story(self, message: Outgoing, ses_id: str, sent_at: datetime) -> Iterator[dict]:
+    def close(self) -> None:  # noqa: B027  (a sender's close; the sandbox holds nothing)
+        """Nothing to release."""
+
+
+class SandboxEmail(Sandbox):
+    """Email through a pretend relay in front of SES."""
+
+    prefix = "ses"
+
+    def provider_id(self, message: Outgoing) -> str:
+        return "0102019" + hashlib.md5(message.message_id.encode()).hexdigest()[:24]
+
+    def story(self, message: Outgoing, ses_id: str, sent_at: datetime) -> Iterator[dict]:
         dice = Dice(self.seed, message.message_id)
         mail = {
             "timestamp": _iso(sent_at),
@@ -154,9 +179,6 @@ class SandboxEmail:
                 "Subscription", "subscription", later, newTopicPreferences={"unsubscribeAll": True}
             )
 
-    def close(self) -> None:
-        """Nothing to release."""
-
 
 REPLIES = [
     ("STOP", 0.02),
@@ -166,33 +188,17 @@ REPLIES = [
 ]
 
 
-class SandboxSms:
+class SandboxSms(Sandbox):
     """SMS through a pretend Twilio API."""
 
-    def __init__(self, config: Settings, now=datetime.now):
-        self.seed = config.sandbox_seed
-        self.folder = Path(config.landing) / "sandbox"
-        self.now = now
+    prefix = "twilio"
+    event_type = EventType.QUEUED
+    provider = Provider.TWILIO
 
-    def send(self, batch: list[Outgoing]) -> list[Outcome]:
-        sent_at = self.now().astimezone()
-        records, outcomes = [], []
-        for message in batch:
-            sid = "SM" + hashlib.md5(message.message_id.encode()).hexdigest()
-            outcomes.append(
-                Outcome(
-                    message.message_id,
-                    EventType.QUEUED,
-                    Provider.TWILIO,
-                    sent_at,
-                    provider_message_id=sid,
-                )
-            )
-            records.extend(self._story(message, sid, sent_at))
-        write_landing_file(self.folder, "twilio", records)
-        return outcomes
+    def provider_id(self, message: Outgoing) -> str:
+        return "SM" + hashlib.md5(message.message_id.encode()).hexdigest()
 
-    def _story(self, message: Outgoing, sid: str, sent_at: datetime) -> Iterator[dict]:
+    def story(self, message: Outgoing, sid: str, sent_at: datetime) -> Iterator[dict]:
         dice = Dice(self.seed, message.message_id)
         at = sent_at + dice.seconds(1, 4)
 
@@ -238,6 +244,3 @@ class SandboxSms:
                     "sendout_received_at": _iso(replied),
                 }
                 return
-
-    def close(self) -> None:
-        """Nothing to release."""
