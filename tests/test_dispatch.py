@@ -9,43 +9,17 @@ from pathlib import Path
 import pytest
 
 from flows.dispatch import run_dispatch
-from tests.warehouse_builders import run_refresh
+from tests.warehouse_builders import add_people, create_sendout, run_refresh
 from warehouse import sendouts, unsubscribes
 from warehouse.db import open_warehouse
 from warehouse.dispatch import DispatchError
 from warehouse.ingest import ingest_paths
-from warehouse.sendouts import Draft, Recipients
 from warehouse.settings import Settings
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Settings:
     return Settings(landing=tmp_path / "landing", batch_size=7, sandbox_seed=11)
-
-
-def add_people(db: Path, count: int) -> None:
-    with open_warehouse(db) as con:
-        con.execute(
-            "INSERT INTO contacts (first_name, email, mobile) "
-            "SELECT 'P' || i, 'p' || i || '@example.com', '+4479111' || lpad(i::VARCHAR, 5, '0') "
-            "FROM range(?) t(i)",
-            [count],
-        )
-
-
-def create(db: Path, channels=("email",), communication_type="marketing", **extra) -> str:
-    draft = Draft(
-        name="News",
-        channels=list(channels),
-        communication_type=communication_type,
-        recipients=Recipients(all_contacts=True),
-        subject="Hi {first_name}",
-        text_body="Hello",
-        sms_text="Hi {first_name}" if "sms" in channels else None,
-        **extra,
-    )
-    with open_warehouse(db) as con:
-        return sendouts.create(con, draft).sendout_id
 
 
 def outcomes(db: Path, sendout_id: str) -> dict[str, str]:
@@ -59,7 +33,7 @@ def outcomes(db: Path, sendout_id: str) -> dict[str, str]:
 
 def test_every_message_gets_one_outcome_and_a_second_run_sends_nothing(db_path, config):
     add_people(db_path, 20)
-    sendout_id = create(db_path, channels=("email", "sms"))
+    sendout_id = create_sendout(db_path, channels=("email", "sms"))
 
     first = run_dispatch(db_path, sendout_id, config)
     second = run_dispatch(db_path, sendout_id, config)
@@ -87,7 +61,7 @@ def test_an_unsubscribed_recipient_is_skipped_per_scope_and_costs_nothing(
     add_people(db_path, 3)
     with open_warehouse(db_path) as con:
         unsubscribes.add(con, "email", "p1@example.com", scope, "ana", "asked")
-    sendout_id = create(db_path, communication_type=communication_type)
+    sendout_id = create_sendout(db_path, communication_type=communication_type)
 
     run_dispatch(db_path, sendout_id, config)
     run_refresh(db_path)
@@ -104,7 +78,7 @@ def test_an_unsubscribed_recipient_is_skipped_per_scope_and_costs_nothing(
 
 def test_a_cancelled_send_out_never_sends(db_path, config):
     add_people(db_path, 2)
-    sendout_id = create(db_path, scheduled_at=datetime.now(UTC) + timedelta(hours=1))
+    sendout_id = create_sendout(db_path, scheduled_at=datetime.now(UTC) + timedelta(hours=1))
     with open_warehouse(db_path) as con:
         sendouts.cancel(con, sendout_id)
 
@@ -115,7 +89,7 @@ def test_a_cancelled_send_out_never_sends(db_path, config):
 
 def test_a_scheduled_send_out_does_not_start_before_its_time(db_path, config):
     add_people(db_path, 2)
-    sendout_id = create(db_path, scheduled_at=datetime.now(UTC) + timedelta(hours=1))
+    sendout_id = create_sendout(db_path, scheduled_at=datetime.now(UTC) + timedelta(hours=1))
 
     with pytest.raises(DispatchError, match="is scheduled for"):
         run_dispatch(db_path, sendout_id, config)
@@ -126,7 +100,7 @@ def test_a_scheduled_send_out_does_not_start_before_its_time(db_path, config):
 
 def test_a_second_run_cannot_take_a_send_out_another_run_holds(db_path, config):
     add_people(db_path, 2)
-    sendout_id = create(db_path)
+    sendout_id = create_sendout(db_path)
     with open_warehouse(db_path) as con:
         con.execute("UPDATE sendouts SET dispatch_run = 'other', dispatch_heartbeat_at = now()")
 
@@ -136,7 +110,7 @@ def test_a_second_run_cannot_take_a_send_out_another_run_holds(db_path, config):
 
 def test_sandbox_files_go_through_ingest_into_realistic_statuses(db_path, config):
     add_people(db_path, 300)
-    sendout_id = create(db_path, channels=("email", "sms"))
+    sendout_id = create_sendout(db_path, channels=("email", "sms"))
     run_dispatch(db_path, sendout_id, config)
 
     summary = ingest_paths(db_path, [config.landing])
@@ -164,7 +138,7 @@ def test_the_sandbox_tells_the_same_story_for_the_same_seed(db_path, tmp_path):
     add_people(db_path, 50)
     stories = []
     for run, seed in (("a", 3), ("b", 3), ("c", 4)):
-        sendout_id = create(db_path)
+        sendout_id = create_sendout(db_path)
         with open_warehouse(db_path) as con:  # the same message ids each time
             con.execute("DELETE FROM messages WHERE sendout_id <> ?", [sendout_id])
             con.execute("UPDATE messages SET message_id = 'm' || contact_id")

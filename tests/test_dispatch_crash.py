@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.smtp_sink import start_sink
-from warehouse import sendouts
-from warehouse.db import connect, open_warehouse
-from warehouse.sendouts import Draft, Recipients
+from tests.warehouse_builders import add_people, create_sendout
+from warehouse.db import connect
 
 RECIPIENTS = 5_000
 BATCH = 50
@@ -25,21 +24,8 @@ BATCH = 50
 def setup(tmp_path: Path):
     sink, controller = start_sink()
     db = tmp_path / "warehouse.duckdb"
-    with open_warehouse(db) as con:
-        con.execute(
-            "INSERT INTO contacts (first_name, email) "
-            "SELECT 'P' || i, 'p' || i || '@example.com' FROM range(?) t(i)",
-            [RECIPIENTS],
-        )
-        draft = Draft(
-            name="Crash test",
-            channels=["email"],
-            communication_type="non_marketing",
-            recipients=Recipients(all_contacts=True),
-            subject="Hi",
-            text_body="Hello",
-        )
-        sendout_id = sendouts.create(con, draft).sendout_id
+    add_people(db, RECIPIENTS)
+    sendout_id = create_sendout(db, communication_type="non_marketing")
     env = {
         **os.environ,
         "SENDOUT_EMAIL_SENDER": "smtp",

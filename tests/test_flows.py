@@ -9,9 +9,9 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from flows import orchestration
+from tests.warehouse_builders import add_people, create_sendout
 from warehouse import sendouts
 from warehouse.db import open_warehouse
-from warehouse.sendouts import Draft, Recipients
 from warehouse.settings import settings
 
 
@@ -27,31 +27,13 @@ def workspace(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("SENDOUT_DB", str(db))
     monkeypatch.setenv("SENDOUT_LANDING", str(tmp_path / "landing"))
     settings.cache_clear()
-    with open_warehouse(db) as con:
-        con.execute(
-            "INSERT INTO contacts (first_name, email) "
-            "SELECT 'P' || i, 'p' || i || '@example.com' FROM range(40) t(i)"
-        )
+    add_people(db, 40)
     yield db
     settings.cache_clear()
 
 
-def create(db: Path, **extra) -> str:
-    draft = Draft(
-        name="News",
-        channels=["email"],
-        communication_type="marketing",
-        recipients=Recipients(all_contacts=True),
-        subject="Hi",
-        text_body="Hello",
-        **extra,
-    )
-    with open_warehouse(db) as con:
-        return sendouts.create(con, draft).sendout_id
-
-
 def test_the_dispatch_flow_sends_a_send_out(workspace):
-    sendout_id = create(workspace)
+    sendout_id = create_sendout(workspace)
 
     result = orchestration.dispatch_sendout(sendout_id)
 
@@ -59,9 +41,9 @@ def test_the_dispatch_flow_sends_a_send_out(workspace):
 
 
 def test_the_due_flow_sends_what_is_due_and_nothing_else(workspace):
-    now_one = create(workspace)
-    later = create(workspace, scheduled_at=datetime.now(UTC) + timedelta(hours=1))
-    cancelled = create(workspace, scheduled_at=datetime.now(UTC) + timedelta(hours=1))
+    now_one = create_sendout(workspace)
+    later = create_sendout(workspace, scheduled_at=datetime.now(UTC) + timedelta(hours=1))
+    cancelled = create_sendout(workspace, scheduled_at=datetime.now(UTC) + timedelta(hours=1))
     with open_warehouse(workspace) as con:
         sendouts.cancel(con, cancelled)
 
@@ -77,7 +59,7 @@ def test_the_due_flow_sends_what_is_due_and_nothing_else(workspace):
 
 
 def test_ingest_and_refresh_turn_the_sandbox_files_into_statuses(workspace):
-    sendout_id = create(workspace)
+    sendout_id = create_sendout(workspace)
     orchestration.dispatch_sendout(sendout_id)
 
     result = orchestration.ingest_and_refresh()

@@ -75,3 +75,35 @@ def ingest_events(db: Path, folder: Path, events: list[dict], suffix: str = ".nd
 def run_refresh(db: Path, full: bool = False) -> RefreshSummary:
     with open_warehouse(db) as con:
         return refresh(con, full=full)
+
+
+def add_people(db: Path, count: int) -> None:
+    """`count` contacts P0, P1, ... with an email p<n>@example.com and a UK mobile each."""
+    with open_warehouse(db) as con:
+        con.execute(
+            "INSERT INTO contacts (first_name, email, mobile) "
+            "SELECT 'P' || i, 'p' || i || '@example.com', '+4479111' || lpad(i::VARCHAR, 5, '0') "
+            "FROM range(?) t(i)",
+            [count],
+        )
+
+
+def create_sendout(
+    db: Path, channels=("email",), communication_type: str = "marketing", **extra
+) -> str:
+    """A send-out to every contact through warehouse.sendouts, as the CLI makes it."""
+    from warehouse import sendouts
+    from warehouse.sendouts import Draft, Recipients
+
+    draft = Draft(
+        name="News",
+        channels=list(channels),
+        communication_type=communication_type,
+        recipients=Recipients(all_contacts=True),
+        subject="Hi {first_name}",
+        text_body="Hello",
+        sms_text="Hi {first_name}" if "sms" in channels else None,
+        **extra,
+    )
+    with open_warehouse(db) as con:
+        return sendouts.create(con, draft).sendout_id
