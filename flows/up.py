@@ -1,6 +1,6 @@
 """`sendout up`: everything on this machine, on 127.0.0.1 — a Prefect server (its SQLite database
-under data/prefect), Sendout's deployments from prefect.yaml, and one process worker (one writer
-of the warehouse at a time). Ctrl-C or SIGTERM stops every process it started.
+under data/prefect), Sendout's deployments from prefect.yaml, one process worker (one writer of
+the warehouse at a time) and the dashboard. Ctrl-C or SIGTERM stops every process it started.
 """
 
 import contextlib
@@ -76,24 +76,43 @@ class Stack:
                 os.killpg(process.pid, signal.SIGKILL)  # what the group left behind, too
 
 
+def dashboard_command(port: int, address: str = "127.0.0.1") -> list[str]:
+    """`streamlit run` for the dashboard, on 127.0.0.1 unless told otherwise, without usage
+    statistics (nothing leaves the machine)."""
+    return [
+        _bin("streamlit"),
+        "run",
+        str(PROJECT / "dashboards" / "app.py"),
+        "--server.headless",
+        "true",
+        "--server.address",
+        address,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+
+
 def _wait_healthy(url: str, server: subprocess.Popen) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise UpError("the Prefect server stopped while starting (see data/logs)")
+            raise UpError(f"{server.args[1]} stopped while starting (see data/logs)")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.5)
-    raise UpError(f"the Prefect server did not answer at {url} within {STARTUP_SECONDS} s")
+    raise UpError(f"nothing answered at {url} within {STARTUP_SECONDS} s")
 
 
 def up(
     db: Path,
     landing: Path,
     port: int = 4200,
+    dashboard_port: int = 8501,
     say: Callable[[str], None] = print,
     stop: threading.Event | None = None,
 ) -> None:
@@ -131,7 +150,12 @@ def up(
             "prefect-worker",
             [_bin("prefect"), "worker", "start", "--pool", "sendout", "--limit", "1"],
         )
-        say(f"Sendout is up. Prefect UI: http://127.0.0.1:{port}  (logs in {logs})")
+        dashboard = stack.start("dashboard", dashboard_command(dashboard_port))
+        _wait_healthy(f"http://127.0.0.1:{dashboard_port}/_stcore/health", dashboard)
+        say(
+            f"Sendout is up. Dashboard: http://127.0.0.1:{dashboard_port}  "
+            f"Prefect UI: http://127.0.0.1:{port}  (logs in {logs})"
+        )
         say(
             "Due send-outs are dispatched every minute; provider files are ingested every "
             "5 minutes. Ctrl-C stops everything."

@@ -1,5 +1,5 @@
-"""`sendout up` brings up a Prefect server with Sendout's deployments and a worker on 127.0.0.1,
-and SIGTERM stops every process it started."""
+"""`sendout up` brings up a Prefect server with Sendout's deployments, a worker and the dashboard
+on 127.0.0.1, and SIGTERM stops every process it started."""
 
 import os
 import signal
@@ -28,11 +28,20 @@ def processes_of(workspace: Path) -> list[int]:
 
 
 def test_up_serves_the_deployments_and_stops_everything_on_sigterm(tmp_path: Path):
-    port = free_port()
+    port, dashboard_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env |= {"DO_NOT_TRACK": "1", "SENDOUT_DB": str(tmp_path / "data" / "sendout.duckdb")}
     up = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "up", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "up",
+            "--port",
+            str(port),
+            "--dashboard-port",
+            str(dashboard_port),
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -46,6 +55,7 @@ def test_up_serves_the_deployments_and_stops_everything_on_sigterm(tmp_path: Pat
         assert up.poll() is None, "".join(lines)
 
     answer = httpx.post(f"http://127.0.0.1:{port}/api/deployments/filter", json={}, timeout=10)
+    dashboard = httpx.get(f"http://127.0.0.1:{dashboard_port}/_stcore/health", timeout=10)
     running = processes_of(tmp_path)
     up.send_signal(signal.SIGTERM)
     code = up.wait(timeout=60)
@@ -56,7 +66,8 @@ def test_up_serves_the_deployments_and_stops_everything_on_sigterm(tmp_path: Pat
         "ingest-and-refresh",
         "refresh-reports",
     ]
-    assert len(running) >= 2  # the server and the worker at least
+    assert dashboard.text == "ok"
+    assert len(running) >= 3  # the server, the worker and the dashboard at least
     assert code == 0
     time.sleep(1)
     assert processes_of(tmp_path) == []

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import duckdb
+import polars as pl
 
 from warehouse.unsubscribes import Entry, entries, normalise_address
 from warehouse.vocabulary import Channel, CommunicationType, DisplayStatus, UnsubscribeScope
@@ -117,3 +118,97 @@ def advice(found: Lookup) -> list[str]:
             "marketing unsubscribe."
         )
     return lines
+
+
+SENDOUT_LIST = """
+SELECT summary.sendout_id, any_value(name) AS name,
+       list(channel ORDER BY channel) AS channels,
+       any_value(communication_type) AS communication_type,
+       any_value(created_at) AS created_at, any_value(scheduled_at) AS scheduled_at,
+       any_value(sendout_status) AS status,
+       any_value(coalesce(messages.planned, 0))::INTEGER AS planned,
+       coalesce(sum(done), 0)::INTEGER AS done
+FROM sendout_summary AS summary
+LEFT JOIN (SELECT sendout_id, count(*) AS planned FROM messages GROUP BY ALL) AS messages
+    USING (sendout_id)
+GROUP BY summary.sendout_id
+ORDER BY created_at DESC
+"""
+
+RECIPIENTS = """
+SELECT status.recipient, contacts.first_name, contacts.last_name, status.status,
+       status.first_sent_at, status.delivered_at, status.first_opened_at, status.open_count,
+       status.click_count, status.is_machine_open_only, status.cost
+FROM message_status AS status
+JOIN messages USING (message_id)
+LEFT JOIN contacts USING (contact_id)
+WHERE status.sendout_id = $sendout_id AND status.channel = $channel
+  AND ($status IS NULL OR status.status = $status)
+  AND ($search IS NULL OR status.recipient ILIKE '%' || $search || '%'
+       OR concat_ws(' ', contacts.first_name, contacts.last_name) ILIKE '%' || $search || '%')
+ORDER BY status.recipient
+LIMIT $limit OFFSET $offset
+"""
+
+RECIPIENT_COUNT = """
+SELECT count(*)
+FROM message_status AS status
+JOIN messages USING (message_id)
+LEFT JOIN contacts USING (contact_id)
+WHERE status.sendout_id = $sendout_id AND status.channel = $channel
+  AND ($status IS NULL OR status.status = $status)
+  AND ($search IS NULL OR status.recipient ILIKE '%' || $search || '%'
+       OR concat_ws(' ', contacts.first_name, contacts.last_name) ILIKE '%' || $search || '%')
+"""
+
+REPLIES = """
+SELECT received_at, from_number, body, keyword, status, forwarded_at, replied_at, cost
+FROM inbound_messages WHERE sendout_id = $sendout_id ORDER BY received_at DESC
+"""
+
+BAD_ADDRESSES = """
+SELECT unsubscribes.channel, unsubscribes.address, unsubscribes.reason, unsubscribes.added_at,
+       contacts.contact_id, contacts.first_name, contacts.last_name
+FROM unsubscribes
+LEFT JOIN messages USING (message_id)
+LEFT JOIN contacts USING (contact_id)
+WHERE unsubscribes.sendout_id = $sendout_id
+  AND unsubscribes.reason IN ('bad_email', 'bad_number')
+ORDER BY unsubscribes.channel, unsubscribes.address
+"""
+
+
+def sendout_list(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """One row per send-out, newest first: status and progress (as of the last refresh)."""
+    return con.sql(SENDOUT_LIST).pl()
+
+
+def recipients(
+    con: duckdb.DuckDBPyConnection,
+    sendout_id: str,
+    channel: str,
+    status: str | None = None,
+    search: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[pl.DataFrame, int]:
+    """One page of a send-out's recipients on a channel, filtered; and how many match."""
+    params = {
+        "sendout_id": sendout_id,
+        "channel": channel,
+        "status": status,
+        "search": search or None,
+    }
+    page = con.sql(RECIPIENTS, params={**params, "limit": limit, "offset": offset}).pl()
+    total = con.execute(RECIPIENT_COUNT, params).fetchall()[0][0]
+    return page, total
+
+
+def replies(con: duckdb.DuckDBPyConnection, sendout_id: str) -> pl.DataFrame:
+    """The SMS replies to a send-out, newest first."""
+    return con.sql(REPLIES, params={"sendout_id": sendout_id}).pl()
+
+
+def bad_addresses(con: duckdb.DuckDBPyConnection, sendout_id: str) -> pl.DataFrame:
+    """The bad email addresses and numbers a send-out found, with their contacts."""
+    return con.sql(BAD_ADDRESSES, params={"sendout_id": sendout_id}).pl()

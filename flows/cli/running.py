@@ -1,5 +1,6 @@
 """`sendout dispatch` and `sendout up`: sending in the foreground, and the whole stack locally."""
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -11,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from flows.cli import cli
 from flows.dispatch import run_dispatch
 from flows.senders import SenderUnavailable
-from flows.up import UpError
+from flows.up import UpError, dashboard_command
 from flows.up import up as run_stack
 from warehouse.dispatch import DispatchError
 from warehouse.dispatch import Progress as DispatchProgress
@@ -58,10 +59,26 @@ def dispatch(db: Path, sendout_id: str, early: bool) -> None:
 
 @cli.command()
 @click.option("--port", default=4200, show_default=True, help="Port of the Prefect server.")
+@click.option("--dashboard-port", default=8501, show_default=True, help="Port of the dashboard.")
 @click.pass_obj
-def up(db: Path, port: int) -> None:
-    """Run Sendout on this machine: Prefect server, deployments and a worker on 127.0.0.1."""
+def up(db: Path, port: int, dashboard_port: int) -> None:
+    """Run Sendout on this machine: Prefect server, deployments, a worker and the dashboard."""
     try:
-        run_stack(db, settings().landing, port, say=click.echo)
+        run_stack(db, settings().landing, port, dashboard_port, say=click.echo)
     except UpError as error:
         raise click.ClickException(str(error)) from error
+
+
+@cli.command()
+@click.option("--port", default=8501, show_default=True, help="Port to serve on.")
+@click.option(
+    "--address",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to serve on (127.0.0.1: this machine only).",
+)
+@click.pass_obj
+def dashboard(db: Path, port: int, address: str) -> None:
+    """Serve the dashboard (Streamlit) until Ctrl-C."""
+    os.environ["SENDOUT_DB"] = str(db.resolve())
+    os.execv(dashboard_command(port, address)[0], dashboard_command(port, address))

@@ -10,6 +10,7 @@ from flows.cli import cli
 from warehouse import sendouts as sendout_store
 from warehouse.db import open_warehouse
 from warehouse.refresh import refresh
+from warehouse.reports import sendout_list
 from warehouse.sendouts import Created, Draft, Recipients, SendoutError
 from warehouse.vocabulary import Channel, CommunicationType
 
@@ -123,24 +124,7 @@ def create(
 def list_(db: Path, as_json: bool) -> None:
     """Every send-out, newest first, with its status and progress (as of the last refresh)."""
     with open_warehouse(db) as con:
-        relation = con.execute(
-            """
-            SELECT summary.sendout_id, any_value(name) AS name,
-                   list(channel ORDER BY channel) AS channels,
-                   any_value(communication_type) AS communication_type,
-                   any_value(created_at) AS created_at, any_value(scheduled_at) AS scheduled_at,
-                   any_value(sendout_status) AS status,
-                   any_value(coalesce(messages.planned, 0)) AS planned,
-                   coalesce(sum(done), 0) AS done
-            FROM sendout_summary AS summary
-            LEFT JOIN (SELECT sendout_id, count(*) AS planned FROM messages GROUP BY ALL)
-                AS messages USING (sendout_id)
-            GROUP BY summary.sendout_id
-            ORDER BY created_at DESC
-            """
-        )
-        columns = [d[0] for d in relation.description]
-        rows = [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
+        rows = sendout_list(con).to_dicts()
     if as_json:
         click.echo(json.dumps(rows, default=str))
         return

@@ -1,0 +1,92 @@
+"""Messages: every send-out, newest first, with its status and progress."""
+
+from datetime import timedelta
+
+import streamlit as st
+
+from dashboards import data
+from warehouse import sendouts
+from warehouse.sendouts import SendoutError
+from warehouse.vocabulary import SendoutStatus
+
+IN_PROGRESS = {str(SendoutStatus.SENDING), str(SendoutStatus.SENT)}
+
+st.title("Messages")
+left, right = st.columns([1, 5])
+if left.button("Refresh", icon=":material/refresh:"):
+    data.clear()
+right.page_link("views/new_sendout.py", label="New send-out", icon=":material/edit:")
+
+
+def open_sendout(sendout_id: str) -> None:
+    st.session_state["sendout_id"] = sendout_id
+
+
+@st.fragment(run_every=timedelta(seconds=5))
+def sendout_table() -> None:
+    listed = data.sendout_list()
+    if listed.is_empty():
+        st.info("No send-out yet: compose one on the New send-out page.")
+        return
+    table = listed.with_columns(
+        progress=(listed["done"] / listed["planned"].clip(lower_bound=1)),
+        channels=listed["channels"].list.join(" + "),
+    ).select(
+        "name",
+        "status",
+        "channels",
+        "communication_type",
+        "created_at",
+        "scheduled_at",
+        "planned",
+        "progress",
+        "sendout_id",
+    )
+    picked = st.dataframe(
+        table,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="sendouts",
+        column_config={
+            "name": "Send-out",
+            "status": "Status",
+            "channels": "Channels",
+            "communication_type": "Type",
+            "created_at": st.column_config.DatetimeColumn("Created", format="D MMM YYYY, HH:mm"),
+            "scheduled_at": st.column_config.DatetimeColumn("Scheduled", format="D MMM, HH:mm"),
+            "planned": "Recipients",
+            "progress": st.column_config.ProgressColumn("Progress", min_value=0, max_value=1),
+            "sendout_id": "Id",
+        },
+    )
+    rows = picked.selection.rows if picked else []
+    if rows:
+        open_sendout(table["sendout_id"][rows[0]])
+        st.switch_page("views/sendout.py")
+    if not set(listed["status"]) & IN_PROGRESS:
+        st.caption("Nothing is sending; the list refreshes every few seconds anyway.")
+
+
+sendout_table()
+
+scheduled = (
+    data.sendout_list().filter(data.sendout_list()["status"] == str(SendoutStatus.SCHEDULED))
+    if not data.sendout_list().is_empty()
+    else None
+)
+if scheduled is not None and not scheduled.is_empty():
+    st.subheader("Scheduled")
+    for row in scheduled.iter_rows(named=True):
+        when, name, cancel = st.columns([2, 4, 1])
+        when.write(f"{row['scheduled_at']:%d %b %Y, %H:%M}")
+        name.write(row["name"])
+        if cancel.button("Cancel", key=f"cancel-{row['sendout_id']}"):
+            try:
+                with data.writing() as con:
+                    sendouts.cancel(con, row["sendout_id"])
+            except SendoutError as error:
+                st.error(str(error.errors[0].message))
+            else:
+                data.clear()
+                st.rerun()

@@ -1,0 +1,126 @@
+"""New send-out: compose email and/or SMS, choose recipients and when, then send."""
+
+import tempfile
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import streamlit as st
+
+from dashboards import actions, data
+from warehouse.sendouts import Draft, Recipients, SendoutError
+from warehouse.settings import settings
+from warehouse.sms import is_gsm7, sms_segments
+
+SAMPLE = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org"}
+
+st.title("New send-out")
+errors: dict[str, str] = st.session_state.get("compose_errors", {})
+
+
+def problem(field: str) -> None:
+    if field in errors:
+        st.error(errors[field], icon=":material/error:")
+
+
+name = st.text_input("Name", key="name")
+problem("name")
+channels = st.multiselect("Channels", ["email", "sms"], default=["email"], key="channels")
+problem("channels")
+kind = st.radio(
+    "Communication type",
+    ["marketing", "non_marketing"],
+    horizontal=True,
+    key="type",
+    captions=[
+        "News and offers: skipped for anyone who unsubscribed from marketing.",
+        "Reminders and notices: reach everyone who is not off all messages.",
+    ],
+)
+
+subject = html = text = sms = None
+if "email" in channels:
+    st.subheader("Email")
+    subject = st.text_input("Subject ({first_name} and friends are filled in)", key="subject")
+    problem("subject")
+    html = st.text_area("HTML body", key="html", height=160)
+    text = st.text_area("Text body", key="text", height=100)
+    problem("body")
+    if html:
+        with st.expander("Preview"):
+            st.html(
+                html.format_map(
+                    {
+                        "first_name": "Ada",
+                        "last_name": "Lovelace",
+                        "email": "ada@example.org",
+                        "mobile": "",
+                    }
+                )
+                if "{" in html and "}" in html
+                else html
+            )
+if "sms" in channels:
+    st.subheader("SMS")
+    sms = st.text_area("SMS text", key="sms", height=100)
+    problem("sms_text")
+    segments = sms_segments(sms or "")
+    alphabet = "GSM-7" if is_gsm7(sms or "") else "UCS-2 (special characters)"
+    st.caption(
+        f"{len(sms or '')} characters · {alphabet} · {segments} segment(s) · about "
+        f"{segments * settings().sms_segment_cost:.2f} {settings().currency} per recipient"
+    )
+
+st.subheader("Recipients")
+how = st.radio(
+    "Send to",
+    ["All contacts", "Pick contacts", "Upload a CSV"],
+    horizontal=True,
+    key="recipients-how",
+)
+recipients = Recipients(all_contacts=how == "All contacts")
+if how == "Pick contacts":
+    recipients.contact_ids = st.multiselect(
+        "Contacts",
+        data.contacts()["contact_id"].to_list(),
+        format_func=actions.contact_label,
+        key="picked",
+    )
+elif how == "Upload a CSV":
+    upload = st.file_uploader("CSV with first_name, last_name, email, mobile", type="csv")
+    if upload is not None:
+        saved = Path(tempfile.mkdtemp()) / upload.name
+        saved.write_bytes(upload.getvalue())
+        recipients.csv = saved
+problem("recipients")
+
+st.subheader("When")
+later = st.toggle("Schedule for later", key="later")
+scheduled_at = None
+if later:
+    day, hour = st.columns(2)
+    chosen_day = day.date_input("Date", value=date.today() + timedelta(days=1), key="day")
+    chosen_time = hour.time_input("Time", value=time(9, 0), key="time")
+    scheduled_at = datetime.combine(chosen_day, chosen_time).astimezone(UTC)
+problem("scheduled_at")
+
+if st.button("Schedule" if later else "Send now", type="primary", key="send"):
+    draft = Draft(
+        name=name,
+        channels=channels,
+        communication_type=kind,
+        recipients=recipients,
+        subject=subject,
+        html_body=html or None,
+        text_body=text or None,
+        sms_text=sms or None,
+        scheduled_at=scheduled_at,
+    )
+    try:
+        created = actions.create_sendout(draft, send_now=not later)
+    except SendoutError as error:
+        st.session_state["compose_errors"] = {e.field: e.message for e in error.errors}
+        st.rerun()
+    else:
+        st.session_state["compose_errors"] = {}
+        st.session_state["sendout_id"] = created.sendout_id
+        st.switch_page("views/sendout.py")

@@ -1,0 +1,149 @@
+"""Send-out details: status, progress, per-channel figures, recipients, replies and actions."""
+
+import streamlit as st
+
+from dashboards import actions, data
+from dashboards.charts import status_doughnut
+from warehouse.vocabulary import STATUS_COLUMNS, DisplayStatus, Keyword
+
+PAGE_SIZE = 50
+
+listed = data.sendout_list()
+if listed.is_empty():
+    st.info("No send-out yet.")
+    st.stop()
+ids = listed["sendout_id"].to_list()
+names = dict(zip(ids, listed["name"].to_list(), strict=True))
+current = st.session_state.get("sendout_id") or st.query_params.get("id") or ids[0]
+sendout_id = st.selectbox(
+    "Send-out",
+    ids,
+    index=ids.index(current) if current in ids else 0,
+    format_func=lambda i: f"{names[i]} ({i})",
+)
+st.session_state["sendout_id"] = sendout_id
+rows = data.sendout_rows(sendout_id)
+first = rows[0]
+st.title(first["name"])
+kind = first["communication_type"].replace("_", "-")
+st.caption(f"{kind} · created {first['created_at']:%d %b %Y %H:%M}")
+
+status, progress, cost = st.columns(3)
+status.metric("Status", first["sendout_status"])
+planned = sum(r["planned"] or 0 for r in rows)
+done = sum(r["done"] or 0 for r in rows)
+progress.metric("Progress", f"{done}/{planned}")
+progress.progress(done / planned if planned else 0.0)
+cost.metric("Cost", f"{sum(r['cost'] or 0 for r in rows):.4f}")
+if st.button("Refresh", icon=":material/refresh:"):
+    data.clear()
+    st.rerun()
+
+
+def percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.1%}"
+
+
+def recipient_table(channel: str) -> None:
+    filters = st.columns([2, 3])
+    choice = filters[0].selectbox(
+        "Status", ["All", *[str(s) for s in DisplayStatus]], key=f"status-{channel}"
+    )
+    search = filters[1].text_input("Search name or address", key=f"search-{channel}")
+    page_number = st.session_state.get(f"page-{channel}", 0)
+    page, total = data.recipients(
+        sendout_id,
+        channel,
+        None if choice == "All" else choice,
+        search.strip() or None,
+        PAGE_SIZE,
+        page_number * PAGE_SIZE,
+    )
+    st.dataframe(page, hide_index=True, use_container_width=True)
+    pages = max(1, -(-total // PAGE_SIZE))
+    nav = st.columns([1, 1, 4])
+    if nav[0].button("Previous", disabled=page_number == 0, key=f"prev-{channel}"):
+        st.session_state[f"page-{channel}"] = page_number - 1
+        st.rerun()
+    if nav[1].button("Next", disabled=page_number + 1 >= pages, key=f"next-{channel}"):
+        st.session_state[f"page-{channel}"] = page_number + 1
+        st.rerun()
+    nav[2].caption(f"page {page_number + 1} of {pages} · {total} recipients")
+
+
+def channel_tab(row: dict) -> None:
+    if row["planned"] is None:
+        st.info("No messages yet on this channel.")
+        return
+    counts = {str(s): row[STATUS_COLUMNS[s]] for s in DisplayStatus if row[STATUS_COLUMNS[s]]}
+    st.write(" · ".join(f"**{status}** {count}" for status, count in counts.items()))
+    chart, rates = st.columns([3, 2])
+    chart.plotly_chart(
+        status_doughnut(row), use_container_width=True, key=f"doughnut-{row['channel']}"
+    )
+    if row["channel"] == "email":
+        rates.metric("Open rate", percent(row["open_rate"]))
+        rates.metric("Human open rate", percent(row["human_open_rate"]))
+        rates.metric("Click rate", percent(row["click_rate"]))
+        rates.metric("Click-to-open", percent(row["click_to_open_rate"]))
+    else:
+        rates.metric("Replies", row["inbound"])
+    rates.metric("Cost", f"{row['cost']:.4f}")
+    recipient_table(row["channel"])
+
+
+tabs = st.tabs([{"email": "Emails", "sms": "SMS"}[r["channel"]] for r in rows])
+for tab, row in zip(tabs, rows, strict=True):
+    with tab:
+        channel_tab(row)
+        if row["channel"] == "sms":
+            st.subheader("Replies")
+            replies = data.replies(sendout_id)
+            if replies.is_empty():
+                st.caption("No replies yet.")
+            for reply in replies.iter_rows(named=True):
+                is_stop = reply["keyword"] == str(Keyword.STOP)
+                colour = "orange" if is_stop else "green"
+                marks = " · ".join(
+                    m
+                    for m in (
+                        reply["status"] if reply["status"] != "Received" else "",
+                        "unsubscribed" if is_stop else "",
+                    )
+                    if m
+                )
+                line, add = st.columns([5, 1])
+                line.markdown(f":{colour}[**{reply['from_number']}**: {reply['body']}] {marks}")
+                if not is_stop and add.button(
+                    "Unsubscribe", key=f"unsub-{reply['from_number']}-{reply['received_at']}"
+                ):
+                    actions.add_unsubscribe(
+                        "sms",
+                        reply["from_number"],
+                        "all",
+                        f"replied {reply['body']!r} to {sendout_id}",
+                        sendout_id,
+                    )
+                    st.success(f"{reply['from_number']} is on the Unsubscribes list")
+
+st.subheader("Bad addresses found")
+bad = data.bad_addresses(sendout_id)
+if bad.is_empty():
+    st.caption("None.")
+else:
+    st.dataframe(bad, hide_index=True)
+
+st.subheader("Send again")
+again_to, again_non = st.columns(2)
+with again_to.form("resend-to"):
+    picked = st.multiselect(
+        "Other recipients",
+        data.contacts()["contact_id"].to_list(),
+        format_func=actions.contact_label,
+    )
+    if st.form_submit_button("Resend to them"):
+        actions.resend_to(sendout_id, picked)
+with again_non.form("resend-non-openers"):
+    exclude = st.checkbox("Leave out people opened only by machines (Apple Mail etc.)")
+    if st.form_submit_button("Resend to non-openers"):
+        actions.resend_to_non_openers(sendout_id, exclude)
