@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import polars as pl
 import streamlit as st
 
 from dashboards import data
@@ -27,10 +26,11 @@ def who() -> str:
     return os.environ.get("SENDOUT_USER") or getpass.getuser()
 
 
-def contact_label(contact_id: int) -> str:
-    row = data.contacts().row(by_predicate=pl.col("contact_id") == contact_id, named=True)
-    name = " ".join(p for p in (row["first_name"], row["last_name"]) if p)
-    return f"{name or '(no name)'} <{row['email'] or row['mobile']}>"
+def pick_contacts(key: str) -> list[int]:
+    """A search box and a pick list of the matching contacts (the first 100)."""
+    found = data.search_contacts(st.text_input("Find contacts", key=f"{key}-search"))
+    labels = dict(zip(found["contact_id"].to_list(), found["label"].to_list(), strict=True))
+    return st.multiselect("Contacts", list(labels), format_func=labels.get, key=key)
 
 
 def start_dispatch(sendout_id: str) -> str:

@@ -138,8 +138,11 @@ def lookup(address: str) -> reports.Lookup:
         return reports.lookup(con, address)
 
 
-def contacts() -> pl.DataFrame:
-    with reading() as con:
-        return con.sql(
-            "SELECT contact_id, first_name, last_name, email, mobile FROM contacts ORDER BY 1"
-        ).pl()
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _search_contacts(db: str, text: str, limit: int) -> pl.DataFrame:
+    with reading(db) as con:
+        return reports.search_contacts(con, text, limit)
+
+
+def search_contacts(text: str, limit: int = 100) -> pl.DataFrame:
+    return _search_contacts(warehouse(), text, limit)

@@ -9,6 +9,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from flows.dispatch import run_dispatch
+from tests.events import twilio_inbound, write_ndjson
 from tests.warehouse_builders import add_people, create_sendout, run_refresh
 from warehouse.db import connect
 from warehouse.ingest import ingest_paths
@@ -144,3 +145,48 @@ def test_the_sms_text_shows_its_segments_and_cost_as_you_type(warehouse):
     at.text_area(key="sms").input("x" * 161).run()
 
     assert any("161 characters · GSM-7 · 2 segment(s)" in c.value for c in at.caption)
+
+
+def test_details_resend_to_non_openers_starts_a_new_send_out(warehouse):
+    db, sendout_id = warehouse
+    at = app()
+    at.session_state["sendout_id"] = sendout_id
+    at.switch_page("views/sendout.py").run()
+
+    at.button(key="resend-non-openers").click().run()
+
+    assert not at.exception
+    assert any("New send-out" in s.value for s in at.success)
+    with connect(db, read_only=True, lock_timeout=30) as con:
+        [(count,)] = con.execute(
+            "SELECT count(*) FROM sendouts WHERE resend_of = ?", [sendout_id]
+        ).fetchall()
+    assert count == 1
+
+
+def test_a_reply_can_be_put_on_the_unsubscribes_list_from_the_sms_tab(warehouse, tmp_path):
+    db, sendout_id = warehouse
+    mobile = "+447911100000"  # P0's, who got the SMS
+    later = "2099-01-01T10:00:00Z"
+    ingest_paths(
+        db,
+        [
+            write_ndjson(
+                tmp_path / "reply.ndjson",
+                [twilio_inbound("SMreply", mobile, "wrong person", later)],
+            )
+        ],
+    )
+    run_refresh(db)
+    at = app()
+    at.session_state["sendout_id"] = sendout_id
+    at.switch_page("views/sendout.py").run()
+
+    at.button(key=f"unsub-{mobile}-SMreply:received:").click().run()
+
+    assert not at.exception
+    assert f"{mobile} is on the Unsubscribes list" in [s.value for s in at.success]
+    with connect(db, read_only=True) as con:
+        assert con.execute(
+            "SELECT reason, sendout_id FROM unsubscribes WHERE address = ?", [mobile]
+        ).fetchall() == [("manual", sendout_id)]

@@ -162,7 +162,7 @@ WHERE status.sendout_id = $sendout_id AND status.channel = $channel
 """
 
 REPLIES = """
-SELECT received_at, from_number, body, keyword, status, forwarded_at, replied_at, cost
+SELECT event_id, received_at, from_number, body, keyword, status, forwarded_at, replied_at, cost
 FROM inbound_messages WHERE sendout_id = $sendout_id ORDER BY received_at DESC
 """
 
@@ -212,3 +212,18 @@ def replies(con: duckdb.DuckDBPyConnection, sendout_id: str) -> pl.DataFrame:
 def bad_addresses(con: duckdb.DuckDBPyConnection, sendout_id: str) -> pl.DataFrame:
     """The bad email addresses and numbers a send-out found, with their contacts."""
     return con.sql(BAD_ADDRESSES, params={"sendout_id": sendout_id}).pl()
+
+
+SEARCH_CONTACTS = """
+SELECT contact_id,
+       concat_ws(' ', first_name, last_name) || ' <' || coalesce(email, mobile) || '>' AS label
+FROM contacts
+WHERE $text = '' OR concat_ws(' ', first_name, last_name, email, mobile) ILIKE '%' || $text || '%'
+ORDER BY contact_id
+LIMIT $limit
+"""
+
+
+def search_contacts(con: duckdb.DuckDBPyConnection, text: str, limit: int = 100) -> pl.DataFrame:
+    """Contacts whose name, email or mobile contains the text (the first `limit`), with a label."""
+    return con.sql(SEARCH_CONTACTS, params={"text": text.strip(), "limit": limit}).pl()

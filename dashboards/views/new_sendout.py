@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboards import actions, data
+from dashboards import actions
 from warehouse.sendouts import Draft, Recipients, SendoutError
 from warehouse.settings import settings
 from warehouse.sms import is_gsm7, sms_segments
@@ -79,12 +79,7 @@ how = st.radio(
 )
 recipients = Recipients(all_contacts=how == "All contacts")
 if how == "Pick contacts":
-    recipients.contact_ids = st.multiselect(
-        "Contacts",
-        data.contacts()["contact_id"].to_list(),
-        format_func=actions.contact_label,
-        key="picked",
-    )
+    recipients.contact_ids = actions.pick_contacts("picked")
 elif how == "Upload a CSV":
     upload = st.file_uploader("CSV with first_name, last_name, email, mobile", type="csv")
     if upload is not None:

@@ -115,7 +115,7 @@ for tab, row in zip(tabs, rows, strict=True):
                 line, add = st.columns([5, 1])
                 line.markdown(f":{colour}[**{reply['from_number']}**: {reply['body']}] {marks}")
                 if not is_stop and add.button(
-                    "Unsubscribe", key=f"unsub-{reply['from_number']}-{reply['received_at']}"
+                    "Unsubscribe", key=f"unsub-{reply['from_number']}-{reply['event_id']}"
                 ):
                     actions.add_unsubscribe(
                         "sms",
@@ -135,15 +135,11 @@ else:
 
 st.subheader("Send again")
 again_to, again_non = st.columns(2)
-with again_to.form("resend-to"):
-    picked = st.multiselect(
-        "Other recipients",
-        data.contacts()["contact_id"].to_list(),
-        format_func=actions.contact_label,
-    )
-    if st.form_submit_button("Resend to them"):
+with again_to.container(border=True):
+    picked = actions.pick_contacts("resend-to")
+    if st.button("Resend to them", disabled=not picked, key="resend-to-button"):
         actions.resend_to(sendout_id, picked)
-with again_non.form("resend-non-openers"):
+with again_non.container(border=True):
     exclude = st.checkbox("Leave out people opened only by machines (Apple Mail etc.)")
-    if st.form_submit_button("Resend to non-openers"):
+    if st.button("Resend to non-openers", key="resend-non-openers"):
         actions.resend_to_non_openers(sendout_id, exclude)
