@@ -13,6 +13,8 @@ import streamlit as st
 from dashboards import data
 from warehouse import sendouts
 from warehouse import unsubscribes as unsubscribe_list
+from warehouse.addresses import InvalidAddressError
+from warehouse.contacts import ContactImportError, correct_address
 from warehouse.refresh import refresh
 from warehouse.sendouts import Created, Draft, Recipients, SendoutError
 from warehouse.settings import settings
@@ -108,3 +110,18 @@ def resend_to_non_openers(sendout_id: str, exclude_machine_openers: bool) -> Non
         st.error(error.errors[0].message)
         return
     _resent(created)
+
+
+def correct_contact(contact_id: int | None, channel: str, address: str) -> None:
+    """Store a corrected address; the bad one stays listed, the new one is not."""
+    if contact_id is None:
+        st.error("This address belongs to no contact any more.")
+        return
+    try:
+        with data.writing() as con:
+            stored = correct_address(con, contact_id, channel, address)
+    except (InvalidAddressError, ContactImportError) as error:
+        st.error(str(error))
+        return
+    data.clear()
+    st.success(f"The contact's {channel} is now {stored}; the next send-out reaches it.")

@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from flows.dispatch import run_dispatch
-from tests.events import twilio_inbound, write_ndjson
+from tests.events import ses, twilio_inbound, write_ndjson
 from tests.warehouse_builders import add_people, create_sendout, run_refresh
 from warehouse.db import connect
 from warehouse.ingest import ingest_paths
@@ -190,3 +190,31 @@ def test_a_reply_can_be_put_on_the_unsubscribes_list_from_the_sms_tab(warehouse,
         assert con.execute(
             "SELECT reason, sendout_id FROM unsubscribes WHERE address = ?", [mobile]
         ).fetchall() == [("manual", sendout_id)]
+
+
+def test_a_bad_address_a_send_out_found_can_be_corrected(warehouse, tmp_path):
+    db, sendout_id = warehouse
+    with connect(db, read_only=True) as con:
+        [(message_id, contact_id)] = con.execute(
+            "SELECT message_id, contact_id FROM messages WHERE sendout_id = ? "
+            "AND recipient = 'p7@example.com'",
+            [sendout_id],
+        ).fetchall()
+    bounce = ses("Bounce", "p7@example.com", message_id, status="5.1.1", at="2099-01-01T10:00:00Z")
+    ingest_paths(db, [write_ndjson(tmp_path / "bounce.ndjson", [bounce])])
+    run_refresh(db)
+    at = app()
+    at.switch_page("views/unsubscribes.py").run()
+
+    at.text_input(key="sendout-filter").input(sendout_id).run()
+    at.text_input(key="new-p7@example.com").input("P7@Example.org")
+    at.button(key="fix-p7@example.com").click().run()
+
+    assert not at.exception
+    assert "The contact's email is now p7@example.org" in at.success[0].value
+    with connect(db, read_only=True) as con:
+        assert con.execute(
+            "SELECT email FROM contacts WHERE contact_id = ?", [contact_id]
+        ).fetchall() == [("p7@example.org",)]
+        listed = {a for (a,) in con.sql("SELECT address FROM unsubscribes").fetchall()}
+    assert "p7@example.com" in listed and "p7@example.org" not in listed

@@ -155,3 +155,19 @@ def import_contacts(
     with transaction(con):
         created, updated, _ = upsert_contacts(con, rows)
     return ImportReport(created=created, updated=updated, rejected=rejected)
+
+
+def correct_address(con: duckdb.DuckDBPyConnection, contact_id: int, channel: str, raw: str) -> str:
+    """Give a contact a corrected email or mobile; the bad one stays on the Unsubscribes list,
+    so only the new address is messaged from now on. Returns the stored address."""
+    address = normalise_email(raw) if channel == "email" else normalise_phone(raw)
+    column = "email" if channel == "email" else "mobile"
+    with transaction(con):
+        updated = con.execute(
+            f"UPDATE contacts SET {column} = ?, updated_at = current_timestamp "
+            "WHERE contact_id = ?",
+            [address, contact_id],
+        ).fetchall()[0][0]
+    if not updated:
+        raise ContactImportError(f"there is no contact {contact_id}")
+    return address

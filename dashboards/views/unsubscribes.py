@@ -12,10 +12,11 @@ from warehouse.vocabulary import Channel, UnsubscribeReason, UnsubscribeScope
 st.title("Unsubscribes")
 entries = data.unsubscribe_entries()
 
-left, middle, right = st.columns(3)
+left, middle, right, since = st.columns(4)
 reasons = left.multiselect("Reason", [str(r) for r in UnsubscribeReason])
 channels = middle.multiselect("Channel", [str(c) for c in Channel])
-sendout = right.text_input("Send-out id")
+sendout = right.text_input("Send-out id", key="sendout-filter")
+added_since = since.date_input("Added since", value=None, key="since")
 shown = entries
 if reasons:
     shown = shown.filter(pl.col("reason").is_in(reasons))
@@ -23,6 +24,8 @@ if channels:
     shown = shown.filter(pl.col("channel").is_in(channels))
 if sendout.strip():
     shown = shown.filter(pl.col("sendout_id") == sendout.strip())
+if added_since:
+    shown = shown.filter(pl.col("added_at").dt.date() >= added_since)
 st.dataframe(shown, hide_index=True, use_container_width=True, key="entries")
 st.caption(f"{shown.height} of {entries.height} entries")
 with connect(settings().db, read_only=True) as con:
@@ -77,3 +80,16 @@ with remove.container(border=True):
                         orient="row",
                     )
                 )
+
+if sendout.strip():
+    st.subheader("Bad addresses this send-out found")
+    bad = data.bad_addresses(sendout.strip())
+    if bad.is_empty():
+        st.caption("None.")
+    for row in bad.iter_rows(named=True):
+        who = " ".join(p for p in (row["first_name"], row["last_name"]) if p) or "a contact"
+        with st.form(f"correct-{row['channel']}-{row['address']}"):
+            st.write(f"**{row['address']}** ({row['reason']}) of {who}")
+            new = st.text_input("Corrected address", key=f"new-{row['address']}")
+            if st.form_submit_button("Correct the contact", key=f"fix-{row['address']}"):
+                actions.correct_contact(row["contact_id"], row["channel"], new)
