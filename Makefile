@@ -7,12 +7,17 @@ export UV_COMPILE_BYTECODE := 1
 # uv from PATH, else as a module of python3; bootstrapped with pip when neither exists.
 UV = $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 
-.PHONY: setup test lint format bench clean
+.PHONY: setup run test lint format bench clean
 
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
 		|| python3 -m pip install --quiet uv
 	$(UV) sync --locked
+
+# the demo workspace is built once (data/sendout.duckdb); `make run` again reuses it
+run: setup
+	@test -f data/sendout.duckdb || $(UV) run --locked sendout demo
+	$(UV) run --locked sendout up
 
 lint: setup
 	$(UV) run --locked ruff check .

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from flows.cli import cli
+from flows.demo import build_demo
 from flows.dispatch import run_dispatch
 from flows.senders import SenderUnavailable
 from flows.up import UpError, dashboard_command
@@ -82,3 +83,20 @@ def dashboard(db: Path, port: int, address: str) -> None:
     """Serve the dashboard (Streamlit) until Ctrl-C."""
     os.environ["SENDOUT_DB"] = str(db.resolve())
     os.execv(dashboard_command(port, address)[0], dashboard_command(port, address))
+
+
+@cli.command()
+@click.option("--contacts", default=2000, show_default=True, help="How many demo contacts.")
+@click.option("--seed", default=7, show_default=True, help="The same seed, the same demo.")
+@click.pass_obj
+def demo(db: Path, contacts: int, seed: int) -> None:
+    """Build a demo workspace (sandbox send-outs with a realistic history), without servers."""
+    if db.exists():
+        raise click.ClickException(f"{db} exists already; the demo builds a new workspace")
+    built = build_demo(db, settings().landing, contacts, seed)
+    click.echo(
+        f"Demo workspace in {db}: {built.contacts} contacts ({built.rejected_rows} rows "
+        f"rejected at import, as a real import would), send-outs:"
+    )
+    for what, sendout_id in built.sendouts.items():
+        click.echo(f"  {sendout_id}  {what}")
