@@ -1,0 +1,64 @@
+"""Deliverability by receiving domain and over time (a marimo notebook: `marimo edit` it, or run
+it as a script). Reads the warehouse read-only: $SENDOUT_DB, else data/sendout.duckdb."""
+
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium")
+
+
+@app.cell
+def _():
+    import marimo as mo
+    import plotly.express as px
+    import polars as pl
+
+    from warehouse.db import connect, default_db_path
+
+    def query(sql: str) -> pl.DataFrame:
+        """One short read-only look at the warehouse (writers are not kept waiting)."""
+        with connect(default_db_path(), read_only=True) as con:
+            return con.sql(sql).pl()
+
+    return mo, pl, px, query
+
+
+@app.cell
+def _(mo, pl, px, query):
+    by_domain = query(
+        """
+        SELECT split_part(recipient, '@', 2) AS domain,
+               count(*) AS messages,
+               count(*) FILTER (WHERE status IN ('Delivered', 'Opened', 'Clicked')) AS delivered,
+               count(*) FILTER (WHERE status IN ('Bounced', 'Bad email')) AS bounced,
+               count(*) FILTER (WHERE status = 'Complaint') AS complaints
+        FROM message_status
+        WHERE channel = 'email' AND status NOT IN ('Queued', 'Skipped')
+        GROUP BY ALL ORDER BY messages DESC
+        """
+    ).with_columns(delivery_rate=pl.col("delivered") / pl.col("messages"))
+    figure = px.bar(by_domain, x="domain", y="delivery_rate", title="Delivery rate by domain")
+    mo.vstack([mo.md("## Deliverability by receiving domain"), by_domain, figure])
+    return (by_domain,)
+
+
+@app.cell
+def _(mo, px, query):
+    over_time = query(
+        """
+        SELECT date_trunc('day', occurred_at) AS day, event_type, count(*) AS events
+        FROM events
+        WHERE channel = 'email'
+          AND event_type IN ('delivered', 'bounced', 'bad_email', 'deferred', 'complaint')
+        GROUP BY ALL ORDER BY day
+        """
+    )
+    daily = px.bar(
+        over_time, x="day", y="events", color="event_type", title="Delivery outcomes per day"
+    )
+    mo.vstack([mo.md("## Over time"), daily])
+    return (over_time,)
+
+
+if __name__ == "__main__":
+    app.run()

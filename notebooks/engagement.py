@@ -1,0 +1,65 @@
+"""Engagement: opens and clicks by hour and weekday, machine against human opens (a marimo
+notebook). Reads the warehouse read-only: $SENDOUT_DB, else data/sendout.duckdb."""
+
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium")
+
+
+@app.cell
+def _():
+    import marimo as mo
+    import plotly.express as px
+    import polars as pl
+
+    from warehouse.db import connect, default_db_path
+
+    def query(sql: str) -> pl.DataFrame:
+        """One short read-only look at the warehouse (writers are not kept waiting)."""
+        with connect(default_db_path(), read_only=True) as con:
+            return con.sql(sql).pl()
+
+    return mo, px, query
+
+
+@app.cell
+def _(mo, px, query):
+    when = query(
+        """
+        SELECT dayname(occurred_at) AS weekday, isodow(occurred_at) AS day_number,
+               hour(occurred_at) AS hour, event_type, count(*) AS events
+        FROM events
+        WHERE event_type IN ('opened', 'clicked')
+        GROUP BY ALL ORDER BY day_number, hour
+        """
+    )
+    heat = px.density_heatmap(
+        when.filter(when["event_type"] == "opened"),
+        x="hour",
+        y="weekday",
+        z="events",
+        title="Opens by hour and weekday (UTC)",
+    )
+    mo.vstack([mo.md("## When people open and click"), heat, when])
+    return (when,)
+
+
+@app.cell
+def _(mo, query):
+    machines = query(
+        """
+        SELECT sendout_id,
+               count(*) FILTER (WHERE is_opened) AS opened,
+               count(*) FILTER (WHERE is_opened AND is_machine_open_only) AS machine_only,
+               count(*) FILTER (WHERE is_clicked) AS clicked
+        FROM message_status WHERE channel = 'email'
+        GROUP BY ALL ORDER BY opened DESC
+        """
+    )
+    mo.vstack([mo.md("## Machine opens (Apple Mail Privacy Protection, scanners)"), machines])
+    return (machines,)
+
+
+if __name__ == "__main__":
+    app.run()

@@ -1,0 +1,54 @@
+"""SMS reply keywords and costs (a marimo notebook). Reads the warehouse read-only:
+$SENDOUT_DB, else data/sendout.duckdb."""
+
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium")
+
+
+@app.cell
+def _():
+    import marimo as mo
+    import plotly.express as px
+    import polars as pl
+
+    from warehouse.db import connect, default_db_path
+
+    def query(sql: str) -> pl.DataFrame:
+        """One short read-only look at the warehouse (writers are not kept waiting)."""
+        with connect(default_db_path(), read_only=True) as con:
+            return con.sql(sql).pl()
+
+    return mo, px, query
+
+
+@app.cell
+def _(mo, px, query):
+    keywords = query(
+        """
+        SELECT coalesce(sendouts.name, '(unknown)') AS sendout, keyword, status,
+               count(*) AS replies
+        FROM inbound_messages LEFT JOIN sendouts USING (sendout_id)
+        GROUP BY ALL ORDER BY replies DESC
+        """
+    )
+    figure = px.bar(keywords, x="sendout", y="replies", color="keyword", title="Replies by keyword")
+    mo.vstack([mo.md("## What people reply"), figure, keywords])
+    return (keywords,)
+
+
+@app.cell
+def _(mo, query):
+    costs = query(
+        """
+        SELECT sendout_id, channel, planned, skipped, cost, inbound
+        FROM sendout_summary WHERE channel = 'sms' ORDER BY cost DESC
+        """
+    )
+    mo.vstack([mo.md("## What SMS cost (segments, replies, forwards and auto-replies)"), costs])
+    return (costs,)
+
+
+if __name__ == "__main__":
+    app.run()

@@ -1,0 +1,61 @@
+"""Unsubscribe causes by send-out and channel (a marimo notebook). Reads the warehouse
+read-only: $SENDOUT_DB, else data/sendout.duckdb."""
+
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium")
+
+
+@app.cell
+def _():
+    import marimo as mo
+    import plotly.express as px
+    import polars as pl
+
+    from warehouse.db import connect, default_db_path
+
+    def query(sql: str) -> pl.DataFrame:
+        """One short read-only look at the warehouse (writers are not kept waiting)."""
+        with connect(default_db_path(), read_only=True) as con:
+            return con.sql(sql).pl()
+
+    return mo, px, query
+
+
+@app.cell
+def _(mo, px, query):
+    causes = query(
+        """
+        SELECT coalesce(sendouts.name, '(no send-out known)') AS sendout,
+               unsubscribes.channel, unsubscribes.reason, count(*) AS entries
+        FROM unsubscribes LEFT JOIN sendouts USING (sendout_id)
+        GROUP BY ALL ORDER BY entries DESC
+        """
+    )
+    figure = px.bar(
+        causes,
+        x="sendout",
+        y="entries",
+        color="reason",
+        facet_col="channel",
+        title="Current Unsubscribes entries by cause",
+    )
+    mo.vstack([mo.md("## Why addresses are on the list"), figure, causes])
+    return (causes,)
+
+
+@app.cell
+def _(mo, query):
+    changes = query(
+        """
+        SELECT date_trunc('week', changed_at) AS week, action, reason, count(*) AS changes
+        FROM unsubscribe_changes GROUP BY ALL ORDER BY week, action, reason
+        """
+    )
+    mo.vstack([mo.md("## Changes to the list, by week (append-only history)"), changes])
+    return (changes,)
+
+
+if __name__ == "__main__":
+    app.run()

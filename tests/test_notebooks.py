@@ -1,0 +1,43 @@
+"""The analysts' notebooks run top to bottom on a demo workspace (marimo notebooks run as
+scripts and exit non-zero when a cell fails)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.demo import build_demo
+
+NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.py"))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("demo")
+    db = folder / "sendout.duckdb"
+    build_demo(db, folder / "landing", contacts=300, seed=5)
+    return db
+
+
+def test_there_are_notebooks_for_every_analysis_the_docs_promise():
+    assert [n.stem for n in NOTEBOOKS] == [
+        "deliverability",
+        "engagement",
+        "sms_replies",
+        "unsubscribe_causes",
+    ]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_notebook_runs_top_to_bottom(notebook: Path, demo: Path):
+    done = subprocess.run(
+        [sys.executable, str(notebook)],
+        env={**os.environ, "SENDOUT_DB": str(demo)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
