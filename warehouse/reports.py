@@ -127,9 +127,11 @@ SELECT summary.sendout_id, any_value(name) AS name,
        any_value(created_at) AS created_at, any_value(scheduled_at) AS scheduled_at,
        any_value(sendout_status) AS status,
        any_value(coalesce(messages.planned, 0))::INTEGER AS planned,
-       coalesce(sum(done), 0)::INTEGER AS done
+       -- from the messages themselves, so a dispatch shows its progress as it goes
+       any_value(coalesce(messages.done, 0))::INTEGER AS done
 FROM sendout_summary AS summary
-LEFT JOIN (SELECT sendout_id, count(*) AS planned FROM messages GROUP BY ALL) AS messages
+LEFT JOIN (SELECT sendout_id, count(*) AS planned, count(outcome) AS done
+           FROM messages GROUP BY ALL) AS messages
     USING (sendout_id)
 GROUP BY summary.sendout_id
 ORDER BY created_at DESC
