@@ -11,14 +11,8 @@ app = marimo.App(width="medium")
 def _():
     import marimo as mo
     import plotly.express as px
-    import polars as pl
 
-    from warehouse.db import connect, default_db_path
-
-    def query(sql: str) -> pl.DataFrame:
-        """One short read-only look at the warehouse (writers are not kept waiting)."""
-        with connect(default_db_path(), read_only=True) as con:
-            return con.sql(sql).pl()
+    from warehouse.reports import query
 
     return mo, px, query
 

@@ -2,10 +2,12 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from warehouse.db import connect, default_db_path
 from warehouse.unsubscribes import Entry, entries, normalise_address
 from warehouse.vocabulary import Channel, CommunicationType, DisplayStatus, UnsubscribeScope
 
@@ -229,3 +231,10 @@ LIMIT $limit
 def search_contacts(con: duckdb.DuckDBPyConnection, text: str, limit: int = 100) -> pl.DataFrame:
     """Contacts whose name, email or mobile contains the text (the first `limit`), with a label."""
     return con.sql(SEARCH_CONTACTS, params={"text": text.strip(), "limit": limit}).pl()
+
+
+def query(sql: str, params: dict | None = None, db: Path | None = None) -> pl.DataFrame:
+    """One short read-only look at the warehouse, as a polars frame (for notebooks): the
+    connection is closed at once, so writers are not kept waiting."""
+    with connect(db or default_db_path(), read_only=True) as con:
+        return con.sql(sql, params=params).pl()
