@@ -139,7 +139,8 @@ GROUP BY summary.sendout_id
 ORDER BY created_at DESC
 """
 
-RECIPIENTS = """
+# a send-out's recipients on a channel, filtered by status and by a search on name or address
+FILTERED_RECIPIENTS = """
 SELECT status.recipient, contacts.first_name, contacts.last_name, status.status,
        status.first_sent_at, status.delivered_at, status.first_opened_at, status.open_count,
        status.click_count, status.is_machine_open_only, status.cost
@@ -150,20 +151,9 @@ WHERE status.sendout_id = $sendout_id AND status.channel = $channel
   AND ($status IS NULL OR status.status = $status)
   AND ($search IS NULL OR status.recipient ILIKE '%' || $search || '%'
        OR concat_ws(' ', contacts.first_name, contacts.last_name) ILIKE '%' || $search || '%')
-ORDER BY status.recipient
-LIMIT $limit OFFSET $offset
 """
-
-RECIPIENT_COUNT = """
-SELECT count(*)
-FROM message_status AS status
-JOIN messages USING (message_id)
-LEFT JOIN contacts USING (contact_id)
-WHERE status.sendout_id = $sendout_id AND status.channel = $channel
-  AND ($status IS NULL OR status.status = $status)
-  AND ($search IS NULL OR status.recipient ILIKE '%' || $search || '%'
-       OR concat_ws(' ', contacts.first_name, contacts.last_name) ILIKE '%' || $search || '%')
-"""
+RECIPIENTS = f"SELECT * FROM ({FILTERED_RECIPIENTS}) ORDER BY recipient LIMIT $limit OFFSET $offset"
+RECIPIENT_COUNT = f"SELECT count(*) FROM ({FILTERED_RECIPIENTS})"
 
 REPLIES = """
 SELECT event_id, received_at, from_number, body, keyword, status, forwarded_at, replied_at, cost
