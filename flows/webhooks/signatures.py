@@ -1,0 +1,132 @@
+"""Authenticating what providers push to us, one function per scheme, with real cryptography.
+
+Each function answers True only for an authentic request; comparisons are constant-time. A
+request that fails gets 401/403 and nothing is written (the service's job).
+"""
+
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping, MutableSet
+from urllib.parse import urlparse
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+
+MAILGUN_MAX_AGE = 300  # seconds a Mailgun signature stays valid
+
+
+def verify_mailgun(
+    signing_key: str,
+    timestamp: str,
+    token: str,
+    signature: str,
+    seen_tokens: MutableSet[str],
+    now: float | None = None,
+    max_age: float = MAILGUN_MAX_AGE,
+) -> bool:
+    """Mailgun: HMAC-SHA256 of timestamp + token with the signing key; stale timestamps and
+    replayed tokens are refused."""
+    try:
+        age = (now if now is not None else time.time()) - float(timestamp)
+    except ValueError:
+        return False
+    expected = hmac.new(signing_key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256)
+    if not hmac.compare_digest(expected.hexdigest(), signature) or not -60 <= age <= max_age:
+        return False
+    if token in seen_tokens:
+        return False
+    seen_tokens.add(token)
+    return True
+
+
+def verify_sendgrid(public_key: str, signature: str, timestamp: str, body: bytes) -> bool:
+    """SendGrid's signed Event Webhook: ECDSA P-256 with SHA-256 over timestamp + raw body; the
+    key is the base64 DER public key from SendGrid's settings."""
+    try:
+        key = serialization.load_der_public_key(base64.b64decode(public_key))
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            return False
+        key.verify(
+            base64.b64decode(signature), timestamp.encode() + body, ec.ECDSA(hashes.SHA256())
+        )
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def verify_twilio(auth_token: str, url: str, params: Mapping[str, str], signature: str) -> bool:
+    """Twilio's X-Twilio-Signature: base64 HMAC-SHA1 of the public URL followed by every form
+    parameter (name then value) sorted by name."""
+    payload = url + "".join(f"{k}{params[k]}" for k in sorted(params))
+    expected = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
+    return hmac.compare_digest(base64.b64encode(expected).decode(), signature)
+
+
+def verify_basic(authorization: str | None, user: str, password: str) -> bool:
+    """HTTP Basic credentials (Postmark signs nothing; its webhooks carry user and password)."""
+    if not authorization or not authorization.startswith("Basic "):
+        return False
+    try:
+        given = base64.b64decode(authorization[6:], validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return hmac.compare_digest(given, f"{user}:{password}")
+
+
+SNS_NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
+SNS_SUBSCRIPTION_FIELDS = (
+    "Message",
+    "MessageId",
+    "SubscribeURL",
+    "Timestamp",
+    "Token",
+    "TopicArn",
+    "Type",
+)
+
+
+def sns_certificate_url_is_amazons(url: str) -> bool:
+    """The signing certificate must come from sns.<region>.amazonaws.com over HTTPS."""
+    parts = urlparse(url)
+    host = parts.hostname or ""
+    labels = host.split(".")
+    return (
+        parts.scheme == "https"
+        and len(labels) == 4
+        and labels[0] == "sns"
+        and labels[2:] == ["amazonaws", "com"]
+        and parts.path.endswith(".pem")
+    )
+
+
+def sns_string_to_sign(message: Mapping[str, str]) -> bytes:
+    """What SNS signs: each present field's name and value, each on its own line, in order."""
+    fields = (
+        SNS_NOTIFICATION_FIELDS
+        if message.get("Type") == "Notification"
+        else (SNS_SUBSCRIPTION_FIELDS)
+    )
+    return "".join(f"{f}\n{message[f]}\n" for f in fields if f in message).encode()
+
+
+def verify_sns(message: Mapping[str, str], certificate_pem: bytes) -> bool:
+    """An SNS message signed with SignatureVersion 1 (SHA1) or 2 (SHA256) by the certificate
+    (fetched from the SigningCertURL after `sns_certificate_url_is_amazons`, or pinned)."""
+    algorithm = {"1": hashes.SHA1(), "2": hashes.SHA256()}.get(message.get("SignatureVersion"))
+    if algorithm is None or "Signature" not in message:
+        return False
+    try:
+        key = x509.load_pem_x509_certificate(certificate_pem).public_key()
+        key.verify(
+            base64.b64decode(message["Signature"]),
+            sns_string_to_sign(message),
+            padding.PKCS1v15(),
+            algorithm,
+        )
+    except (InvalidSignature, ValueError, TypeError, AttributeError):
+        return False
+    return True

@@ -1,0 +1,180 @@
+"""Every way providers authenticate what they push, with real cryptography: valid, tampered,
+wrong key, stale and replayed requests."""
+
+import base64
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import NameOID
+
+from flows.webhooks.signatures import (
+    sns_certificate_url_is_amazons,
+    sns_string_to_sign,
+    verify_basic,
+    verify_mailgun,
+    verify_sendgrid,
+    verify_sns,
+    verify_twilio,
+)
+
+# Twilio's published example (its request-validation documentation and SDK tests)
+TWILIO_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+TWILIO_PARAMS = {
+    "CallSid": "CA1234567890ABCDE",
+    "Caller": "+14158675309",
+    "Digits": "1234",
+    "From": "+14158675309",
+    "To": "+18005551212",
+}
+
+
+def test_twilios_published_example_verifies():
+    assert verify_twilio("12345", TWILIO_URL, TWILIO_PARAMS, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+
+
+@pytest.mark.parametrize(
+    ("token", "url", "params"),
+    [
+        ("54321", TWILIO_URL, TWILIO_PARAMS),
+        ("12345", TWILIO_URL.replace("bar=2", "bar=3"), TWILIO_PARAMS),
+        ("12345", TWILIO_URL, {**TWILIO_PARAMS, "Digits": "9999"}),
+    ],
+    ids=["wrong token", "another URL", "tampered parameter"],
+)
+def test_a_twilio_request_that_was_changed_is_refused(token, url, params):
+    assert not verify_twilio(token, url, params, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+
+
+def mailgun_signature(key: str, timestamp: str, token: str) -> str:
+    return hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
+
+
+def test_mailgun_signatures_are_checked_for_key_age_and_replay():
+    now = 1_800_000_000.0
+    stamp, token = str(int(now) - 10), "a1b2c3"
+    good = mailgun_signature("key-1", stamp, token)
+    seen: set[str] = set()
+
+    assert verify_mailgun("key-1", stamp, token, good, seen, now=now)
+    assert not verify_mailgun("key-1", stamp, token, good, seen, now=now)  # replayed
+    assert not verify_mailgun(
+        "key-2", stamp, "fresh", mailgun_signature("key-1", stamp, "fresh"), set(), now=now
+    )  # wrong key
+    old = str(int(now) - 3600)
+    assert not verify_mailgun(
+        "key-1", old, "t2", mailgun_signature("key-1", old, "t2"), set(), now=now
+    )  # stale
+    assert not verify_mailgun("key-1", stamp, "t3", "0" * 64, set(), now=now)  # tampered
+    assert not verify_mailgun("key-1", "yesterday", "t4", good, set(), now=now)
+
+
+def test_sendgrid_signed_events_verify_and_tampered_ones_do_not():
+    private = ec.generate_private_key(ec.SECP256R1())
+    public = base64.b64encode(
+        private.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    ).decode()
+    other = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    body, stamp = b'[{"event":"open","email":"ada@example.com"}]', "1800000000"
+    signature = base64.b64encode(
+        private.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    ).decode()
+
+    assert verify_sendgrid(public, signature, stamp, body)
+    assert not verify_sendgrid(public, signature, stamp, body.replace(b"open", b"click"))
+    assert not verify_sendgrid(public, signature, "1800000001", body)
+    assert not verify_sendgrid(base64.b64encode(other).decode(), signature, stamp, body)
+    assert not verify_sendgrid(public, "not base64!", stamp, body)
+    assert not verify_sendgrid("not a key", signature, stamp, body)
+
+
+def test_postmark_basic_credentials():
+    good = "Basic " + base64.b64encode(b"postmark:s3cret").decode()
+
+    assert verify_basic(good, "postmark", "s3cret")
+    assert not verify_basic(good, "postmark", "other")
+    assert not verify_basic(None, "postmark", "s3cret")
+    assert not verify_basic("Basic %%%", "postmark", "s3cret")
+    assert not verify_basic("Bearer abc", "postmark", "s3cret")
+
+
+@pytest.fixture(scope="module")
+def sns_signer():
+    """Our own key and certificate, standing in for Amazon's (tests never fetch one)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.eu-west-1.amazonaws.com")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return key, certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def signed_sns(key, version: str, **fields) -> dict:
+    message = {
+        "Type": "Notification",
+        "MessageId": "sns-1",
+        "TopicArn": "arn:aws:sns:x",
+        "Message": '{"eventType":"Delivery"}',
+        "Timestamp": "2026-11-27T10:00:00.000Z",
+        "SignatureVersion": version,
+        **fields,
+    }
+    algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()
+    signature = key.sign(sns_string_to_sign(message), padding.PKCS1v15(), algorithm)
+    return {**message, "Signature": base64.b64encode(signature).decode()}
+
+
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_sns_messages_verify_with_either_signature_version(sns_signer, version):
+    key, certificate = sns_signer
+    message = signed_sns(key, version)
+
+    assert verify_sns(message, certificate)
+    assert not verify_sns({**message, "Message": '{"eventType":"Bounce"}'}, certificate)
+    assert not verify_sns({**message, "SignatureVersion": "3"}, certificate)
+
+
+def test_an_sns_subscription_confirmation_is_signed_over_its_own_fields(sns_signer):
+    key, certificate = sns_signer
+    message = signed_sns(
+        key,
+        "2",
+        Type="SubscriptionConfirmation",
+        Token="tok",
+        SubscribeURL="https://sns.eu-west-1.amazonaws.com/?Action=Confirm",
+    )
+
+    assert verify_sns(message, certificate)
+    assert not verify_sns({**message, "SubscribeURL": "https://evil.example/"}, certificate)
+
+
+@pytest.mark.parametrize(
+    ("url", "trusted"),
+    [
+        ("https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem", True),
+        ("http://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem", False),
+        ("https://sns.eu-west-1.amazonaws.com.evil.example/cert.pem", False),
+        ("https://evil.example/sns.eu-west-1.amazonaws.com/cert.pem", False),
+        ("https://sns.eu-west-1.amazonaws.com/cert.txt", False),
+    ],
+)
+def test_only_amazons_sns_hosts_may_serve_the_signing_certificate(url, trusted):
+    assert sns_certificate_url_is_amazons(url) is trusted
