@@ -1,6 +1,7 @@
 """`sendout up`: everything on this machine, on 127.0.0.1 — a Prefect server (its SQLite database
 under data/prefect), Sendout's deployments from prefect.yaml, one process worker (one writer of
-the warehouse at a time) and the dashboard. Ctrl-C or SIGTERM stops every process it started.
+the warehouse at a time), the webhook service and the dashboard. Ctrl-C or SIGTERM stops every
+process it started.
 """
 
 import contextlib
@@ -113,6 +114,7 @@ def up(
     landing: Path,
     port: int = 4200,
     dashboard_port: int = 8501,
+    webhook_port: int = 8088,
     say: Callable[[str], None] = print,
     stop: threading.Event | None = None,
 ) -> None:
@@ -150,6 +152,8 @@ def up(
             "prefect-worker",
             [_bin("prefect"), "worker", "start", "--pool", "sendout", "--limit", "1"],
         )
+        hooks = stack.start("webhooks", [_bin("sendout"), "webhooks", "--port", str(webhook_port)])
+        _wait_healthy(f"http://127.0.0.1:{webhook_port}/health", hooks)
         dashboard = stack.start("dashboard", dashboard_command(dashboard_port))
         _wait_healthy(f"http://127.0.0.1:{dashboard_port}/_stcore/health", dashboard)
         say(

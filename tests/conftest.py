@@ -39,3 +39,11 @@ def query(db_path: Path):
             return [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
 
     return run
+
+
+@pytest.fixture(scope="session")
+def sns_signer():
+    """A key and certificate standing in for Amazon SNS's (see tests/sns.py)."""
+    from tests.sns import make_sns_signer
+
+    return make_sns_signer()

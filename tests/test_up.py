@@ -28,7 +28,7 @@ def processes_of(workspace: Path) -> list[int]:
 
 
 def test_up_serves_the_deployments_and_stops_everything_on_sigterm(tmp_path: Path):
-    port, dashboard_port = free_port(), free_port()
+    port, dashboard_port, webhook_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env |= {"DO_NOT_TRACK": "1", "SENDOUT_DB": str(tmp_path / "data" / "sendout.duckdb")}
     up = subprocess.Popen(
@@ -41,6 +41,8 @@ def test_up_serves_the_deployments_and_stops_everything_on_sigterm(tmp_path: Pat
             str(port),
             "--dashboard-port",
             str(dashboard_port),
+            "--webhook-port",
+            str(webhook_port),
         ],
         cwd=tmp_path,
         env=env,
@@ -56,6 +58,7 @@ def test_up_serves_the_deployments_and_stops_everything_on_sigterm(tmp_path: Pat
 
     answer = httpx.post(f"http://127.0.0.1:{port}/api/deployments/filter", json={}, timeout=10)
     dashboard = httpx.get(f"http://127.0.0.1:{dashboard_port}/_stcore/health", timeout=10)
+    hooks = httpx.get(f"http://127.0.0.1:{webhook_port}/health", timeout=10)
     running = processes_of(tmp_path)
     up.send_signal(signal.SIGTERM)
     code = up.wait(timeout=60)
@@ -66,7 +69,7 @@ def test_up_serves_the_deployments_and_stops_everything_on_sigterm(tmp_path: Pat
         "ingest-and-refresh",
         "refresh-reports",
     ]
-    assert dashboard.text == "ok"
+    assert dashboard.text == hooks.text == "ok"
     assert len(running) >= 3  # the server, the worker and the dashboard at least
     assert code == 0
     time.sleep(1)

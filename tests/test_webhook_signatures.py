@@ -4,23 +4,20 @@ wrong key, stale and replayed requests."""
 import base64
 import hashlib
 import hmac
-from datetime import UTC, datetime, timedelta
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from flows.webhooks.signatures import (
     sns_certificate_url_is_amazons,
-    sns_string_to_sign,
     verify_basic,
     verify_mailgun,
     verify_sendgrid,
     verify_sns,
     verify_twilio,
 )
+from tests.sns import signed_sns
 
 # Twilio's published example (its request-validation documentation and SDK tests)
 TWILIO_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
@@ -106,40 +103,6 @@ def test_postmark_basic_credentials():
     assert not verify_basic(None, "postmark", "s3cret")
     assert not verify_basic("Basic %%%", "postmark", "s3cret")
     assert not verify_basic("Bearer abc", "postmark", "s3cret")
-
-
-@pytest.fixture(scope="module")
-def sns_signer():
-    """Our own key and certificate, standing in for Amazon's (tests never fetch one)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.eu-west-1.amazonaws.com")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return key, certificate.public_bytes(serialization.Encoding.PEM)
-
-
-def signed_sns(key, version: str, **fields) -> dict:
-    message = {
-        "Type": "Notification",
-        "MessageId": "sns-1",
-        "TopicArn": "arn:aws:sns:x",
-        "Message": '{"eventType":"Delivery"}',
-        "Timestamp": "2026-11-27T10:00:00.000Z",
-        "SignatureVersion": version,
-        **fields,
-    }
-    algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()
-    signature = key.sign(sns_string_to_sign(message), padding.PKCS1v15(), algorithm)
-    return {**message, "Signature": base64.b64encode(signature).decode()}
 
 
 @pytest.mark.parametrize("version", ["1", "2"])

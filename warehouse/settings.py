@@ -50,6 +50,16 @@ class Settings(BaseSettings):
     twilio_status_callback: str | None = None  # public URL of the webhook service's endpoint
     sms_connections: int = 4
     sms_rate: float = 0.0  # messages per second; 0 is no limit
+    # the webhook service (providers push events; it lands them for ingest)
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8088
+    public_base_url: str | None = None  # how providers reach the service (Twilio signs it)
+    webhook_max_body_bytes: int = 1024 * 1024
+    sendgrid_public_key: str | None = None
+    mailgun_signing_key: SecretStr | None = None
+    postmark_user: str | None = None
+    postmark_password: SecretStr | None = None
+    sns_certificate_file: str | None = None  # pinned SNS signing certificate (air-gapped use)
 
 
 @cache

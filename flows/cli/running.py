@@ -61,11 +61,25 @@ def dispatch(db: Path, sendout_id: str, early: bool) -> None:
 @cli.command()
 @click.option("--port", default=4200, show_default=True, help="Port of the Prefect server.")
 @click.option("--dashboard-port", default=8501, show_default=True, help="Port of the dashboard.")
+@click.option(
+    "--webhook-port",
+    default=None,
+    type=int,
+    help="Port of the webhook service [default: $SENDOUT_WEBHOOK_PORT or 8088].",
+)
 @click.pass_obj
-def up(db: Path, port: int, dashboard_port: int) -> None:
-    """Run Sendout on this machine: Prefect server, deployments, a worker and the dashboard."""
+def up(db: Path, port: int, dashboard_port: int, webhook_port: int | None) -> None:
+    """Run Sendout on this machine: Prefect server, deployments, a worker, the dashboard and the
+    webhook service."""
     try:
-        run_stack(db, settings().landing, port, dashboard_port, say=click.echo)
+        run_stack(
+            db,
+            settings().landing,
+            port,
+            dashboard_port,
+            webhook_port or settings().webhook_port,
+            say=click.echo,
+        )
     except UpError as error:
         raise click.ClickException(str(error)) from error
 
@@ -100,3 +114,23 @@ def demo(db: Path, contacts: int, seed: int) -> None:
     )
     for what, sendout_id in built.sendouts.items():
         click.echo(f"  {sendout_id}  {what}")
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address [default: $SENDOUT_WEBHOOK_HOST or 127.0.0.1].")
+@click.option(
+    "--port", default=None, type=int, help="Port [default: $SENDOUT_WEBHOOK_PORT or 8088]."
+)
+def webhooks(host: str | None, port: int | None) -> None:
+    """Receive the providers' webhooks and land them for ingest (until Ctrl-C)."""
+    import uvicorn
+
+    from flows.webhooks.app import create_app
+
+    config = settings()
+    uvicorn.run(
+        create_app(config),
+        host=host or config.webhook_host,
+        port=port or config.webhook_port,
+        log_level="info",
+    )

@@ -1,0 +1,187 @@
+"""`sendout webhooks`: the ASGI service providers push their events to (Starlette).
+
+Each endpoint authenticates the request its provider's way; a request that fails gets 401 or 403
+and nothing is written. An accepted request is appended durably to the landing folder before the
+2xx answer (flows/webhooks/landing.py); ingest reads those files like any provider file. Bodies
+over the size limit get 413; an authenticated body that is not what we expect is landed as it is,
+so ingest keeps it in quarantine rather than it being lost.
+"""
+
+import contextlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from flows.webhooks.landing import LandingWriter
+from flows.webhooks.signatures import (
+    sns_certificate_url_is_amazons,
+    verify_basic,
+    verify_mailgun,
+    verify_sendgrid,
+    verify_sns,
+    verify_twilio,
+)
+from warehouse.settings import Settings
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+class TooLarge(Exception):
+    pass
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge
+    return body
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _twiml(text: str | None) -> str:
+    if not text:
+        return EMPTY_TWIML
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escaped}</Message></Response>'
+    )
+
+
+def create_app(config: Settings) -> Starlette:
+    """The service, landing into `config.landing/webhooks/`."""
+    folder = Path(config.landing) / "webhooks"
+    writers = {
+        name: LandingWriter(folder, name)
+        for name in ("sendgrid", "mailgun", "postmark", "twilio", "ses")
+    }
+    seen_mailgun_tokens: set[str] = set()
+    limit = config.webhook_max_body_bytes
+
+    async def sendgrid(request: Request) -> Response:
+        body = await _body(request, limit)
+        signature = request.headers.get("X-Twilio-Email-Event-Webhook-Signature", "")
+        stamp = request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp", "")
+        if not (
+            config.sendgrid_public_key
+            and verify_sendgrid(config.sendgrid_public_key, signature, stamp, body)
+        ):
+            return PlainTextResponse("signature does not verify", status_code=403)
+        try:
+            events = json.loads(body)
+            lines = [json.dumps(e).encode() for e in events] if isinstance(events, list) else [body]
+        except ValueError:
+            lines = [body]
+        writers["sendgrid"].append(lines)
+        return PlainTextResponse("ok")
+
+    async def mailgun(request: Request) -> Response:
+        body = await _body(request, limit)
+        try:
+            signed = json.loads(body)["signature"]
+            stamp, token, signature = signed["timestamp"], signed["token"], signed["signature"]
+        except (ValueError, KeyError, TypeError):
+            return PlainTextResponse("no signature", status_code=401)
+        key = config.mailgun_signing_key
+        if not (
+            key
+            and verify_mailgun(
+                key.get_secret_value(), str(stamp), str(token), str(signature), seen_mailgun_tokens
+            )
+        ):
+            return PlainTextResponse("signature does not verify", status_code=403)
+        writers["mailgun"].append([body])
+        return PlainTextResponse("ok")
+
+    async def postmark(request: Request) -> Response:
+        password = config.postmark_password
+        if not (
+            config.postmark_user
+            and password
+            and verify_basic(
+                request.headers.get("Authorization"),
+                config.postmark_user,
+                password.get_secret_value(),
+            )
+        ):
+            return PlainTextResponse(
+                "credentials needed",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Basic realm="sendout"'},
+            )
+        writers["postmark"].append([await _body(request, limit)])
+        return PlainTextResponse("ok")
+
+    async def twilio(request: Request) -> Response:
+        body = await _body(request, limit)
+        form = dict(parse_qsl(body.decode(errors="replace"), keep_blank_values=True))
+        base = (config.public_base_url or str(request.base_url)).rstrip("/")
+        url = base + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        token = config.twilio_auth_token
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not (token and verify_twilio(token.get_secret_value(), url, form, signature)):
+            return PlainTextResponse("signature does not verify", status_code=403)
+        # our message id rides in the callback URL's query; the time is when we received it
+        record = {**form, **dict(request.query_params), "sendout_received_at": _now()}
+        writers["twilio"].append([json.dumps(record).encode()])
+        if request.url.path.endswith("/inbound"):
+            return Response(_twiml(config.auto_reply_text), media_type="text/xml")
+        return PlainTextResponse("ok")
+
+    async def ses(request: Request) -> Response:
+        body = await _body(request, limit)
+        try:
+            message = json.loads(body)
+            certificate_url = message["SigningCertURL"]
+        except (ValueError, KeyError, TypeError):
+            return PlainTextResponse("not an SNS message", status_code=401)
+        if config.sns_certificate_file:
+            certificate = Path(config.sns_certificate_file).read_bytes()
+        elif sns_certificate_url_is_amazons(certificate_url):
+            certificate = httpx.get(certificate_url, timeout=10).content
+        else:
+            return PlainTextResponse("certificate not from Amazon SNS", status_code=403)
+        if not verify_sns(message, certificate):
+            return PlainTextResponse("signature does not verify", status_code=403)
+        writers["ses"].append([body])  # confirmations too: ingest shows their SubscribeURL
+        return PlainTextResponse("ok")
+
+    async def health(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        yield
+        for writer in writers.values():  # hand the open files to ingest
+            writer.close()
+
+    app = Starlette(
+        routes=[
+            Route("/webhooks/sendgrid", sendgrid, methods=["POST"]),
+            Route("/webhooks/mailgun", mailgun, methods=["POST"]),
+            Route("/webhooks/postmark", postmark, methods=["POST"]),
+            Route("/webhooks/twilio/status", twilio, methods=["POST"]),
+            Route("/webhooks/twilio/inbound", twilio, methods=["POST"]),
+            Route("/webhooks/ses", ses, methods=["POST"]),
+            Route("/health", health),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(
+        TooLarge, lambda request, exc: PlainTextResponse("body too large", status_code=413)
+    )
+    return app

@@ -1,0 +1,68 @@
+"""Durable appends to the landing folder, in files that ingest reads once they are complete.
+
+A record is written and fsynced before the request that brought it is answered, so an accepted
+event survives a crash. The file being written ends in `.open` (ingest does not read it); it is
+renamed to `.ndjson` when it reaches `max_bytes` or `max_seconds`, or when the service stops.
+"""
+
+import os
+import threading
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+
+class LandingWriter:
+    """Appends records (one per line) for one source, rotating by size and age."""
+
+    def __init__(
+        self, folder: Path, prefix: str, max_bytes: int = 64 * 2**20, max_seconds: float = 300.0
+    ):
+        self.folder = folder
+        self.prefix = prefix
+        self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
+        self.lock = threading.Lock()
+        self.handle = None
+        self.path: Path | None = None
+        self.opened = 0.0
+        self.written = 0
+
+    def append(self, lines: list[bytes]) -> None:
+        """Write the lines and fsync them; rotate first when the current file is full or old."""
+        data = b"".join(line.replace(b"\n", b" ") + b"\n" for line in lines)
+        with self.lock:
+            if self.handle and (
+                self.written >= self.max_bytes or time.monotonic() - self.opened >= self.max_seconds
+            ):
+                self._close()
+            if self.handle is None:
+                self._open()
+            self.handle.write(data)
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.written += len(data)
+
+    def _open(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stamp = f"{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        self.path = self.folder / f"{self.prefix}-{stamp}.ndjson.open"
+        self.handle = self.path.open("ab")
+        self.opened, self.written = time.monotonic(), 0
+
+    def _close(self) -> None:
+        self.handle.close()
+        os.replace(self.path, self.path.with_suffix(""))  # drop ".open": ready for ingest
+        directory = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        self.handle = self.path = None
+
+    def close(self) -> None:
+        """Hand the current file to ingest."""
+        with self.lock:
+            if self.handle:
+                self._close()

@@ -1,0 +1,269 @@
+"""The webhook service over real HTTP on 127.0.0.1: authentic requests are landed durably and
+answered 2xx, others get 401/403/413 and nothing is written; what lands is ingested like any
+provider file and shows in the message's final status."""
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from flows.webhooks.app import create_app
+from tests.smtp_sink import free_port
+from tests.sns import signed_sns
+from tests.warehouse_builders import add_message, add_sendout, run_refresh
+from warehouse.db import connect
+from warehouse.ingest import ingest_paths
+from warehouse.settings import Settings
+
+SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())
+SENDGRID_PUBLIC = base64.b64encode(
+    SENDGRID_KEY.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+).decode()
+
+
+class Service:
+    """The real service under uvicorn in a thread, until stop() (which lets it close its files)."""
+
+    def __init__(self, config: Settings):
+        self.port = config.webhook_port
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(config), host="127.0.0.1", port=self.port, log_level="warning"
+            )
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.02)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def service(tmp_path: Path):
+    config = Settings(
+        landing=tmp_path / "landing",
+        webhook_port=free_port(),
+        sendgrid_public_key=SENDGRID_PUBLIC,
+        mailgun_signing_key="mg-key",
+        postmark_user="pm",
+        postmark_password="pm-pass",
+        twilio_auth_token="tw-token",
+        auto_reply_text="Thanks & see you",
+        webhook_max_body_bytes=10_000,
+    )
+    running = Service(config)
+    yield running, config
+    running.stop()
+
+
+def landed(config: Settings) -> list[dict | str]:
+    lines = []
+    for path in sorted((Path(config.landing) / "webhooks").glob("*.ndjson")):
+        for line in path.read_text().splitlines():
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                lines.append(line)
+    return lines
+
+
+def sendgrid_post(url: str, events, key=SENDGRID_KEY, tamper: bool = False) -> httpx.Response:
+    body = json.dumps(events).encode()
+    stamp = str(int(time.time()))
+    signature = base64.b64encode(key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256())))
+    return httpx.post(
+        f"{url}/webhooks/sendgrid",
+        content=body + (b" " if tamper else b""),
+        headers={
+            "X-Twilio-Email-Event-Webhook-Signature": signature.decode(),
+            "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+        },
+    )
+
+
+def test_signed_sendgrid_events_land_and_tampered_or_foreign_ones_do_not(service):
+    running, config = service
+    events = [
+        {
+            "event": "open",
+            "email": "ada@example.com",
+            "timestamp": 1800000000,
+            "sg_event_id": "e1",
+            "sendout_message_id": "m1",
+        }
+    ]
+
+    good = sendgrid_post(running.url, events)
+    tampered = sendgrid_post(running.url, events, tamper=True)
+    foreign = sendgrid_post(running.url, events, key=ec.generate_private_key(ec.SECP256R1()))
+    running.stop()
+
+    assert (good.status_code, tampered.status_code, foreign.status_code) == (200, 403, 403)
+    assert landed(config) == events
+
+
+def test_mailgun_refuses_a_replayed_token_and_postmark_wants_its_credentials(service):
+    running, config = service
+    stamp, token = str(int(time.time())), "tok-1"
+    signature = hmac.new(b"mg-key", f"{stamp}{token}".encode(), hashlib.sha256).hexdigest()
+    body = {
+        "signature": {"timestamp": stamp, "token": token, "signature": signature},
+        "event-data": {"event": "delivered", "recipient": "ada@example.com"},
+    }
+
+    first = httpx.post(f"{running.url}/webhooks/mailgun", json=body)
+    replayed = httpx.post(f"{running.url}/webhooks/mailgun", json=body)
+    anonymous = httpx.post(f"{running.url}/webhooks/postmark", json={"RecordType": "Delivery"})
+    postmark = httpx.post(
+        f"{running.url}/webhooks/postmark", json={"RecordType": "Delivery"}, auth=("pm", "pm-pass")
+    )
+    running.stop()
+
+    assert (first.status_code, replayed.status_code) == (200, 403)
+    assert (anonymous.status_code, postmark.status_code) == (401, 200)
+    landed_kinds = {r.get("RecordType") or r["event-data"]["event"] for r in landed(config)}
+    assert landed_kinds == {"Delivery", "delivered"}
+    assert len(landed(config)) == 2  # the replayed one did not land
+
+
+def twilio_signature(token: str, url: str, form: dict) -> str:
+    payload = url + "".join(f"{k}{form[k]}" for k in sorted(form))
+    return base64.b64encode(
+        hmac.new(token.encode(), payload.encode(), hashlib.sha1).digest()
+    ).decode()
+
+
+def test_twilio_callbacks_land_with_our_id_and_an_inbound_sms_gets_the_auto_reply(service):
+    running, config = service
+    status = {
+        "MessageSid": "SM1",
+        "MessageStatus": "delivered",
+        "To": "+447911123456",
+        "AccountSid": "AC1",
+    }
+    status_url = f"{running.url}/webhooks/twilio/status?sendout_message_id=m9"
+    inbound = {
+        "MessageSid": "SM2",
+        "SmsStatus": "received",
+        "From": "+447911123456",
+        "Body": "Hello",
+        "AccountSid": "AC1",
+    }
+    inbound_url = f"{running.url}/webhooks/twilio/inbound"
+
+    delivered = httpx.post(
+        status_url,
+        data=status,
+        headers={"X-Twilio-Signature": twilio_signature("tw-token", status_url, status)},
+    )
+    reply = httpx.post(
+        inbound_url,
+        data=inbound,
+        headers={"X-Twilio-Signature": twilio_signature("tw-token", inbound_url, inbound)},
+    )
+    forged = httpx.post(inbound_url, data=inbound, headers={"X-Twilio-Signature": "bad"})
+    running.stop()
+
+    assert (delivered.status_code, reply.status_code, forged.status_code) == (200, 200, 403)
+    assert "<Message>Thanks &amp; see you</Message>" in reply.text
+    records = landed(config)
+    assert [(r["MessageSid"], r.get("sendout_message_id")) for r in records] == [
+        ("SM1", "m9"),
+        ("SM2", None),
+    ]
+    assert all("sendout_received_at" in r for r in records)
+
+
+def test_a_body_over_the_limit_gets_413_and_nothing_lands(service):
+    running, config = service
+
+    response = httpx.post(
+        f"{running.url}/webhooks/postmark", content=b"x" * 20_000, auth=("pm", "pm-pass")
+    )
+    running.stop()
+
+    assert response.status_code == 413
+    assert landed(config) == []
+
+
+def test_a_malformed_but_authenticated_body_is_kept_for_quarantine(service):
+    running, config = service
+
+    response = httpx.post(
+        f"{running.url}/webhooks/postmark", content=b'{"RecordType": "Deli', auth=("pm", "pm-pass")
+    )
+    running.stop()
+
+    assert response.status_code == 200
+    assert landed(config) == ['{"RecordType": "Deli']
+
+
+def test_a_pushed_event_is_ingested_and_shows_in_the_final_status(service, db_path):
+    running, config = service
+    add_sendout(db_path, "s1")
+    add_message(db_path, "m1", "s1", "ada@example.com")
+    events = [
+        {
+            "event": "delivered",
+            "email": "ada@example.com",
+            "timestamp": 1800000000,
+            "sg_event_id": "d1",
+            "sendout_message_id": "m1",
+        }
+    ]
+
+    assert sendgrid_post(running.url, events).status_code == 200
+    running.stop()
+    summary = ingest_paths(db_path, [Path(config.landing)])
+    run_refresh(db_path)
+
+    assert (summary.events_new, summary.unmatched) == (1, 0)
+    with connect(db_path, read_only=True) as con:
+        assert con.sql("SELECT status FROM message_status").fetchall() == [("Delivered",)]
+
+
+def test_ses_through_sns_verifies_with_a_pinned_certificate(tmp_path, sns_signer):
+    key, certificate = sns_signer
+    pinned = tmp_path / "sns.pem"
+    pinned.write_bytes(certificate)
+    config = Settings(
+        landing=tmp_path / "landing", webhook_port=free_port(), sns_certificate_file=str(pinned)
+    )
+    running = Service(config)
+    amazon = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-x.pem"
+    message = signed_sns(key, "2", SigningCertURL=amazon)
+
+    good = httpx.post(f"{running.url}/webhooks/ses", json=message)
+    forged = httpx.post(f"{running.url}/webhooks/ses", json={**message, "Message": "{}"})
+    running.stop()
+
+    assert (good.status_code, forged.status_code) == (200, 403)
+    assert [r["MessageId"] for r in landed(config)] == ["sns-1"]
+
+
+def test_without_a_pinned_certificate_only_amazons_hosts_are_trusted(tmp_path, sns_signer):
+    key, _ = sns_signer
+    config = Settings(landing=tmp_path / "landing", webhook_port=free_port())
+    running = Service(config)
+    message = signed_sns(key, "2", SigningCertURL="https://evil.example/cert.pem")
+
+    response = httpx.post(f"{running.url}/webhooks/ses", json=message)
+    running.stop()
+
+    assert response.status_code == 403
+    assert landed(config) == []
