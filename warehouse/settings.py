@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     postmark_user: str | None = None
     postmark_password: SecretStr | None = None
     sns_certificate_file: str | None = None  # pinned SNS signing certificate (air-gapped use)
+    # open and click tracking of mail sent by our SMTP sender (marketing email, when set)
+    tracking_base_url: str | None = None  # public URL of the webhook service, for links
+    tracking_secret: SecretStr | None = None  # else one is made once under data/
 
 
 @cache

@@ -37,6 +37,7 @@ INGESTIBLE_PROVIDERS: dict[Provider, Channel] = {
     Provider.MAILGUN: Channel.EMAIL,
     Provider.POSTMARK: Channel.EMAIL,
     Provider.TWILIO: Channel.SMS,
+    Provider.SMTP: Channel.EMAIL,  # what our tracking service saw (opens, clicks, unsubscribes)
 }
 
 

@@ -9,6 +9,7 @@ so ingest keeps it in quarantine rather than it being lost.
 
 import contextlib
 import json
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -16,7 +17,7 @@ from urllib.parse import parse_qsl
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from flows.webhooks.landing import LandingWriter
@@ -28,6 +29,7 @@ from flows.webhooks.signatures import (
     verify_sns,
     verify_twilio,
 )
+from flows.webhooks.tracking import TRANSPARENT_GIF, is_machine, read_token, tracking_secret
 from warehouse.settings import Settings
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -67,7 +69,7 @@ def create_app(config: Settings) -> Starlette:
     folder = Path(config.landing) / "webhooks"
     writers = {
         name: LandingWriter(folder, name)
-        for name in ("sendgrid", "mailgun", "postmark", "twilio", "ses")
+        for name in ("sendgrid", "mailgun", "postmark", "twilio", "ses", "tracking")
     }
     seen_mailgun_tokens: set[str] = set()
     limit = config.webhook_max_body_bytes
@@ -160,6 +162,63 @@ def create_app(config: Settings) -> Starlette:
         writers["ses"].append([body])  # confirmations too: ingest shows their SubscribeURL
         return PlainTextResponse("ok")
 
+    secret_value = config.tracking_secret.get_secret_value() if config.tracking_secret else None
+    secret = tracking_secret(secret_value, Path(config.db).parent)
+
+    def track(request: Request, event: str, message_id: str, url: str = "") -> None:
+        agent = request.headers.get("user-agent")
+        writers["tracking"].append(
+            [
+                json.dumps(
+                    {
+                        "sendout_event": event,
+                        "id": uuid.uuid4().hex,
+                        "sendout_message_id": message_id,
+                        "at": _now(),
+                        "url": url or None,
+                        "user_agent": agent,
+                        "is_machine_open": is_machine(agent),
+                    }
+                ).encode()
+            ]
+        )
+
+    def token_of(request: Request) -> tuple[str, int, str] | None:
+        return read_token(secret, request.path_params["token"])
+
+    async def opened(request: Request) -> Response:
+        found = token_of(request)
+        if found is None or found[1] != 0:
+            return PlainTextResponse("not found", status_code=404)
+        track(request, "opened", found[0])
+        return Response(
+            TRANSPARENT_GIF,
+            media_type="image/gif",
+            headers={"Cache-Control": "no-store, max-age=0"},
+        )
+
+    async def clicked(request: Request) -> Response:
+        found = token_of(request)
+        if found is None or found[1] == 0 or not found[2].startswith(("http://", "https://")):
+            return PlainTextResponse("not found", status_code=404)
+        track(request, "clicked", found[0], found[2])
+        return RedirectResponse(found[2], status_code=302)
+
+    async def unsubscribe(request: Request) -> Response:
+        found = token_of(request)
+        if found is None or found[1] != 0:
+            return PlainTextResponse("not found", status_code=404)
+        if request.method == "GET":  # a page first: link scanners must not unsubscribe anyone
+            return HTMLResponse(
+                "<!doctype html><title>Unsubscribe</title><form method=post>"
+                "<p>Stop receiving these emails?</p><button>Unsubscribe</button></form>"
+            )
+        track(request, "unsubscribed", found[0])  # RFC 8058 one-click, or the page's button
+        return HTMLResponse(
+            "<!doctype html><title>Unsubscribed</title>"
+            "<p>You are unsubscribed. You will not get these emails again.</p>"
+        )
+
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -177,6 +236,9 @@ def create_app(config: Settings) -> Starlette:
             Route("/webhooks/twilio/status", twilio, methods=["POST"]),
             Route("/webhooks/twilio/inbound", twilio, methods=["POST"]),
             Route("/webhooks/ses", ses, methods=["POST"]),
+            Route("/t/o/{token}", opened),
+            Route("/t/c/{token}", clicked),
+            Route("/t/u/{token}", unsubscribe, methods=["GET", "POST"]),
             Route("/health", health),
         ],
         lifespan=lifespan,

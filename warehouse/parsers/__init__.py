@@ -64,6 +64,8 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
 
 def _provider_of(event: dict) -> Provider | None:
     keys = event.keys()
+    if "sendout_event" in keys:
+        return Provider.SMTP
     if {"eventType", "notificationType"} & keys or ("TopicArn" in keys and "Type" in keys):
         return Provider.SES
     if "RecordType" in keys:

@@ -1,0 +1,96 @@
+"""Open and click tracking for mail sent through our SMTP sender, and one-click unsubscribe.
+
+A token carries (message id, link index, URL) and an HMAC, so nobody can forge an event or use
+the service as an open redirect: an unknown or tampered token gets 404 and no redirect. What the
+service sees is landed as Sendout's own records (`sendout_event`), ingested as provider `smtp`.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from pathlib import Path
+
+MACHINE_SIGNATURES = re.compile(
+    r"GoogleImageProxy|YahooMailProxy|Yahoo! Slurp|bot|crawler|spider|scanner|Barracuda|"
+    r"Mimecast|Proofpoint|ZScaler|Symantec|Trend Micro|Microsoft Office Protocol Discovery|"
+    r"python-requests|curl/|Go-http-client",
+    re.IGNORECASE,
+)
+# Apple Mail Privacy Protection fetches every image through a proxy that says only this
+APPLE_PRIVACY_PROXY = "Mozilla/5.0"
+HREF = re.compile(r"""(href\s*=\s*)(["'])(https?://[^"']+)\2""", re.IGNORECASE)
+TRANSPARENT_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+def tracking_secret(configured: str | None, data_folder: Path) -> bytes:
+    """The signing secret: from configuration, else one made once and kept under data/."""
+    if configured:
+        return configured.encode()
+    path = data_folder / "tracking.secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def make_token(secret: bytes, message_id: str, link: int = 0, url: str = "") -> str:
+    """A token for one message (link 0: the open pixel or unsubscribe; 1..: its links)."""
+    payload = json.dumps([message_id, link, url], separators=(",", ":")).encode()
+    signature = hmac.new(secret, payload, hashlib.sha256).digest()[:16]
+    return f"{_b64(payload)}.{_b64(signature)}"
+
+
+def read_token(secret: bytes, token: str) -> tuple[str, int, str] | None:
+    """(message id, link index, URL) of an authentic token, else None."""
+    try:
+        payload_text, signature_text = token.split(".")
+        payload = _unb64(payload_text)
+        expected = hmac.new(secret, payload, hashlib.sha256).digest()[:16]
+        if not hmac.compare_digest(expected, _unb64(signature_text)):
+            return None
+        message_id, link, url = json.loads(payload)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(message_id, str) or not isinstance(link, int) or not isinstance(url, str):
+        return None
+    return message_id, link, url
+
+
+def is_machine(user_agent: str | None) -> bool:
+    """A fetch by a proxy or scanner rather than a person, by its user agent."""
+    agent = (user_agent or "").strip()
+    return agent == APPLE_PRIVACY_PROXY or not agent or bool(MACHINE_SIGNATURES.search(agent))
+
+
+def add_tracking(html: str, secret: bytes, base_url: str, message_id: str) -> str:
+    """Links rewritten through /t/c/ and a 1x1 pixel through /t/o/ appended."""
+    count = 0
+
+    def rewrite(match: re.Match) -> str:
+        nonlocal count
+        count += 1
+        token = make_token(secret, message_id, count, match.group(3))
+        return f"{match.group(1)}{match.group(2)}{base_url}/t/c/{token}{match.group(2)}"
+
+    tracked = HREF.sub(rewrite, html)
+    pixel = (
+        f'<img src="{base_url}/t/o/{make_token(secret, message_id)}" width="1" height="1" '
+        'alt="" style="display:none">'
+    )
+    return tracked + pixel
+
+
+def unsubscribe_url(secret: bytes, base_url: str, message_id: str) -> str:
+    return f"{base_url}/t/u/{make_token(secret, message_id)}"
