@@ -182,10 +182,10 @@ def test_twilio_callbacks_land_with_our_id_and_an_inbound_sms_gets_the_auto_repl
     assert (delivered.status_code, reply.status_code, forged.status_code) == (200, 200, 403)
     assert "<Message>Thanks &amp; see you</Message>" in reply.text
     records = landed(config)
-    assert [(r["MessageSid"], r.get("sendout_message_id")) for r in records] == [
-        ("SM1", "m9"),
-        ("SM2", None),
-    ]
+    assert [
+        (r["MessageSid"], r.get("MessageStatus") or r.get("SmsStatus"), r.get("sendout_message_id"))
+        for r in records
+    ] == [("SM1", "delivered", "m9"), ("SM2", "received", None), ("SM2", "replied", None)]
     assert all("sendout_received_at" in r for r in records)
 
 
@@ -267,3 +267,49 @@ def test_without_a_pinned_certificate_only_amazons_hosts_are_trusted(tmp_path, s
 
     assert response.status_code == 403
     assert landed(config) == []
+
+
+def test_an_inbound_sms_is_forwarded_and_answered_and_shows_as_replied(tmp_path, db_path):
+    from tests.twilio_fake import ACCOUNT, TOKEN, start_twilio
+
+    fake, twilio_server = start_twilio()
+    config = Settings(
+        db=db_path,
+        landing=tmp_path / "landing",
+        webhook_port=free_port(),
+        twilio_auth_token=TOKEN,
+        twilio_account_sid=ACCOUNT,
+        twilio_from="+14155550000",
+        forward_to="+447911000999",
+        twilio_api_base=f"http://127.0.0.1:{twilio_server.server_address[1]}",
+        auto_reply_text="Thanks, we will call you",
+    )
+    running = Service(config)
+    inbound = {
+        "MessageSid": "SM7",
+        "SmsStatus": "received",
+        "From": "+447911123456",
+        "Body": "Can I move my visit?",
+        "AccountSid": "AC1",
+    }
+    url = f"{running.url}/webhooks/twilio/inbound"
+    try:
+        answer = httpx.post(
+            url, data=inbound, headers={"X-Twilio-Signature": twilio_signature(TOKEN, url, inbound)}
+        )
+    finally:
+        running.stop()
+        twilio_server.shutdown()
+    ingest_paths(db_path, [Path(config.landing)])
+    run_refresh(db_path)
+
+    assert "Thanks, we will call you" in answer.text
+    assert [(r["To"], r["Body"]) for r in fake.requests] == [
+        ("+447911000999", "From +447911123456: Can I move my visit?")
+    ]
+    with connect(db_path, read_only=True) as con:
+        [(status, forwarded, units)] = con.sql(
+            "SELECT status, forwarded_at IS NOT NULL, billable_units FROM inbound_messages"
+        ).fetchall()
+    assert (status, forwarded) == ("Replied", True)
+    assert units == 3  # the reply, its forward, and the auto-reply: a segment each

@@ -120,7 +120,7 @@ def record_handling(
         WHERE NOT EXISTS (SELECT 1 FROM events WHERE provider = $provider AND event_id = $event_id)
         """,
         {
-            "event_id": f"{inbound_sid}:{action}",
+            "event_id": f"{inbound_sid}:{action}:",  # as the Twilio parser names it
             "provider": str(Provider.TWILIO),
             "channel": str(Channel.SMS),
             "action": str(action),

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from flows.senders.twilio import TwilioSender
 from flows.webhooks.landing import LandingWriter
 from flows.webhooks.signatures import (
     sns_certificate_url_is_amazons,
@@ -30,7 +31,9 @@ from flows.webhooks.signatures import (
     verify_twilio,
 )
 from flows.webhooks.tracking import TRANSPARENT_GIF, is_machine, read_token, tracking_secret
+from warehouse.dispatch import Outgoing
 from warehouse.settings import Settings
+from warehouse.vocabulary import EventType
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
@@ -139,10 +142,58 @@ def create_app(config: Settings) -> Starlette:
             return PlainTextResponse("signature does not verify", status_code=403)
         # our message id rides in the callback URL's query; the time is when we received it
         record = {**form, **dict(request.query_params), "sendout_received_at": _now()}
-        writers["twilio"].append([json.dumps(record).encode()])
+        lines = [record]
+        if request.url.path.endswith("/inbound"):
+            lines += handle_inbound(form)
+        writers["twilio"].append([json.dumps(line).encode() for line in lines])
         if request.url.path.endswith("/inbound"):
             return Response(_twiml(config.auto_reply_text), media_type="text/xml")
         return PlainTextResponse("ok")
+
+    def handle_inbound(form: dict[str, str]) -> list[dict]:
+        """Forward the SMS when configured, and say what was done (the reply is the TwiML)."""
+        sid, sender = form.get("MessageSid", ""), form.get("From", "")
+        done = []
+        if config.forward_to and config.twilio_account_sid:
+            forward = Outgoing(
+                message_id=f"fwd-{sid}",
+                sendout_id="",
+                channel="sms",
+                recipient=config.forward_to,
+                communication_type="non_marketing",
+                sender=None,
+                subject=None,
+                html_body=None,
+                text_body=None,
+                sms_text=f"From {sender}: {form.get('Body', '')}",
+                is_possible_duplicate=False,
+            )
+            twilio_api = TwilioSender(config)
+            try:
+                outcome = twilio_api.send([forward])[0]
+            finally:
+                twilio_api.close()
+            if outcome.event_type == EventType.QUEUED:
+                done.append(
+                    {
+                        "MessageSid": sid,
+                        "MessageStatus": "forwarded",
+                        "To": sender,
+                        "Body": forward.sms_text,
+                        "sendout_received_at": _now(),
+                    }
+                )
+        if config.auto_reply_text:
+            done.append(
+                {
+                    "MessageSid": sid,
+                    "MessageStatus": "replied",
+                    "To": sender,
+                    "Body": config.auto_reply_text,
+                    "sendout_received_at": _now(),
+                }
+            )
+        return done
 
     async def ses(request: Request) -> Response:
         body = await _body(request, limit)

@@ -32,6 +32,9 @@ classified AS (
             WHEN status = 'sent' THEN 'sent'
             WHEN status IN ('delivered', 'read', 'partially_delivered') THEN 'delivered'
             WHEN status = 'received' THEN 'received'
+            -- what our webhook service did with an inbound SMS (never a Twilio status)
+            WHEN status = 'replied' THEN 'replied'
+            WHEN status = 'forwarded' THEN 'forwarded'
             WHEN status = 'canceled' THEN 'failed'
             WHEN status IN ('undelivered', 'failed') THEN
                 CASE
@@ -59,7 +62,7 @@ SELECT
     NULL::VARCHAR AS bounce_kind,
     error_code AS status_code,
     e.ErrorMessage AS reason,
-    CASE WHEN event_type = 'received' THEN e.Body END AS body,
+    CASE WHEN event_type IN ('received', 'replied', 'forwarded') THEN e.Body END AS body,
     record AS payload,
     CASE
         WHEN problem IS NOT NULL THEN problem
