@@ -91,7 +91,7 @@ def create_app(config: Settings) -> Starlette:
             lines = [json.dumps(e).encode() for e in events] if isinstance(events, list) else [body]
         except ValueError:
             lines = [body]
-        writers["sendgrid"].append(lines)
+        await writers["sendgrid"].land(lines)
         return PlainTextResponse("ok")
 
     async def mailgun(request: Request) -> Response:
@@ -109,7 +109,7 @@ def create_app(config: Settings) -> Starlette:
             )
         ):
             return PlainTextResponse("signature does not verify", status_code=403)
-        writers["mailgun"].append([body])
+        await writers["mailgun"].land([body])
         return PlainTextResponse("ok")
 
     async def postmark(request: Request) -> Response:
@@ -128,7 +128,7 @@ def create_app(config: Settings) -> Starlette:
                 status_code=401,
                 headers={"WWW-Authenticate": 'Basic realm="sendout"'},
             )
-        writers["postmark"].append([await _body(request, limit)])
+        await writers["postmark"].land([await _body(request, limit)])
         return PlainTextResponse("ok")
 
     async def twilio(request: Request) -> Response:
@@ -145,7 +145,7 @@ def create_app(config: Settings) -> Starlette:
         lines = [record]
         if request.url.path.endswith("/inbound"):
             lines += handle_inbound(form)
-        writers["twilio"].append([json.dumps(line).encode() for line in lines])
+        await writers["twilio"].land([json.dumps(line).encode() for line in lines])
         if request.url.path.endswith("/inbound"):
             return Response(_twiml(config.auto_reply_text), media_type="text/xml")
         return PlainTextResponse("ok")
@@ -210,15 +210,15 @@ def create_app(config: Settings) -> Starlette:
             return PlainTextResponse("certificate not from Amazon SNS", status_code=403)
         if not verify_sns(message, certificate):
             return PlainTextResponse("signature does not verify", status_code=403)
-        writers["ses"].append([body])  # confirmations too: ingest shows their SubscribeURL
+        await writers["ses"].land([body])  # confirmations too: ingest shows their SubscribeURL
         return PlainTextResponse("ok")
 
     secret_value = config.tracking_secret.get_secret_value() if config.tracking_secret else None
     secret = tracking_secret(secret_value, Path(config.db).parent)
 
-    def track(request: Request, event: str, message_id: str, url: str = "") -> None:
+    async def track(request: Request, event: str, message_id: str, url: str = "") -> None:
         agent = request.headers.get("user-agent")
-        writers["tracking"].append(
+        await writers["tracking"].land(
             [
                 json.dumps(
                     {
@@ -241,7 +241,7 @@ def create_app(config: Settings) -> Starlette:
         found = token_of(request)
         if found is None or found[1] != 0:
             return PlainTextResponse("not found", status_code=404)
-        track(request, "opened", found[0])
+        await track(request, "opened", found[0])
         return Response(
             TRANSPARENT_GIF,
             media_type="image/gif",
@@ -252,7 +252,7 @@ def create_app(config: Settings) -> Starlette:
         found = token_of(request)
         if found is None or found[1] == 0 or not found[2].startswith(("http://", "https://")):
             return PlainTextResponse("not found", status_code=404)
-        track(request, "clicked", found[0], found[2])
+        await track(request, "clicked", found[0], found[2])
         return RedirectResponse(found[2], status_code=302)
 
     async def unsubscribe(request: Request) -> Response:
@@ -264,7 +264,7 @@ def create_app(config: Settings) -> Starlette:
                 "<!doctype html><title>Unsubscribe</title><form method=post>"
                 "<p>Stop receiving these emails?</p><button>Unsubscribe</button></form>"
             )
-        track(request, "unsubscribed", found[0])  # RFC 8058 one-click, or the page's button
+        await track(request, "unsubscribed", found[0])  # RFC 8058 one-click, or the page's button
         return HTMLResponse(
             "<!doctype html><title>Unsubscribed</title>"
             "<p>You are unsubscribed. You will not get these emails again.</p>"

@@ -1,10 +1,13 @@
 """Durable appends to the landing folder, in files that ingest reads once they are complete.
 
 A record is written and fsynced before the request that brought it is answered, so an accepted
-event survives a crash. The file being written ends in `.open` (ingest does not read it); it is
-renamed to `.ndjson` when it reaches `max_bytes` or `max_seconds`, or when the service stops.
+event survives a crash. Requests arriving together share one write and one fsync (group commit)
+in a worker thread, so the event loop keeps serving while the disk works. The file being written
+ends in `.open` (ingest does not read it); it is renamed to `.ndjson` when it reaches `max_bytes`
+or `max_seconds`, or when the service stops.
 """
 
+import asyncio
 import os
 import threading
 import time
@@ -28,10 +31,43 @@ class LandingWriter:
         self.path: Path | None = None
         self.opened = 0.0
         self.written = 0
+        self.pending: list[tuple[bytes, asyncio.Future]] = []
+        self.flushing = False
+
+    async def land(self, lines: list[bytes]) -> None:
+        """Return once the lines are on disk; concurrent callers share the write and fsync."""
+        done = asyncio.get_running_loop().create_future()
+        self.pending.append((self._encode(lines), done))
+        if not self.flushing:
+            self.flushing = True
+            asyncio.get_running_loop().create_task(self._flush_pending())
+        await done
+
+    async def _flush_pending(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                try:
+                    await asyncio.to_thread(self._write, b"".join(data for data, _ in batch))
+                except OSError as error:
+                    for _, done in batch:
+                        done.set_exception(error)
+                else:
+                    for _, done in batch:
+                        done.set_result(None)
+        finally:
+            self.flushing = False
+
+    @staticmethod
+    def _encode(lines: list[bytes]) -> bytes:
+        return b"".join(line.replace(b"\n", b" ") + b"\n" for line in lines)
 
     def append(self, lines: list[bytes]) -> None:
-        """Write the lines and fsync them; rotate first when the current file is full or old."""
-        data = b"".join(line.replace(b"\n", b" ") + b"\n" for line in lines)
+        """Write the lines and fsync them, now (outside an event loop)."""
+        self._write(self._encode(lines))
+
+    def _write(self, data: bytes) -> None:
+        """Write and fsync; rotate first when the current file is full or old."""
         with self.lock:
             if self.handle and (
                 self.written >= self.max_bytes or time.monotonic() - self.opened >= self.max_seconds
