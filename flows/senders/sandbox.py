@@ -3,9 +3,9 @@ reproducible story of what happened to each message as real provider files in th
 (SES event publishing records for email, Twilio callbacks and inbound messages for SMS), so that
 ingest, statuses and the dashboard run exactly as in production.
 
-Outcomes are decided by a hash of the seed and the message id: the same send-out gives the same
-story every time. Event times are spread after the send like real traffic (deliveries within
-seconds, opens and replies over hours).
+Outcomes are decided by a hash of the seed, the recipient and the content: the same send-out
+gives the same story every time. Event times are spread after the send like real traffic
+(deliveries within seconds, opens and replies over hours).
 """
 
 import hashlib
@@ -38,6 +38,12 @@ class Dice:
 
     def seconds(self, low: float, high: float) -> timedelta:
         return timedelta(seconds=low + (high - low) * self.roll())
+
+
+def story_key(message: Outgoing) -> str:
+    """What decides a message's story with the seed: who gets what, on which channel. Not the
+    message id (random), so the same send-out tells the same story every time it is built."""
+    return f"{message.channel}:{message.recipient}:{message.subject or ''}:{message.sms_text or ''}"
 
 
 def _iso(moment: datetime) -> str:
@@ -108,7 +114,7 @@ class SandboxEmail(Sandbox):
         return "0102019" + hashlib.md5(message.message_id.encode()).hexdigest()[:24]
 
     def story(self, message: Outgoing, ses_id: str, sent_at: datetime) -> Iterator[dict]:
-        dice = Dice(self.seed, message.message_id)
+        dice = Dice(self.seed, story_key(message))
         mail = {
             "timestamp": _iso(sent_at),
             "source": message.sender or "sendout@example.org",
@@ -199,7 +205,7 @@ class SandboxSms(Sandbox):
         return "SM" + hashlib.md5(message.message_id.encode()).hexdigest()
 
     def story(self, message: Outgoing, sid: str, sent_at: datetime) -> Iterator[dict]:
-        dice = Dice(self.seed, message.message_id)
+        dice = Dice(self.seed, story_key(message))
         at = sent_at + dice.seconds(1, 4)
 
         def status(value: str, moment: datetime, error: str | None = None) -> dict:
