@@ -158,7 +158,8 @@ def up(
         _wait_healthy(f"http://127.0.0.1:{dashboard_port}/_stcore/health", dashboard)
         say(
             f"Sendout is up. Dashboard: http://127.0.0.1:{dashboard_port}  "
-            f"Prefect UI: http://127.0.0.1:{port}  (logs in {logs})"
+            f"Prefect UI: http://127.0.0.1:{port}  "
+            f"Webhooks: http://127.0.0.1:{webhook_port}/webhooks/  (logs in {logs})"
         )
         say(
             "Due send-outs are dispatched every minute; provider files are ingested every "
