@@ -1,12 +1,7 @@
 """Inbound SMS: linked to the send-out it answers, classified, and billed (DESIGN §5-§6)."""
 
-from datetime import UTC, datetime
-
 from tests.events import twilio_inbound, twilio_status
 from tests.warehouse_builders import add_message, add_sendout, ingest_events, run_refresh
-from warehouse.db import open_warehouse
-from warehouse.inbound import record_handling
-from warehouse.vocabulary import EventType
 
 PHONE = "+447911123456"
 
@@ -62,11 +57,25 @@ def test_inbound_forwarded_and_replied_sms_are_billed_per_segment(db_path, tmp_p
     ingest_events(
         db_path, tmp_path, [twilio_inbound("SMa", PHONE, "x" * 161, "2026-11-02T10:00:00Z")]
     )
-    at = datetime(2026, 11, 2, 10, 0, 1, tzinfo=UTC)
-    with open_warehouse(db_path) as con:
-        record_handling(con, "SMa", EventType.FORWARDED, PHONE, at)
-        record_handling(con, "SMa", EventType.REPLIED, PHONE, at, "Thanks, we got it")
-        record_handling(con, "SMa", EventType.REPLIED, PHONE, at, "Thanks, we got it")
+    at = "2026-11-02T10:00:01Z"
+    # what the webhook service lands once it has forwarded and answered (the reply twice)
+    handled = [
+        {
+            "MessageSid": "SMa",
+            "MessageStatus": "forwarded",
+            "To": PHONE,
+            "Body": "From +447911123456: " + "x" * 161,
+            "sendout_received_at": at,
+        },
+        {
+            "MessageSid": "SMa",
+            "MessageStatus": "replied",
+            "To": PHONE,
+            "Body": "Thanks, we got it",
+            "sendout_received_at": at,
+        },
+    ]
+    ingest_events(db_path, tmp_path, [*handled, handled[1]])
 
     run_refresh(db_path)
 

@@ -3,15 +3,11 @@
 Pure LazyFrame transforms; `warehouse.refresh` feeds them from the warehouse.
 """
 
-import json
-from datetime import datetime
-
-import duckdb
 import polars as pl
 
 from warehouse.sms import segments
 from warehouse.status import MONEY_DECIMALS, Prices
-from warehouse.vocabulary import KEYWORDS, Channel, EventType, InboundStatus, Keyword, Provider
+from warehouse.vocabulary import KEYWORDS, EventType, InboundStatus, Keyword
 
 
 def keyword(body: pl.Expr) -> pl.Expr:
@@ -92,42 +88,4 @@ def inbound_messages(
         pl.col("auto_reply_text").fill_null(pl.lit(auto_reply_text, dtype=pl.String)),
         units.cast(pl.Int32).alias("billable_units"),
         (units * prices.sms_segment).round(MONEY_DECIMALS).alias("cost"),
-    )
-
-
-def record_handling(
-    con: duckdb.DuckDBPyConnection,
-    inbound_sid: str,
-    action: EventType,
-    sender: str,
-    at: datetime,
-    text: str | None = None,
-) -> None:
-    """Record that an inbound SMS was forwarded or auto-replied (by the webhook service).
-
-    Stored as a Twilio event on the inbound message's sid; `text` is what was sent (the reply's
-    text, which is billed). Recording the same action twice keeps one event.
-    """
-    if action not in (EventType.FORWARDED, EventType.REPLIED):
-        raise ValueError(f"an inbound SMS is forwarded or replied, not {action}")
-    payload = json.dumps({"MessageSid": inbound_sid, "action": str(action), "text": text})
-    con.execute(
-        """
-        INSERT INTO events (event_id, provider, channel, event_type, provider_message_id,
-            recipient, occurred_at, body, payload, source_file, source_line, ingested_at)
-        SELECT $event_id, $provider, $channel, $action, $sid, $sender, $at, $text, $payload,
-               'sendout', 0, current_timestamp
-        WHERE NOT EXISTS (SELECT 1 FROM events WHERE provider = $provider AND event_id = $event_id)
-        """,
-        {
-            "event_id": f"{inbound_sid}:{action}:",  # as the Twilio parser names it
-            "provider": str(Provider.TWILIO),
-            "channel": str(Channel.SMS),
-            "action": str(action),
-            "sid": inbound_sid,
-            "sender": sender,
-            "at": at,
-            "text": text,
-            "payload": payload,
-        },
     )

@@ -62,10 +62,6 @@ class LandingWriter:
     def _encode(lines: list[bytes]) -> bytes:
         return b"".join(line.replace(b"\n", b" ") + b"\n" for line in lines)
 
-    def append(self, lines: list[bytes]) -> None:
-        """Write the lines and fsync them, now (outside an event loop)."""
-        self._write(self._encode(lines))
-
     def _write(self, data: bytes) -> None:
         """Write and fsync; rotate first when the current file is full or old."""
         with self.lock:
