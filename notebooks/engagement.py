@@ -24,7 +24,7 @@ def _(mo, px, query):
         SELECT dayname(occurred_at) AS weekday, isodow(occurred_at) AS day_number,
                hour(occurred_at) AS hour, event_type, count(*) AS events
         FROM events
-        WHERE event_type IN ('opened', 'clicked')
+        WHERE event_type IN ('opened', 'clicked') AND NOT is_machine_open  -- people only
         GROUP BY ALL ORDER BY day_number, hour
         """
     )

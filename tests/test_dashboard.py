@@ -137,6 +137,32 @@ def test_compose_shows_errors_next_to_fields_then_sends_through_the_sandbox(ware
     assert sent == 60
 
 
+def test_tracking_is_ticked_for_marketing_email_and_can_be_unticked(warehouse):
+    db, _ = warehouse
+    at = app()
+    at.switch_page("views/new_sendout.py").run()
+
+    def tracking():
+        return next(box for box in at.checkbox if box.label == "Track opens and clicks")
+
+    marketing_default = tracking().value
+    at.radio(key="type").set_value("non_marketing").run()
+    other_default = tracking().value
+    at.radio(key="type").set_value("marketing").run()
+    tracking().uncheck()
+    at.text_input(key="name").input("Quiet news")
+    at.text_input(key="subject").input("News")
+    at.text_area(key="text").input("Hello")
+    at.toggle(key="later").set_value(True).run()
+    at.button(key="send").click().run()
+
+    assert (marketing_default, other_default) == (True, False)
+    assert not at.exception
+    with connect(db, read_only=True) as con:
+        stored = con.sql("SELECT is_tracked FROM sendouts WHERE name = 'Quiet news'").fetchall()
+    assert stored == [(False,)]
+
+
 def test_the_sms_text_shows_its_segments_and_cost_as_you_type(warehouse):
     at = app()
     at.switch_page("views/new_sendout.py").run()

@@ -125,6 +125,24 @@ def test_opens_only_by_machines_are_flagged() -> None:
     assert clicked["is_machine_open_only"] is False
 
 
+def test_a_link_scanners_click_counts_as_a_machine_open_not_a_click() -> None:
+    scanned = status_of([("delivered", 0), ("clicked", 0, {"machine": True})])
+    then_read = status_of(
+        [("delivered", 0), ("clicked", 0, {"machine": True}), ("clicked", 90), ("opened", 95)]
+    )
+
+    assert (scanned["status"], scanned["is_clicked"], scanned["click_count"]) == (
+        "Opened",
+        False,
+        0,
+    )
+    assert (scanned["open_count"], scanned["is_machine_open_only"]) == (1, True)
+    assert scanned["first_clicked_at"] is None
+    assert (then_read["status"], then_read["click_count"]) == ("Clicked", 1)
+    assert then_read["first_clicked_at"] == T0 + timedelta(minutes=90)
+    assert then_read["is_machine_open_only"] is False
+
+
 def test_an_unsubscribe_is_a_flag_not_a_status() -> None:
     row = status_of([("delivered", 0), ("unsubscribed", 5)])
     assert (row["status"], row["has_unsubscribed"]) == ("Delivered", True)

@@ -220,6 +220,30 @@ def test_provider_detection_is_per_file(db_path, tmp_path, query):
     assert query("SELECT DISTINCT channel FROM events") == [{"channel": "email"}]
 
 
+def test_a_click_mailgun_says_a_bot_made_is_a_machines(db_path, tmp_path, query):
+    def clicked(event_id: str, bot: str) -> dict:
+        return {
+            "event-data": {
+                "id": event_id,
+                "timestamp": 1715680900.5,
+                "event": "clicked",
+                "recipient": "ada@example.com",
+                "url": "https://example.org/sale",
+                "client-info": {"bot": bot, "client-type": "browser"},
+                "user-variables": {"sendout_message_id": "msg-1"},
+            }
+        }
+
+    write_ndjson(tmp_path / "mailgun.ndjson", [clicked("c1", ""), clicked("c2", "microsoft")])
+
+    ingest_paths(db_path, [tmp_path])
+
+    assert query("SELECT event_id, event_type, is_machine_open FROM events ORDER BY 1") == [
+        {"event_id": "c1:2024-05-14", "event_type": "clicked", "is_machine_open": False},
+        {"event_id": "c2:2024-05-14", "event_type": "clicked", "is_machine_open": True},
+    ]
+
+
 def test_events_for_unknown_messages_are_kept_and_join_once_the_message_exists(
     db_path, tmp_path, query
 ):

@@ -65,6 +65,30 @@ def test_a_send_out_gets_one_message_per_recipient_and_channel_with_an_address(c
     ]
 
 
+@pytest.mark.parametrize(
+    ("communication_type", "tracking", "tracked"),
+    [
+        ("marketing", None, True),  # on by default for marketing email
+        ("non_marketing", None, False),
+        ("marketing", False, False),
+        ("non_marketing", True, True),
+    ],
+)
+def test_tracking_is_chosen_per_send_out_and_kept_by_a_resend(
+    con, communication_type, tracking, tracked
+):
+    created = sendouts.create(
+        con, draft(communication_type=communication_type, tracking=tracking), NOW
+    )
+    resent = sendouts.resend_to(con, created.sendout_id, Recipients(contact_ids=[2]), NOW)
+
+    stored = con.execute(
+        "SELECT is_tracked FROM sendouts WHERE sendout_id IN (?, ?)",
+        [created.sendout_id, resent.sendout_id],
+    ).fetchall()
+    assert stored == [(tracked,), (tracked,)]
+
+
 def test_chosen_contacts_are_sent_to_once_each(con):
     created = sendouts.create(con, draft(recipients=Recipients(contact_ids=[2, 1, 2])), NOW)
 

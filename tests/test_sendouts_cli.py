@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from flows.cli import cli
+from warehouse.db import connect
 
 
 @pytest.fixture
@@ -51,6 +52,21 @@ def test_create_prints_the_new_id_and_json_gives_an_object(sendout):
         "messages": 1,
         "without_address": 0,
     }
+
+
+@pytest.mark.parametrize(
+    ("options", "tracked"),
+    [((), True), (("--no-tracking",), False), (("--type", "non_marketing"), False)],
+)
+def test_create_tracks_marketing_email_unless_told_not_to(sendout, db_path, options, tracked):
+    created = create(sendout, "--all", "--json", *options)
+    sendout_id = json.loads(created.output)["sendout_id"]
+
+    with connect(db_path, read_only=True) as con:
+        stored = con.execute(
+            "SELECT is_tracked FROM sendouts WHERE sendout_id = ?", [sendout_id]
+        ).fetchall()
+    assert stored == [(tracked,)]
 
 
 def test_create_names_every_bad_field(sendout):

@@ -36,6 +36,7 @@ def outgoing(n: int, recipient: str | None = None) -> Outgoing:
         text_body="Hi",
         sms_text=None,
         is_possible_duplicate=False,
+        is_tracked=False,
     )
 
 

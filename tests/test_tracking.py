@@ -1,34 +1,51 @@
 """Open and click tracking and one-click unsubscribe: signed tokens, no open redirect, machine
-opens flagged, and what the service sees ends up in statuses and the Unsubscribes list."""
+opens and link scanners' clicks flagged, tracking chosen per send-out, and what the service sees
+ends up in statuses and the Unsubscribes list."""
 
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from flows.dispatch import run_dispatch
 from flows.senders.smtp import SmtpSender
-from flows.webhooks.tracking import add_tracking, is_machine, make_token, read_token
+from flows.webhooks.tracking import Token, add_tracking, is_machine, make_token, read_token
 from tests.smtp_sink import free_port, start_sink
 from tests.test_webhook_service import Service
-from tests.warehouse_builders import add_message, add_sendout, run_refresh
+from tests.warehouse_builders import (
+    add_message,
+    add_people,
+    add_sendout,
+    create_sendout,
+    run_refresh,
+)
 from warehouse.db import connect
 from warehouse.dispatch import Outgoing
 from warehouse.ingest import ingest_paths
 from warehouse.settings import Settings
 
 SECRET = "tracking-secret"
+SENT_LONG_AGO = int(time.time()) - 3600
+HUMAN = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)"}
+
+
+def token(message_id: str = "m1", link: int = 0, url: str = "", secret: bytes = b"") -> str:
+    return make_token(secret or SECRET.encode(), Token(message_id, link, url, SENT_LONG_AGO))
 
 
 def test_a_token_says_which_message_and_link_and_a_changed_one_says_nothing():
-    token = make_token(SECRET.encode(), "m1", 2, "https://example.org/news")
+    news = Token("m1", 2, "https://example.org/news", SENT_LONG_AGO)
+    text = make_token(SECRET.encode(), news)
 
-    assert read_token(SECRET.encode(), token) == ("m1", 2, "https://example.org/news")
-    assert read_token(b"another secret", token) is None
-    payload, signature = token.split(".")
-    forged = make_token(b"attacker", "m1", 2, "https://evil.example").split(".")[0]
+    assert read_token(SECRET.encode(), text) == news
+    assert read_token(b"another secret", text) is None
+    payload, signature = text.split(".")
+    forged = token("m1", 2, "https://evil.example", b"attacker").split(".")[0]
     assert read_token(SECRET.encode(), f"{forged}.{signature}") is None
     assert read_token(SECRET.encode(), "garbage") is None
     assert read_token(SECRET.encode(), f"{payload}.") is None
+    assert read_token(SECRET.encode(), f"{text}.{signature}") is None
 
 
 @pytest.mark.parametrize(
@@ -49,7 +66,7 @@ def test_machine_opens_are_told_apart_by_their_user_agent(agent, machine):
 def test_links_are_rewritten_and_a_pixel_added():
     html = "<p><a href=\"https://example.org/a\">A</a> <a href='http://example.org/b'>B</a></p>"
 
-    tracked = add_tracking(html, SECRET.encode(), "https://hooks.example.org", "m1")
+    tracked = add_tracking(html, SECRET.encode(), "https://hooks.example.org", "m1", SENT_LONG_AGO)
 
     assert tracked.count("https://hooks.example.org/t/c/") == 2
     assert "https://example.org/a" not in tracked
@@ -70,21 +87,13 @@ def test_open_click_and_one_click_unsubscribe_land_and_reach_status_and_list(ser
     running, config = service
     add_sendout(db_path, "s1")
     add_message(db_path, "m1", "s1", "ada@example.com")
-    secret = SECRET.encode()
-    human = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)"}
 
-    pixel = httpx.get(f"{running.url}/t/o/{make_token(secret, 'm1')}", headers=human)
-    by_proxy = httpx.get(
-        f"{running.url}/t/o/{make_token(secret, 'm1')}", headers={"User-Agent": "Mozilla/5.0"}
-    )
-    click = httpx.get(
-        f"{running.url}/t/c/{make_token(secret, 'm1', 1, 'https://example.org/x')}", headers=human
-    )
-    forged = httpx.get(f"{running.url}/t/c/{make_token(b'x', 'm1', 1, 'https://evil.example')}")
-    page = httpx.get(f"{running.url}/t/u/{make_token(secret, 'm1')}")
-    one_click = httpx.post(
-        f"{running.url}/t/u/{make_token(secret, 'm1')}", data={"List-Unsubscribe": "One-Click"}
-    )
+    pixel = httpx.get(f"{running.url}/t/o/{token()}", headers=HUMAN)
+    by_proxy = httpx.get(f"{running.url}/t/o/{token()}", headers={"User-Agent": "Mozilla/5.0"})
+    click = httpx.get(f"{running.url}/t/c/{token('m1', 1, 'https://example.org/x')}", headers=HUMAN)
+    forged = httpx.get(f"{running.url}/t/c/{token('m1', 1, 'https://evil.example', b'x')}")
+    page = httpx.get(f"{running.url}/t/u/{token()}")
+    one_click = httpx.post(f"{running.url}/t/u/{token()}", data={"List-Unsubscribe": "One-Click"})
     running.stop()
     summary = ingest_paths(db_path, [Path(config.landing)])
     run_refresh(db_path)
@@ -105,7 +114,35 @@ def test_open_click_and_one_click_unsubscribe_land_and_reach_status_and_list(ser
     assert listed == [("unsubscribed", "marketing")]
 
 
-def test_marketing_mail_from_the_smtp_sender_carries_tracking_and_one_click_unsubscribe(tmp_path):
+def test_a_click_within_seconds_of_sending_or_by_head_is_a_link_scanners(service, db_path):
+    running, config = service
+    add_sendout(db_path, "s1")
+    for message_id, address in [("m1", "ada"), ("m2", "bob"), ("m3", "cy")]:
+        add_message(db_path, message_id, "s1", f"{address}@example.com")
+    just_sent = Token("m1", 1, "https://example.org/x", int(time.time()))
+    read_later = Token("m2", 1, "https://example.org/x", SENT_LONG_AGO)
+    checked = Token("m3", 1, "https://example.org/x", SENT_LONG_AGO)
+
+    for method, clicked in [("GET", just_sent), ("GET", read_later), ("HEAD", checked)]:
+        url = f"{running.url}/t/c/{make_token(SECRET.encode(), clicked)}"
+        assert httpx.request(method, url, headers=HUMAN).status_code == 302
+    running.stop()
+    ingest_paths(db_path, [Path(config.landing)])
+    run_refresh(db_path)
+
+    with connect(db_path, read_only=True) as con:
+        statuses = con.sql(
+            "SELECT message_id, status, click_count, is_machine_open_only FROM message_status "
+            "ORDER BY message_id"
+        ).fetchall()
+    assert statuses == [
+        ("m1", "Opened", 0, True),
+        ("m2", "Clicked", 1, False),
+        ("m3", "Opened", 0, True),
+    ]
+
+
+def test_the_smtp_sender_tracks_the_messages_of_tracked_send_outs_only(tmp_path):
     received, controller = start_sink()
     config = Settings(
         smtp_host="127.0.0.1",
@@ -120,20 +157,26 @@ def test_marketing_mail_from_the_smtp_sender_carries_tracking_and_one_click_unsu
         sendout_id="s1",
         channel="email",
         recipient="ada@example.com",
-        communication_type="marketing",
+        communication_type="non_marketing",
         sender=None,
         subject="News",
         html_body='<a href="https://example.org/news">News</a>',
         text_body="News",
         sms_text=None,
         is_possible_duplicate=False,
+        is_tracked=True,
     )
-    reminder = Outgoing(
-        **{**vars(message), "message_id": "m2", "communication_type": "non_marketing"}
+    untracked = Outgoing(
+        **{
+            **vars(message),
+            "message_id": "m2",
+            "communication_type": "marketing",
+            "is_tracked": False,
+        }
     )
     try:
         smtp = SmtpSender(config)
-        outcomes = smtp.send([message, reminder])
+        outcomes = smtp.send([message, untracked])
         smtp.close()
     finally:
         controller.stop()
@@ -144,4 +187,32 @@ def test_marketing_mail_from_the_smtp_sender_carries_tracking_and_one_click_unsu
     assert "https://hooks.example.org/t/c/" in html and "/t/o/" in html
     assert tracked["List-Unsubscribe"].startswith("<https://hooks.example.org/t/u/")
     assert tracked["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert plain["List-Unsubscribe"] is None  # non-marketing mail is not tracked
+    assert plain["List-Unsubscribe"] is None
+    assert "/t/" not in plain.get_payload()[1].get_payload(decode=True).decode()
+
+
+def test_dispatch_tracks_marketing_email_by_default_and_as_each_send_out_chose(db_path, tmp_path):
+    add_people(db_path, 1)
+    default_marketing = create_sendout(db_path, html_body="<p>News</p>")
+    default_other = create_sendout(db_path, ("email",), "non_marketing", html_body="<p>Bill</p>")
+    opted_out = create_sendout(db_path, html_body="<p>Quiet news</p>", tracking=False)
+    received, controller = start_sink()
+    config = Settings(
+        email_sender="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=controller.port,
+        tracking_base_url="https://hooks.example.org",
+        tracking_secret=SECRET,
+        landing=tmp_path / "landing",
+    )
+    try:
+        for sendout_id in (default_marketing, default_other, opted_out):
+            run_dispatch(db_path, sendout_id, config)
+    finally:
+        controller.stop()
+
+    htmls = [
+        email.get_payload()[1].get_payload(decode=True).decode() for email in received.messages
+    ]
+    tracked = {html.split("<img")[0]: "/t/o/" in html for html in htmls}
+    assert tracked == {"<p>News</p>": True, "<p>Bill</p>": False, "<p>Quiet news</p>": False}

@@ -31,6 +31,7 @@ def sms(n: int, to: str) -> Outgoing:
         text_body=None,
         sms_text=f"Hello {n}",
         is_possible_duplicate=False,
+        is_tracked=False,
     )
 
 

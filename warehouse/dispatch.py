@@ -31,6 +31,7 @@ CLAIM_COLUMNS = (
     "subject",
     "html_body",
     "text_body",
+    "is_tracked",
     "first_name",
     "last_name",
     "email",
@@ -58,6 +59,7 @@ class Outgoing:
     text_body: str | None
     sms_text: str | None
     is_possible_duplicate: bool
+    is_tracked: bool  # open and click tracking, where the sender adds it (SMTP)
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ def _render(row: dict) -> Outgoing:
         text_body=render(row["text_body"], person) if is_email else None,
         sms_text=row["sms_text"],
         is_possible_duplicate=row["is_possible_duplicate"],
+        is_tracked=row["is_tracked"],
     )
 
 

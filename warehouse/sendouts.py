@@ -63,6 +63,13 @@ class Draft:
     forward_to: str | None = None
     auto_reply_text: str | None = None
     resend_of: str | None = None
+    tracking: bool | None = None  # open and click tracking; None: on for marketing email
+
+    @property
+    def is_tracked(self) -> bool:
+        if self.tracking is not None:
+            return self.tracking
+        return self.communication_type == CommunicationType.MARKETING
 
 
 @dataclass(frozen=True)
@@ -179,8 +186,8 @@ def create(con: duckdb.DuckDBPyConnection, draft: Draft, now: datetime | None = 
             """
             INSERT INTO sendouts (sendout_id, name, channels, communication_type, subject,
                 html_body, text_body, sms_text, sender, scheduled_at, created_at, resend_of,
-                forward_to, auto_reply_text)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                forward_to, auto_reply_text, is_tracked)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 sendout_id,
@@ -197,6 +204,7 @@ def create(con: duckdb.DuckDBPyConnection, draft: Draft, now: datetime | None = 
                 draft.resend_of,
                 draft.forward_to,
                 draft.auto_reply_text,
+                draft.is_tracked,
             ],
         )
         messages, without_address = _create_messages(con, sendout_id, draft, contact_ids)
@@ -297,6 +305,7 @@ def _resend_draft(sendout: dict, recipients: Recipients, channels: list[str]) ->
         forward_to=sendout["forward_to"],
         auto_reply_text=sendout["auto_reply_text"],
         resend_of=sendout["sendout_id"],
+        tracking=sendout["is_tracked"],
     )
 
 

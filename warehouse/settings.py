@@ -60,9 +60,10 @@ class Settings(BaseSettings):
     postmark_user: str | None = None
     postmark_password: SecretStr | None = None
     sns_certificate_file: str | None = None  # pinned SNS signing certificate (air-gapped use)
-    # open and click tracking of mail sent by our SMTP sender (marketing email, when set)
+    # open and click tracking of mail sent by our SMTP sender (tracked send-outs, when set)
     tracking_base_url: str | None = None  # public URL of the webhook service, for links
     tracking_secret: SecretStr | None = None  # else one is made once under data/
+    scanner_click_seconds: float = 10.0  # a click sooner after sending is a link scanner's
 
 
 @cache

@@ -53,13 +53,19 @@ def message_outcomes(events: pl.LazyFrame) -> pl.LazyFrame:
 
     Input columns: message_id, event_type, occurred_at, is_machine_open, bounce_kind.
     Arrival order and duplicates do not matter: only ranks, counts and minimum times are used.
-    The top event and its bounce kind come from one maximum of code * 4 + kind score.
+    The top event and its bounce kind come from one maximum of code * 4 + kind score. A
+    machine's click (a link scanner's) proves no more than a machine's open, so it counts as one.
     """
     code = pl.col("code")
     sent_evidence = [_code(e) for e in SENT_EVIDENCE]
     opens = [_code(EventType.OPENED), _code(EventType.CLICKED)]
     return (
         events.with_columns(code=pl.col("event_type").cast(EVENT_ENUM).to_physical().cast(pl.Int32))
+        .with_columns(
+            code=pl.when((code == _code(EventType.CLICKED)) & pl.col("is_machine_open"))
+            .then(_code(EventType.OPENED))
+            .otherwise(code)
+        )
         .with_columns(
             top_key=pl.when(code < len(RANKED_EVENTS)).then(
                 code * 4 + pl.col("bounce_kind").replace_strict(KIND_SCORE, default=0)

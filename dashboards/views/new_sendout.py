@@ -37,7 +37,7 @@ kind = st.radio(
     ],
 )
 
-subject = html = text = sms = None
+subject = html = text = sms = tracking = None
 if "email" in channels:
     st.subheader("Email")
     subject = st.text_input("Subject ({first_name} and friends are filled in)", key="subject")
@@ -45,6 +45,12 @@ if "email" in channels:
     html = st.text_area("HTML body", key="html", height=160)
     text = st.text_area("Text body", key="text", height=100)
     problem("body")
+    tracking = st.checkbox(
+        "Track opens and clicks",
+        value=kind == "marketing",  # the default follows the type until changed
+        help="Links and a 1x1 image go through the webhook service when Sendout's SMTP sender "
+        "sends; a provider tracks in its own way.",
+    )
     if html:
         with st.expander("Preview"):
             st.html(
@@ -109,6 +115,7 @@ if st.button("Schedule" if later else "Send now", type="primary", key="send"):
         text_body=text or None,
         sms_text=sms or None,
         scheduled_at=scheduled_at,
+        tracking=tracking,
     )
     try:
         created = actions.create_sendout(draft, send_now=not later)

@@ -93,6 +93,11 @@ def sendouts() -> None:
 @click.option("--at", "scheduled_at", type=LocalTime(), help="Send later, at this time.")
 @click.option("--forward-to", help="Forward SMS replies to this number.")
 @click.option("--auto-reply", "auto_reply_text", help="Answer SMS replies with this text.")
+@click.option(
+    "--tracking/--no-tracking",
+    default=None,
+    help="Track email opens and clicks (SMTP sender) [default: for marketing only].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object with sendout_id.")
 @click.pass_obj
 def create(

@@ -81,8 +81,9 @@ def build_message(
     unsubscribe headers point at /t/u/.
     """
     html = message.html_body
+    sent_at = int(time.time())
     if tracking and html:
-        html = add_tracking(html, tracking[0], tracking[1], message.message_id)
+        html = add_tracking(html, *tracking, message.message_id, sent_at)
     text = MIMEText(message.text_body or "", "plain", UTF8_QP)
     if html:
         email: Message = MIMEMultipart("alternative")
@@ -105,7 +106,7 @@ def build_message(
     email["X-Mailgun-Variables"] = json.dumps(tag)
     email["X-PM-Metadata-sendout_message_id"] = message.message_id
     if tracking:
-        email["List-Unsubscribe"] = f"<{unsubscribe_url(*tracking, message.message_id)}>"
+        email["List-Unsubscribe"] = f"<{unsubscribe_url(*tracking, message.message_id, sent_at)}>"
         email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return email
 
@@ -137,7 +138,7 @@ class SmtpSender:
     def __init__(self, config: Settings):
         self.config = config
         self.rate = RateLimit(config.email_rate)
-        self.tracking = None  # marketing email is tracked once a public base URL is configured
+        self.tracking = None  # tracked send-outs get tracking once a public base URL is set
         if config.tracking_base_url:
             secret = config.tracking_secret.get_secret_value() if config.tracking_secret else None
             self.tracking = (
@@ -191,7 +192,7 @@ class SmtpSender:
         return outcomes
 
     def _send_one(self, connection: smtplib.SMTP, message: Outgoing) -> Outcome:
-        track = self.tracking if message.communication_type == "marketing" else None
+        track = self.tracking if message.is_tracked else None
         email = build_message(
             message, self.config.email_from, self.config.ses_configuration_set, track
         )

@@ -9,6 +9,7 @@ so ingest keeps it in quarantine rather than it being lost.
 
 import contextlib
 import json
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +31,14 @@ from flows.webhooks.signatures import (
     verify_sns,
     verify_twilio,
 )
-from flows.webhooks.tracking import TRANSPARENT_GIF, is_machine, read_token, tracking_secret
+from flows.webhooks.tracking import (
+    TRANSPARENT_GIF,
+    Token,
+    is_machine,
+    is_scanner_click,
+    read_token,
+    tracking_secret,
+)
 from warehouse.dispatch import Outgoing
 from warehouse.settings import Settings
 from warehouse.vocabulary import EventType
@@ -167,6 +175,7 @@ def create_app(config: Settings) -> Starlette:
                 text_body=None,
                 sms_text=f"From {sender}: {form.get('Body', '')}",
                 is_possible_duplicate=False,
+                is_tracked=False,
             )
             twilio_api = TwilioSender(config)
             try:
@@ -216,32 +225,28 @@ def create_app(config: Settings) -> Starlette:
     secret_value = config.tracking_secret.get_secret_value() if config.tracking_secret else None
     secret = tracking_secret(secret_value, Path(config.db).parent)
 
-    async def track(request: Request, event: str, message_id: str, url: str = "") -> None:
+    async def track(request: Request, event: str, token: Token, scanner: bool = False) -> None:
         agent = request.headers.get("user-agent")
-        await writers["tracking"].land(
-            [
-                json.dumps(
-                    {
-                        "sendout_event": event,
-                        "id": uuid.uuid4().hex,
-                        "sendout_message_id": message_id,
-                        "at": _now(),
-                        "url": url or None,
-                        "user_agent": agent,
-                        "is_machine_open": is_machine(agent),
-                    }
-                ).encode()
-            ]
-        )
+        record = {
+            "sendout_event": event,
+            "id": uuid.uuid4().hex,
+            "sendout_message_id": token.message_id,
+            "at": _now(),
+            "url": token.url or None,
+            "user_agent": agent,
+            # a HEAD request checks a URL without reading it: scanners do that
+            "is_machine_open": scanner or request.method == "HEAD" or is_machine(agent),
+        }
+        await writers["tracking"].land([json.dumps(record).encode()])
 
-    def token_of(request: Request) -> tuple[str, int, str] | None:
+    def token_of(request: Request) -> Token | None:
         return read_token(secret, request.path_params["token"])
 
     async def opened(request: Request) -> Response:
-        found = token_of(request)
-        if found is None or found[1] != 0:
+        token = token_of(request)
+        if token is None or token.link != 0:
             return PlainTextResponse("not found", status_code=404)
-        await track(request, "opened", found[0])
+        await track(request, "opened", token)
         return Response(
             TRANSPARENT_GIF,
             media_type="image/gif",
@@ -249,22 +254,23 @@ def create_app(config: Settings) -> Starlette:
         )
 
     async def clicked(request: Request) -> Response:
-        found = token_of(request)
-        if found is None or found[1] == 0 or not found[2].startswith(("http://", "https://")):
+        token = token_of(request)
+        if token is None or token.link == 0 or not token.url.startswith(("http://", "https://")):
             return PlainTextResponse("not found", status_code=404)
-        await track(request, "clicked", found[0], found[2])
-        return RedirectResponse(found[2], status_code=302)
+        scanner = is_scanner_click(token, time.time(), config.scanner_click_seconds)
+        await track(request, "clicked", token, scanner)
+        return RedirectResponse(token.url, status_code=302)
 
     async def unsubscribe(request: Request) -> Response:
-        found = token_of(request)
-        if found is None or found[1] != 0:
+        token = token_of(request)
+        if token is None or token.link != 0:
             return PlainTextResponse("not found", status_code=404)
         if request.method == "GET":  # a page first: link scanners must not unsubscribe anyone
             return HTMLResponse(
                 "<!doctype html><title>Unsubscribe</title><form method=post>"
                 "<p>Stop receiving these emails?</p><button>Unsubscribe</button></form>"
             )
-        await track(request, "unsubscribed", found[0])  # RFC 8058 one-click, or the page's button
+        await track(request, "unsubscribed", token)  # RFC 8058 one-click, or the page's button
         return HTMLResponse(
             "<!doctype html><title>Unsubscribed</title>"
             "<p>You are unsubscribed. You will not get these emails again.</p>"

@@ -1,8 +1,10 @@
 """Open and click tracking for mail sent through our SMTP sender, and one-click unsubscribe.
 
-A token carries (message id, link index, URL) and an HMAC, so nobody can forge an event or use
-the service as an open redirect: an unknown or tampered token gets 404 and no redirect. What the
-service sees is landed as Sendout's own records (`sendout_event`), ingested as provider `smtp`.
+A token carries (message id, link index, URL, time sent) and an HMAC, so nobody can forge an
+event or use the service as an open redirect: an unknown or tampered token gets 404 and no
+redirect. Fetches by machines are flagged: proxies and scanners by their user agent, link
+scanners also by clicking within seconds of sending. What the service sees is landed as
+Sendout's own records (`sendout_event`), ingested as provider `smtp`.
 """
 
 import base64
@@ -11,6 +13,7 @@ import hmac
 import json
 import re
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 MACHINE_SIGNATURES = re.compile(
@@ -45,27 +48,39 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def make_token(secret: bytes, message_id: str, link: int = 0, url: str = "") -> str:
-    """A token for one message (link 0: the open pixel or unsubscribe; 1..: its links)."""
-    payload = json.dumps([message_id, link, url], separators=(",", ":")).encode()
+@dataclass(frozen=True)
+class Token:
+    """What a tracking URL says, signed: which message, which of its links, and when it was sent."""
+
+    message_id: str
+    link: int = 0  # 0: the open pixel and the unsubscribe link; 1, 2, ...: the message's links
+    url: str = ""
+    sent_at: int = 0  # seconds since the epoch
+
+
+def make_token(secret: bytes, token: Token) -> str:
+    payload = json.dumps(
+        [token.message_id, token.link, token.url, token.sent_at], separators=(",", ":")
+    ).encode()
     signature = hmac.new(secret, payload, hashlib.sha256).digest()[:16]
     return f"{_b64(payload)}.{_b64(signature)}"
 
 
-def read_token(secret: bytes, token: str) -> tuple[str, int, str] | None:
-    """(message id, link index, URL) of an authentic token, else None."""
+def read_token(secret: bytes, text: str) -> Token | None:
+    """The token in an authentic tracking URL, else None."""
     try:
-        payload_text, signature_text = token.split(".")
+        payload_text, signature_text = text.split(".")
         payload = _unb64(payload_text)
         expected = hmac.new(secret, payload, hashlib.sha256).digest()[:16]
         if not hmac.compare_digest(expected, _unb64(signature_text)):
             return None
-        message_id, link, url = json.loads(payload)
+        message_id, link, url, sent_at = json.loads(payload)
     except (ValueError, TypeError):
         return None
-    if not isinstance(message_id, str) or not isinstance(link, int) or not isinstance(url, str):
+    fields = ((message_id, str), (link, int), (url, str), (sent_at, int))
+    if not all(isinstance(value, kind) for value, kind in fields):
         return None
-    return message_id, link, url
+    return Token(message_id, link, url, sent_at)
 
 
 def is_machine(user_agent: str | None) -> bool:
@@ -74,23 +89,29 @@ def is_machine(user_agent: str | None) -> bool:
     return agent == APPLE_PRIVACY_PROXY or not agent or bool(MACHINE_SIGNATURES.search(agent))
 
 
-def add_tracking(html: str, secret: bytes, base_url: str, message_id: str) -> str:
+def is_scanner_click(token: Token, now: float, scanner_seconds: float) -> bool:
+    """A click this soon after sending is a link scanner checking the mail on delivery: a
+    person needs longer to receive the message, open it and click."""
+    return now - token.sent_at < scanner_seconds
+
+
+def add_tracking(html: str, secret: bytes, base_url: str, message_id: str, sent_at: int) -> str:
     """Links rewritten through /t/c/ and a 1x1 pixel through /t/o/ appended."""
     count = 0
 
     def rewrite(match: re.Match) -> str:
         nonlocal count
         count += 1
-        token = make_token(secret, message_id, count, match.group(3))
+        token = make_token(secret, Token(message_id, count, match.group(3), sent_at))
         return f"{match.group(1)}{match.group(2)}{base_url}/t/c/{token}{match.group(2)}"
 
     tracked = HREF.sub(rewrite, html)
+    pixel_token = make_token(secret, Token(message_id, sent_at=sent_at))
     pixel = (
-        f'<img src="{base_url}/t/o/{make_token(secret, message_id)}" width="1" height="1" '
-        'alt="" style="display:none">'
+        f'<img src="{base_url}/t/o/{pixel_token}" width="1" height="1" alt="" style="display:none">'
     )
     return tracked + pixel
 
 
-def unsubscribe_url(secret: bytes, base_url: str, message_id: str) -> str:
-    return f"{base_url}/t/u/{make_token(secret, message_id)}"
+def unsubscribe_url(secret: bytes, base_url: str, message_id: str, sent_at: int) -> str:
+    return f"{base_url}/t/u/{make_token(secret, Token(message_id, sent_at=sent_at))}"

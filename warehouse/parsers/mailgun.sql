@@ -65,8 +65,10 @@ SELECT
     trim(e.message.headers."message-id", '<> ') AS provider_message_id,
     email_address(coalesce(e.recipient, e.message.headers."to")) AS recipient,
     event_at AS occurred_at,
-    coalesce(e.event = 'opened' AND nullif(e."client-info".bot, '') NOT IN ('false', '0'), false)
-        AS is_machine_open,
+    coalesce(
+        e.event IN ('opened', 'clicked') AND nullif(e."client-info".bot, '') NOT IN ('false', '0'),
+        false
+    ) AS is_machine_open,
     CASE WHEN e.event = 'clicked' THEN e.url END AS url,
     CASE WHEN event_type IN ('bounced', 'bad_email') THEN
         CASE WHEN e.reason = 'old' OR ds."bounce-type" = 'soft' THEN 'soft' ELSE 'hard' END

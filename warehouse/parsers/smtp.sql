@@ -36,7 +36,8 @@ SELECT
     NULL::VARCHAR AS provider_message_id,
     recipient,
     occurred_at,
-    coalesce(event_type = 'opened' AND e.is_machine_open, false) AS is_machine_open,
+    -- a click can be a machine's too: a link scanner's (the service flags it)
+    coalesce(event_type IN ('opened', 'clicked') AND e.is_machine_open, false) AS is_machine_open,
     CASE WHEN event_type = 'clicked' THEN e.url END AS url,
     NULL::VARCHAR AS bounce_kind,
     NULL::VARCHAR AS status_code,
