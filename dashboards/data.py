@@ -55,6 +55,16 @@ def sendout_list() -> pl.DataFrame:
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _pending_sns_confirmations(db: str) -> pl.DataFrame:
+    with reading(db) as con:
+        return reports.pending_sns_confirmations(con)
+
+
+def pending_sns_confirmations() -> pl.DataFrame:
+    return _pending_sns_confirmations(warehouse())
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _sendout_rows(db: str, sendout_id: str) -> list[dict]:
     with reading(db) as con:
         return reports.sendout_report(con, sendout_id)

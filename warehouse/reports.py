@@ -223,6 +223,11 @@ def search_contacts(con: duckdb.DuckDBPyConnection, text: str, limit: int = 100)
     return con.sql(SEARCH_CONTACTS, params={"text": text.strip(), "limit": limit}).pl()
 
 
+def pending_sns_confirmations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Amazon SNS subscriptions waiting for an operator to open their link, newest first."""
+    return con.sql("SELECT * FROM pending_sns_confirmations ORDER BY requested_at DESC").pl()
+
+
 def query(sql: str, params: dict | None = None, db: Path | None = None) -> pl.DataFrame:
     """One short read-only look at the warehouse, as a polars frame (for notebooks): the
     connection is closed at once, so writers are not kept waiting."""

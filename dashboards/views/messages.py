@@ -17,6 +17,14 @@ if left.button("Refresh", icon=":material/refresh:"):
     data.clear()
 right.page_link("views/new_sendout.py", label="New send-out", icon=":material/edit:")
 
+for waiting in data.pending_sns_confirmations().iter_rows(named=True):
+    st.warning(
+        f"Amazon SNS waits for you to confirm that `{waiting['topic_arn']}` may send SES events "
+        f"here: [open the confirmation link]({waiting['subscribe_url']}) once, before "
+        f"{waiting['expires_at']:%d %b %Y, %H:%M %Z}.",
+        icon=":material/link:",
+    )
+
 
 def open_sendout(sendout_id: str) -> None:
     st.session_state["sendout_id"] = sendout_id

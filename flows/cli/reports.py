@@ -10,7 +10,7 @@ from flows.cli import cli
 from warehouse.db import open_warehouse
 from warehouse.refresh import refresh as refresh_marts
 from warehouse.reports import lookup as lookup_address
-from warehouse.reports import sendout_report
+from warehouse.reports import pending_sns_confirmations, sendout_report
 from warehouse.settings import settings
 from warehouse.vocabulary import STATUS_COLUMNS
 
@@ -98,3 +98,23 @@ def lookup(db: Path, address: str, as_json: bool) -> None:
         )
     for line in found.advice:
         click.echo(f"- {line}")
+
+
+@cli.command("sns-confirmations")
+@click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
+@click.pass_obj
+def sns_confirmations(db: Path, as_json: bool) -> None:
+    """Amazon SNS subscriptions to confirm: open each link once (as of the last ingest)."""
+    with open_warehouse(db) as con:
+        pending = pending_sns_confirmations(con).to_dicts()
+    if as_json:
+        click.echo(_json(pending))
+        return
+    if not pending:
+        click.echo("No SNS subscription is waiting to be confirmed.")
+        return
+    for row in pending:
+        click.echo(
+            f"{row['topic_arn']} (link valid until {row['expires_at']:%Y-%m-%d %H:%M %Z}):\n"
+            f"  {row['subscribe_url']}"
+        )
