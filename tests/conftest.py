@@ -13,7 +13,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
-from warehouse.db import connect, open_warehouse
+from warehouse.db import connect, fetch_dicts, open_warehouse
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROVIDER_FIXTURES = FIXTURES / "providers"
@@ -34,9 +34,7 @@ def query(db_path: Path):
 
     def run(sql: str, params: list | None = None) -> list[dict]:
         with connect(db_path, read_only=True) as con:
-            relation = con.execute(sql, params or [])
-            columns = [d[0] for d in relation.description]
-            return [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
+            return fetch_dicts(con.execute(sql, params or []))
 
     return run
 

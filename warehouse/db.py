@@ -60,6 +60,12 @@ def connect(
         con.close()
 
 
+def fetch_dicts(result: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Every row of an executed query as a dict keyed by column name."""
+    columns = [d[0] for d in result.description]
+    return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """Run a block as one transaction: all of it is committed, or none of it."""

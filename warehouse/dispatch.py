@@ -19,26 +19,6 @@ from warehouse.sendouts import render
 from warehouse.sql import run_script
 from warehouse.vocabulary import Channel, EventType, Provider
 
-CLAIM_COLUMNS = (
-    "message_id",
-    "sendout_id",
-    "channel",
-    "recipient",
-    "sms_text",
-    "is_possible_duplicate",
-    "communication_type",
-    "sender",
-    "subject",
-    "html_body",
-    "text_body",
-    "is_tracked",
-    "first_name",
-    "last_name",
-    "email",
-    "mobile",
-    "blocked_by",
-)
-
 
 class DispatchError(RuntimeError):
     """A send-out that cannot be dispatched now (cancelled, not due, held by another run)."""
@@ -146,10 +126,7 @@ def claim_batch(
             "UPDATE sendouts SET dispatch_heartbeat_at = ? WHERE sendout_id = ?", [now, sendout_id]
         )
         params = {"sendout_id": sendout_id, "run_id": run_id, "size": size, "now": now}
-        claimed = [
-            dict(zip(CLAIM_COLUMNS, row, strict=True))
-            for row in run_script(con, "claim_messages.sql", params)[-1]
-        ]
+        claimed = run_script(con, "claim_messages.sql", params)[-1]
         skipped = [row for row in claimed if row["blocked_by"] is not None]
         _record(
             con,

@@ -17,4 +17,5 @@ def link_events(
     With `source_file` and `ingested_at`, only that ingested file's events are considered.
     """
     params = {"source_file": source_file, "ingested_at": ingested_at}
-    return {row[0] for rows in run_script(con, "link_events.sql", params) for row in rows}
+    linked = run_script(con, "link_events.sql", params)
+    return {row["message_id"] for rows in linked for row in rows}

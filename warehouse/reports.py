@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from warehouse.db import connect, default_db_path
+from warehouse.db import connect, default_db_path, fetch_dicts
 from warehouse.unsubscribes import Entry, entries, normalise_address
 from warehouse.vocabulary import Channel, CommunicationType, DisplayStatus, UnsubscribeScope
 
@@ -18,16 +18,16 @@ ARRIVED = {str(DisplayStatus.SENT), str(DisplayStatus.DELIVERED)}
 
 def sendout_report(con: duckdb.DuckDBPyConnection, sendout_id: str | None = None) -> list[dict]:
     """Rows of `sendout_summary` (one per send-out and channel), newest send-out first."""
-    relation = con.execute(
-        """
-        SELECT * FROM sendout_summary
-        WHERE $sendout_id IS NULL OR sendout_id = $sendout_id
-        ORDER BY created_at DESC, sendout_id, channel
-        """,
-        {"sendout_id": sendout_id},
+    return fetch_dicts(
+        con.execute(
+            """
+            SELECT * FROM sendout_summary
+            WHERE $sendout_id IS NULL OR sendout_id = $sendout_id
+            ORDER BY created_at DESC, sendout_id, channel
+            """,
+            {"sendout_id": sendout_id},
+        )
     )
-    columns = [d[0] for d in relation.description]
-    return [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
 
 
 @dataclass

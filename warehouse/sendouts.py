@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from warehouse.contacts import read_contacts, upsert_contacts
-from warehouse.db import transaction
+from warehouse.db import fetch_dicts, transaction
 from warehouse.sql import read_sql
 from warehouse.vocabulary import Channel, CommunicationType
 
@@ -258,13 +258,10 @@ def _create_messages(
 
 
 def _sendout(con: duckdb.DuckDBPyConnection, sendout_id: str) -> dict:
-    relation = con.execute("SELECT * FROM sendouts WHERE sendout_id = ?", [sendout_id])
-    columns = [d[0] for d in relation.description]
-    row = relation.fetchone()
-    relation.fetchall()  # drain: DuckDB 2.0 keeps an unfinished result open
-    if row is None:
+    rows = fetch_dicts(con.execute("SELECT * FROM sendouts WHERE sendout_id = ?", [sendout_id]))
+    if not rows:
         raise SendoutError([FieldError("sendout_id", f"there is no send-out {sendout_id}")])
-    return dict(zip(columns, row, strict=True))
+    return rows[0]
 
 
 def cancel(con: duckdb.DuckDBPyConnection, sendout_id: str, now: datetime | None = None) -> None:

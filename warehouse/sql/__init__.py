@@ -5,6 +5,8 @@ from importlib import resources
 
 import duckdb
 
+from warehouse.db import fetch_dicts
+
 
 @cache
 def read_sql(name: str, package: str = "warehouse.sql") -> str:
@@ -17,11 +19,11 @@ def run_script(
     name: str,
     params: dict | None = None,
     package: str = "warehouse.sql",
-) -> list[list[tuple]]:
+) -> list[list[dict]]:
     """Execute every statement of a SQL file in order, binding to each the named parameters it
-    uses; return each statement's rows."""
+    uses; return each statement's rows, as dicts."""
     results = []
     for statement in con.extract_statements(read_sql(name, package)):
         used = {k: v for k, v in (params or {}).items() if k in statement.named_parameters}
-        results.append(con.execute(statement, used or None).fetchall())
+        results.append(fetch_dicts(con.execute(statement, used or None)))
     return results
