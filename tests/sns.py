@@ -36,7 +36,7 @@ def signed_sns(key: rsa.RSAPrivateKey, version: str, **fields) -> dict:
         "MessageId": "sns-1",
         "TopicArn": "arn:aws:sns:x",
         "Message": '{"eventType":"Delivery"}',
-        "Timestamp": "2026-11-27T10:00:00.000Z",
+        "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "SignatureVersion": version,
         **fields,
     }

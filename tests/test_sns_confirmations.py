@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
 from flows.cli import cli
-from tests.events import ses
+from tests.events import ses, write_ndjson
 from tests.smtp_sink import free_port
 from tests.sns import signed_sns
 from tests.test_webhook_service import Service
@@ -108,24 +108,23 @@ def test_a_notification_from_another_topic_or_from_before_the_request_confirms_n
     assert [w["topic_arn"] for w in sns_confirmations(db_path)] == [TOPIC]
 
 
-def test_only_the_newest_link_of_a_topic_is_shown_and_expired_ones_not_at_all(deliver, db_path):
+def test_only_the_newest_link_of_a_topic_is_shown_and_expired_ones_not_at_all(
+    deliver, db_path, tmp_path
+):
     now = datetime.now(UTC)
     stale_topic = "arn:aws:sns:eu-west-1:123456789012:long-ago"
-
-    deliver(
-        confirmation(now - timedelta(hours=5)),
-        confirmation(now - timedelta(hours=1)),
-        confirmation(now - timedelta(days=4), stale_topic),
+    landed_long_ago = write_ndjson(
+        tmp_path / "ses-old.ndjson", [confirmation(now - timedelta(days=4), stale_topic)]
     )
+
+    deliver(confirmation(now - timedelta(minutes=50)), confirmation(now - timedelta(minutes=10)))
+    ingest_paths(db_path, [landed_long_ago])
     [waiting] = sns_confirmations(db_path)
 
     assert waiting["topic_arn"] == TOPIC
-    assert datetime.fromisoformat(waiting["requested_at"]) == now.replace(
-        microsecond=0
-    ) - timedelta(hours=1)
-    assert datetime.fromisoformat(waiting["expires_at"]) - datetime.fromisoformat(
-        waiting["requested_at"]
-    ) == timedelta(days=3)
+    requested = datetime.fromisoformat(waiting["requested_at"])
+    assert requested == (now - timedelta(minutes=10)).replace(microsecond=0)
+    assert datetime.fromisoformat(waiting["expires_at"]) - requested == timedelta(days=3)
 
 
 def test_the_dashboard_shows_the_link_to_open(deliver, db_path, monkeypatch):

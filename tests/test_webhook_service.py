@@ -237,6 +237,29 @@ def test_a_pushed_event_is_ingested_and_shows_in_the_final_status(service, db_pa
         assert con.sql("SELECT status FROM message_status").fetchall() == [("Delivered",)]
 
 
+def test_a_replayed_sendgrid_request_is_stored_once_and_a_stale_one_refused(service, db_path):
+    running, config = service
+    delivered = {"event": "delivered", "email": "ada@example.com", "sg_event_id": "r1"}
+    body = json.dumps([{**delivered, "timestamp": 1800000000}]).encode()
+
+    def send(stamp: int) -> httpx.Response:
+        signature = SENDGRID_KEY.sign(str(stamp).encode() + body, ec.ECDSA(hashes.SHA256()))
+        headers = {
+            "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+            "X-Twilio-Email-Event-Webhook-Timestamp": str(stamp),
+        }
+        return httpx.post(f"{running.url}/webhooks/sendgrid", content=body, headers=headers)
+
+    now = int(time.time())
+    answers = [send(now).status_code, send(now).status_code, send(now - 2 * 86400).status_code]
+    running.stop()
+    summary = ingest_paths(db_path, [Path(config.landing)])
+
+    assert answers == [200, 200, 403]
+    assert len(landed(config)) == 2  # the replay lands again ...
+    assert (summary.events_new, summary.events_duplicate) == (1, 1)  # ... and is stored once
+
+
 def test_ses_through_sns_verifies_with_a_pinned_certificate(tmp_path, sns_signer):
     key, certificate = sns_signer
     pinned = tmp_path / "sns.pem"

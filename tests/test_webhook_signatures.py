@@ -82,17 +82,26 @@ def test_sendgrid_signed_events_verify_and_tampered_ones_do_not():
         .public_key()
         .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    body, stamp = b'[{"event":"open","email":"ada@example.com"}]', "1800000000"
-    signature = base64.b64encode(
-        private.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
-    ).decode()
+    body, stamp, now = b'[{"event":"open","email":"ada@example.com"}]', "1800000000", 1.8e9
 
-    assert verify_sendgrid(public, signature, stamp, body)
-    assert not verify_sendgrid(public, signature, stamp, body.replace(b"open", b"click"))
-    assert not verify_sendgrid(public, signature, "1800000001", body)
-    assert not verify_sendgrid(base64.b64encode(other).decode(), signature, stamp, body)
-    assert not verify_sendgrid(public, "not base64!", stamp, body)
-    assert not verify_sendgrid("not a key", signature, stamp, body)
+    def signed(stamp: str) -> str:
+        return base64.b64encode(
+            private.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+        ).decode()
+
+    signature = signed(stamp)
+    a_day_later, two_days_later = now + 24 * 3600, now + 48 * 3600
+
+    assert verify_sendgrid(public, signature, stamp, body, now=now)
+    assert verify_sendgrid(public, signature, stamp, body, now=a_day_later)  # SendGrid's retry
+    assert not verify_sendgrid(public, signature, stamp, body, now=two_days_later)  # stale
+    assert not verify_sendgrid(public, signed("1800001000"), "1800001000", body, now=now)  # future
+    assert not verify_sendgrid(public, signature, stamp, body.replace(b"open", b"click"), now=now)
+    assert not verify_sendgrid(public, signature, "1800000001", body, now=now)
+    assert not verify_sendgrid(base64.b64encode(other).decode(), signature, stamp, body, now=now)
+    assert not verify_sendgrid(public, "not base64!", stamp, body, now=now)
+    assert not verify_sendgrid("not a key", signature, stamp, body, now=now)
+    assert not verify_sendgrid(public, signed("soon"), "soon", body, now=now)
 
 
 def test_postmark_basic_credentials():
@@ -113,6 +122,18 @@ def test_sns_messages_verify_with_either_signature_version(sns_signer, version):
     assert verify_sns(message, certificate)
     assert not verify_sns({**message, "Message": '{"eventType":"Bounce"}'}, certificate)
     assert not verify_sns({**message, "SignatureVersion": "3"}, certificate)
+
+
+def test_an_sns_message_older_than_snss_retries_is_refused(sns_signer):
+    key, certificate = sns_signer
+    message = signed_sns(key, "2", Timestamp="2026-11-27T10:00:00.000Z")
+    published = 1_795_773_600.0  # 2026-11-27T10:00:00Z
+
+    assert verify_sns(message, certificate, now=published + 3500)  # SNS still retrying
+    assert not verify_sns(message, certificate, now=published + 2 * 3600)  # stale
+    assert not verify_sns(message, certificate, now=published - 600)  # from the future
+    undated = signed_sns(key, "2", Timestamp="sometime")
+    assert not verify_sns(undated, certificate, now=published)
 
 
 def test_an_sns_subscription_confirmation_is_signed_over_its_own_fields(sns_signer):

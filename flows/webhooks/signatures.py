@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Mapping, MutableSet
+from datetime import datetime
 from urllib.parse import urlparse
 
 from cryptography import x509
@@ -16,7 +17,18 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
-MAILGUN_MAX_AGE = 300  # seconds a Mailgun signature stays valid
+# How old a signed request may be. Older ones are refused as replays, so each limit is the
+# longest a provider keeps retrying one delivery; a replay inside it lands again, and ingest
+# stores its events once (by event id).
+MAILGUN_MAX_AGE = 300  # Mailgun signs every attempt anew
+SENDGRID_MAX_AGE = 25 * 3600  # SendGrid retries a failed POST for up to 24 hours
+SNS_MAX_AGE = 3600 + 300  # SNS retries an HTTP/S delivery for at most 3,600 s after publishing
+CLOCK_SKEW = 60  # seconds a provider's clock may run ahead of ours
+
+
+def _is_fresh(signed_at: float, now: float | None, max_age: float) -> bool:
+    age = (now if now is not None else time.time()) - signed_at
+    return -CLOCK_SKEW <= age <= max_age
 
 
 def verify_mailgun(
@@ -31,11 +43,13 @@ def verify_mailgun(
     """Mailgun: HMAC-SHA256 of timestamp + token with the signing key; stale timestamps and
     replayed tokens are refused."""
     try:
-        age = (now if now is not None else time.time()) - float(timestamp)
+        signed_at = float(timestamp)
     except ValueError:
         return False
     expected = hmac.new(signing_key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256)
-    if not hmac.compare_digest(expected.hexdigest(), signature) or not -60 <= age <= max_age:
+    if not hmac.compare_digest(expected.hexdigest(), signature):
+        return False
+    if not _is_fresh(signed_at, now, max_age):
         return False
     if token in seen_tokens:
         return False
@@ -43,9 +57,16 @@ def verify_mailgun(
     return True
 
 
-def verify_sendgrid(public_key: str, signature: str, timestamp: str, body: bytes) -> bool:
+def verify_sendgrid(
+    public_key: str,
+    signature: str,
+    timestamp: str,
+    body: bytes,
+    now: float | None = None,
+    max_age: float = SENDGRID_MAX_AGE,
+) -> bool:
     """SendGrid's signed Event Webhook: ECDSA P-256 with SHA-256 over timestamp + raw body; the
-    key is the base64 DER public key from SendGrid's settings."""
+    key is the base64 DER public key from SendGrid's settings. Stale timestamps are refused."""
     try:
         key = serialization.load_der_public_key(base64.b64decode(public_key))
         if not isinstance(key, ec.EllipticCurvePublicKey):
@@ -53,9 +74,9 @@ def verify_sendgrid(public_key: str, signature: str, timestamp: str, body: bytes
         key.verify(
             base64.b64decode(signature), timestamp.encode() + body, ec.ECDSA(hashes.SHA256())
         )
+        return _is_fresh(float(timestamp), now, max_age)
     except (InvalidSignature, ValueError, TypeError):
         return False
-    return True
 
 
 def verify_twilio(auth_token: str, url: str, params: Mapping[str, str], signature: str) -> bool:
@@ -113,9 +134,15 @@ def sns_string_to_sign(message: Mapping[str, str]) -> bytes:
     return "".join(f"{f}\n{message[f]}\n" for f in fields if f in message).encode()
 
 
-def verify_sns(message: Mapping[str, str], certificate_pem: bytes) -> bool:
+def verify_sns(
+    message: Mapping[str, str],
+    certificate_pem: bytes,
+    now: float | None = None,
+    max_age: float = SNS_MAX_AGE,
+) -> bool:
     """An SNS message signed with SignatureVersion 1 (SHA1) or 2 (SHA256) by the certificate
-    (fetched from the SigningCertURL after `sns_certificate_url_is_amazons`, or pinned)."""
+    (fetched from the SigningCertURL after `sns_certificate_url_is_amazons`, or pinned), and
+    published no longer ago than SNS keeps retrying."""
     algorithm = {"1": hashes.SHA1(), "2": hashes.SHA256()}.get(message.get("SignatureVersion"))
     if algorithm is None or "Signature" not in message:
         return False
@@ -127,6 +154,7 @@ def verify_sns(message: Mapping[str, str], certificate_pem: bytes) -> bool:
             padding.PKCS1v15(),
             algorithm,
         )
-    except (InvalidSignature, ValueError, TypeError, AttributeError):
+        published = datetime.fromisoformat(message["Timestamp"]).timestamp()
+    except (InvalidSignature, ValueError, TypeError, AttributeError, KeyError):
         return False
-    return True
+    return _is_fresh(published, now, max_age)
