@@ -93,6 +93,7 @@ def test_open_click_and_one_click_unsubscribe_land_and_reach_status_and_list(ser
     click = httpx.get(f"{running.url}/t/c/{token('m1', 1, 'https://example.org/x')}", headers=HUMAN)
     forged = httpx.get(f"{running.url}/t/c/{token('m1', 1, 'https://evil.example', b'x')}")
     page = httpx.get(f"{running.url}/t/u/{token()}")
+    checked = httpx.head(f"{running.url}/t/u/{token()}")  # a scanner must not unsubscribe
     one_click = httpx.post(f"{running.url}/t/u/{token()}", data={"List-Unsubscribe": "One-Click"})
     running.stop()
     summary = ingest_paths(db_path, [Path(config.landing)])
@@ -103,6 +104,7 @@ def test_open_click_and_one_click_unsubscribe_land_and_reach_status_and_list(ser
     assert (click.status_code, click.headers["location"]) == (302, "https://example.org/x")
     assert forged.status_code == 404 and "location" not in forged.headers
     assert page.status_code == 200 and "<form method=post>" in page.text
+    assert checked.status_code == 200
     assert one_click.status_code == 200
     assert (summary.events_new, summary.quarantined) == (4, 0)  # the page view is no event
     with connect(db_path, read_only=True) as con:

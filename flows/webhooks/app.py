@@ -265,7 +265,7 @@ def create_app(config: Settings) -> Starlette:
         token = token_of(request)
         if token is None or token.link != 0:
             return PlainTextResponse("not found", status_code=404)
-        if request.method == "GET":  # a page first: link scanners must not unsubscribe anyone
+        if request.method != "POST":  # a page first: link scanners must not unsubscribe anyone
             return HTMLResponse(
                 "<!doctype html><title>Unsubscribe</title><form method=post>"
                 "<p>Stop receiving these emails?</p><button>Unsubscribe</button></form>"
