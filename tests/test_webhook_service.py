@@ -279,6 +279,39 @@ def test_ses_through_sns_verifies_with_a_pinned_certificate(tmp_path, sns_signer
     assert [r["MessageId"] for r in landed(config)] == ["sns-1"]
 
 
+def test_amazons_certificate_is_fetched_once_and_a_failed_fetch_asks_sns_to_retry(
+    tmp_path, sns_signer, monkeypatch
+):
+    key, certificate = sns_signer
+    fetched = []
+
+    async def amazon(client, url, **kwargs):  # stands in for sns.<region>.amazonaws.com
+        fetched.append(url)
+        if "unreachable" in url:
+            raise httpx.ConnectError("no route to host")
+        return httpx.Response(200, content=certificate, request=httpx.Request("GET", url))
+
+    monkeypatch.setattr(httpx.AsyncClient, "get", amazon)
+    config = Settings(landing=tmp_path / "landing", webhook_port=free_port())
+    running = Service(config)
+    good = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-x.pem"
+    down = "https://sns.eu-west-2.amazonaws.com/unreachable.pem"
+
+    answers = [
+        httpx.post(f"{running.url}/webhooks/ses", json=signed_sns(key, "2", **fields)).status_code
+        for fields in (
+            {"SigningCertURL": good},
+            {"SigningCertURL": good, "MessageId": "sns-2"},
+            {"SigningCertURL": down, "MessageId": "sns-3"},
+        )
+    ]
+    running.stop()
+
+    assert answers == [200, 200, 503]
+    assert fetched == [good, down]
+    assert [r["MessageId"] for r in landed(config)] == ["sns-1", "sns-2"]
+
+
 def test_without_a_pinned_certificate_only_amazons_hosts_are_trusted(tmp_path, sns_signer):
     key, _ = sns_signer
     config = Settings(landing=tmp_path / "landing", webhook_port=free_port())

@@ -7,6 +7,7 @@ over the size limit get 413; an authenticated body that is not what we expect is
 so ingest keeps it in quarantine rather than it being lost.
 """
 
+import asyncio
 import contextlib
 import json
 import time
@@ -152,7 +153,7 @@ def create_app(config: Settings) -> Starlette:
         record = {**form, **dict(request.query_params), "sendout_received_at": _now()}
         lines = [record]
         if request.url.path.endswith("/inbound"):
-            lines += handle_inbound(form)
+            lines += await asyncio.to_thread(handle_inbound, form)  # it may call Twilio
         await writers["twilio"].land([json.dumps(line).encode() for line in lines])
         if request.url.path.endswith("/inbound"):
             return Response(_twiml(config.auto_reply_text), media_type="text/xml")
@@ -204,6 +205,19 @@ def create_app(config: Settings) -> Starlette:
             )
         return done
 
+    pinned_certificate = (
+        Path(config.sns_certificate_file).read_bytes() if config.sns_certificate_file else None
+    )
+    certificates: dict[str, bytes] = {}  # Amazon's signing certificates by URL, fetched once
+
+    async def sns_certificate(url: str) -> bytes:
+        if url not in certificates:
+            async with httpx.AsyncClient(timeout=10) as client:
+                response = await client.get(url)
+                response.raise_for_status()
+            certificates[url] = response.content
+        return certificates[url]
+
     async def ses(request: Request) -> Response:
         body = await _body(request, limit)
         try:
@@ -211,12 +225,12 @@ def create_app(config: Settings) -> Starlette:
             certificate_url = message["SigningCertURL"]
         except (ValueError, KeyError, TypeError):
             return PlainTextResponse("not an SNS message", status_code=401)
-        if config.sns_certificate_file:
-            certificate = Path(config.sns_certificate_file).read_bytes()
-        elif sns_certificate_url_is_amazons(certificate_url):
-            certificate = httpx.get(certificate_url, timeout=10).content
-        else:
+        if not (pinned_certificate or sns_certificate_url_is_amazons(certificate_url)):
             return PlainTextResponse("certificate not from Amazon SNS", status_code=403)
+        try:
+            certificate = pinned_certificate or await sns_certificate(certificate_url)
+        except httpx.HTTPError:  # SNS tries again later: nothing is lost
+            return PlainTextResponse("cannot fetch the signing certificate", status_code=503)
         if not verify_sns(message, certificate):
             return PlainTextResponse("signature does not verify", status_code=403)
         await writers["ses"].land([body])  # confirmations too: ingest shows their SubscribeURL
