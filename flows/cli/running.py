@@ -121,16 +121,20 @@ def demo(db: Path, contacts: int, seed: int) -> None:
 @click.option(
     "--port", default=None, type=int, help="Port [default: $SENDOUT_WEBHOOK_PORT or 8088]."
 )
-def webhooks(host: str | None, port: int | None) -> None:
+@click.option(
+    "--access-log", is_flag=True, help="Log every request (off: it costs CPU under load)."
+)
+def webhooks(host: str | None, port: int | None, access_log: bool) -> None:
     """Receive the providers' webhooks and land them for ingest (until Ctrl-C)."""
     import uvicorn
 
     from flows.webhooks.app import create_app
 
     config = settings()
-    uvicorn.run(
+    uvicorn.run(  # with uvloop and httptools installed, uvicorn uses them
         create_app(config),
         host=host or config.webhook_host,
         port=port or config.webhook_port,
         log_level="info",
+        access_log=access_log,
     )
