@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from flows.webhooks.signatures import (
+    SeenTokens,
     sns_certificate_url_is_amazons,
     verify_basic,
     verify_mailgun,
@@ -55,19 +56,34 @@ def test_mailgun_signatures_are_checked_for_key_age_and_replay():
     now = 1_800_000_000.0
     stamp, token = str(int(now) - 10), "a1b2c3"
     good = mailgun_signature("key-1", stamp, token)
-    seen: set[str] = set()
+    seen = SeenTokens()
 
     assert verify_mailgun("key-1", stamp, token, good, seen, now=now)
     assert not verify_mailgun("key-1", stamp, token, good, seen, now=now)  # replayed
     assert not verify_mailgun(
-        "key-2", stamp, "fresh", mailgun_signature("key-1", stamp, "fresh"), set(), now=now
+        "key-2", stamp, "fresh", mailgun_signature("key-1", stamp, "fresh"), SeenTokens(), now=now
     )  # wrong key
     old = str(int(now) - 3600)
     assert not verify_mailgun(
-        "key-1", old, "t2", mailgun_signature("key-1", old, "t2"), set(), now=now
+        "key-1", old, "t2", mailgun_signature("key-1", old, "t2"), SeenTokens(), now=now
     )  # stale
-    assert not verify_mailgun("key-1", stamp, "t3", "0" * 64, set(), now=now)  # tampered
-    assert not verify_mailgun("key-1", "yesterday", "t4", good, set(), now=now)
+    assert not verify_mailgun("key-1", stamp, "t3", "0" * 64, SeenTokens(), now=now)  # tampered
+    assert not verify_mailgun("key-1", "yesterday", "t4", good, SeenTokens(), now=now)
+
+
+def test_mailgun_tokens_are_remembered_only_while_they_could_still_pass():
+    seen = SeenTokens(max_age=300)
+    start = 1_800_000_000.0
+
+    for second in range(0, 3600, 2):  # an hour of webhooks, one every two seconds
+        stamp, token = str(int(start) + second), f"token-{second}"
+        signature = mailgun_signature("key-1", stamp, token)
+        assert verify_mailgun("key-1", stamp, token, signature, seen, now=start + second)
+
+    assert len(seen.signed_at) <= 151  # the last five minutes' worth, not the whole hour
+    last = str(int(start) + 3598)
+    replay = mailgun_signature("key-1", last, "token-3598")
+    assert not verify_mailgun("key-1", last, "token-3598", replay, seen, now=start + 3600)
 
 
 def test_sendgrid_signed_events_verify_and_tampered_ones_do_not():

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from flows.senders.twilio import TwilioSender
 from flows.webhooks.landing import LandingWriter
 from flows.webhooks.signatures import (
+    SeenTokens,
     sns_certificate_url_is_amazons,
     verify_basic,
     verify_mailgun,
@@ -83,7 +84,7 @@ def create_app(config: Settings) -> Starlette:
         name: LandingWriter(folder, name)
         for name in ("sendgrid", "mailgun", "postmark", "twilio", "ses", "tracking")
     }
-    seen_mailgun_tokens: set[str] = set()
+    seen_mailgun_tokens = SeenTokens()
     limit = config.webhook_max_body_bytes
 
     async def sendgrid(request: Request) -> Response:

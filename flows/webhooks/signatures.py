@@ -8,7 +8,8 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping, MutableSet
+from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import datetime
 from urllib.parse import urlparse
 
@@ -31,30 +32,44 @@ def _is_fresh(signed_at: float, now: float | None, max_age: float) -> bool:
     return -CLOCK_SKEW <= age <= max_age
 
 
+class SeenTokens:
+    """The Mailgun tokens accepted lately. A token is forgotten once its timestamp is too old to
+    pass anyway, so the memory stays bounded however long the service runs."""
+
+    def __init__(self, max_age: float = MAILGUN_MAX_AGE):
+        self.max_age = max_age
+        self.signed_at: OrderedDict[str, float] = OrderedDict()  # in the order accepted
+
+    def first_use(self, token: str, signed_at: float, now: float) -> bool:
+        while self.signed_at and next(iter(self.signed_at.values())) < now - self.max_age:
+            self.signed_at.popitem(last=False)
+        if token in self.signed_at:
+            return False
+        self.signed_at[token] = signed_at
+        return True
+
+
 def verify_mailgun(
     signing_key: str,
     timestamp: str,
     token: str,
     signature: str,
-    seen_tokens: MutableSet[str],
+    seen: SeenTokens,
     now: float | None = None,
-    max_age: float = MAILGUN_MAX_AGE,
 ) -> bool:
     """Mailgun: HMAC-SHA256 of timestamp + token with the signing key; stale timestamps and
     replayed tokens are refused."""
+    now = now if now is not None else time.time()
     try:
         signed_at = float(timestamp)
     except ValueError:
         return False
     expected = hmac.new(signing_key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256)
-    if not hmac.compare_digest(expected.hexdigest(), signature):
-        return False
-    if not _is_fresh(signed_at, now, max_age):
-        return False
-    if token in seen_tokens:
-        return False
-    seen_tokens.add(token)
-    return True
+    return (
+        hmac.compare_digest(expected.hexdigest(), signature)
+        and _is_fresh(signed_at, now, seen.max_age)
+        and seen.first_use(token, signed_at, now)
+    )
 
 
 def verify_sendgrid(
