@@ -189,6 +189,34 @@ def test_twilio_callbacks_land_with_our_id_and_an_inbound_sms_gets_the_auto_repl
     assert all("sendout_received_at" in r for r in records)
 
 
+def test_landing_files_go_to_ingest_by_size_and_by_age_even_when_nothing_more_comes(tmp_path):
+    config = Settings(
+        landing=tmp_path / "landing",
+        webhook_port=free_port(),
+        postmark_user="pm",
+        postmark_password="pm-pass",
+        landing_file_max_bytes=50,
+        landing_file_max_seconds=1.0,
+    )
+    folder = Path(config.landing) / "webhooks"
+    running = Service(config)
+    try:
+        for n in range(3):  # each record fills a file: the next write starts a new one
+            record = {"RecordType": "Delivery", "MessageID": f"pm-{n}", "padding": "x" * 50}
+            httpx.post(f"{running.url}/webhooks/postmark", json=record, auth=("pm", "pm-pass"))
+        handed_over_by_size = len(list(folder.glob("*.ndjson")))
+        deadline = time.monotonic() + 10
+        while list(folder.glob("*.open")) and time.monotonic() < deadline:
+            time.sleep(0.1)  # nothing more arrives; the last file is handed over by age
+        left_open = list(folder.glob("*.open"))
+    finally:
+        running.stop()
+
+    assert handed_over_by_size == 2
+    assert left_open == []
+    assert sorted(r["MessageID"] for r in landed(config)) == ["pm-0", "pm-1", "pm-2"]
+
+
 def test_a_body_over_the_limit_gets_413_and_nothing_lands(service):
     running, config = service
 

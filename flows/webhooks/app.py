@@ -81,7 +81,9 @@ def create_app(config: Settings) -> Starlette:
     """The service, landing into `config.landing/webhooks/`."""
     folder = Path(config.landing) / "webhooks"
     writers = {
-        name: LandingWriter(folder, name)
+        name: LandingWriter(
+            folder, name, config.landing_file_max_bytes, config.landing_file_max_seconds
+        )
         for name in ("sendgrid", "mailgun", "postmark", "twilio", "ses", "tracking")
     }
     seen_mailgun_tokens = SeenTokens()
@@ -294,9 +296,17 @@ def create_app(config: Settings) -> Starlette:
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
 
+    async def hand_over_old_files() -> None:
+        while True:
+            await asyncio.sleep(1)
+            for writer in writers.values():
+                await asyncio.to_thread(writer.hand_over_if_old)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
+        handing_over = asyncio.create_task(hand_over_old_files())
         yield
+        handing_over.cancel()
         for writer in writers.values():  # hand the open files to ingest
             writer.close()
 

@@ -4,7 +4,8 @@ A record is written and fsynced before the request that brought it is answered, 
 event survives a crash. Requests arriving together share one write and one fsync (group commit)
 in a worker thread, so the event loop keeps serving while the disk works. The file being written
 ends in `.open` (ingest does not read it); it is renamed to `.ndjson` when it reaches `max_bytes`
-or `max_seconds`, or when the service stops.
+or `max_seconds` (checked at each write, and every second by the service, so a quiet spell does
+not keep events from ingest), or when the service stops.
 """
 
 import asyncio
@@ -19,9 +20,7 @@ from pathlib import Path
 class LandingWriter:
     """Appends records (one per line) for one source, rotating by size and age."""
 
-    def __init__(
-        self, folder: Path, prefix: str, max_bytes: int = 64 * 2**20, max_seconds: float = 300.0
-    ):
+    def __init__(self, folder: Path, prefix: str, max_bytes: int, max_seconds: float):
         self.folder = folder
         self.prefix = prefix
         self.max_bytes = max_bytes
@@ -75,6 +74,12 @@ class LandingWriter:
             self.handle.flush()
             os.fsync(self.handle.fileno())
             self.written += len(data)
+
+    def hand_over_if_old(self) -> None:
+        """Hand the current file to ingest once it is `max_seconds` old, written to or not."""
+        with self.lock:
+            if self.handle and time.monotonic() - self.opened >= self.max_seconds:
+                self._close()
 
     def _open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
