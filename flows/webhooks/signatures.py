@@ -11,6 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from urllib.parse import urlparse
 
 from cryptography import x509
@@ -72,6 +73,12 @@ def verify_mailgun(
     )
 
 
+@cache
+def _public_key(der_base64: str) -> object:
+    """A configured public key, parsed once (not on every request)."""
+    return serialization.load_der_public_key(base64.b64decode(der_base64))
+
+
 def verify_sendgrid(
     public_key: str,
     signature: str,
@@ -83,7 +90,7 @@ def verify_sendgrid(
     """SendGrid's signed Event Webhook: ECDSA P-256 with SHA-256 over timestamp + raw body; the
     key is the base64 DER public key from SendGrid's settings. Stale timestamps are refused."""
     try:
-        key = serialization.load_der_public_key(base64.b64decode(public_key))
+        key = _public_key(public_key)
         if not isinstance(key, ec.EllipticCurvePublicKey):
             return False
         key.verify(
