@@ -2,6 +2,10 @@
 opens and link scanners' clicks flagged, tracking chosen per send-out, and what the service sees
 ends up in statuses and the Unsubscribes list."""
 
+import base64
+import hashlib
+import hmac
+import re
 import time
 from pathlib import Path
 
@@ -28,6 +32,10 @@ from warehouse.settings import Settings
 SECRET = "tracking-secret"
 SENT_LONG_AGO = int(time.time()) - 3600
 HUMAN = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)"}
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def token(message_id: str = "m1", link: int = 0, url: str = "", secret: bytes = b"") -> str:
@@ -63,12 +71,27 @@ def test_machine_opens_are_told_apart_by_their_user_agent(agent, machine):
     assert is_machine(agent) is machine
 
 
+def test_a_token_from_mail_sent_before_tokens_carried_the_send_time_still_works():
+    three_fields = b'["m1",1,"https://example.org/news"]'
+    signature = hmac.new(SECRET.encode(), three_fields, hashlib.sha256).digest()[:16]
+    old = f"{b64(three_fields)}.{b64(signature)}"
+
+    assert read_token(SECRET.encode(), old) == Token("m1", 1, "https://example.org/news", 0)
+
+
 def test_links_are_rewritten_and_a_pixel_added():
-    html = "<p><a href=\"https://example.org/a\">A</a> <a href='http://example.org/b'>B</a></p>"
+    html = (
+        '<p><a href="https://example.org/a?x=1&amp;y=2">A</a> '
+        "<a href='http://example.org/b'>B</a></p>"
+    )
 
     tracked = add_tracking(html, SECRET.encode(), "https://hooks.example.org", "m1", SENT_LONG_AGO)
+    tokens = re.findall(r"/t/c/([\w.-]+)", tracked)
 
-    assert tracked.count("https://hooks.example.org/t/c/") == 2
+    assert [read_token(SECRET.encode(), t).url for t in tokens] == [
+        "https://example.org/a?x=1&y=2",  # where the browser would have gone
+        "http://example.org/b",
+    ]
     assert "https://example.org/a" not in tracked
     assert '<img src="https://hooks.example.org/t/o/' in tracked
 
@@ -187,6 +210,8 @@ def test_the_smtp_sender_tracks_the_messages_of_tracked_send_outs_only(tmp_path)
     tracked, plain = received.messages
     html = tracked.get_payload()[1].get_payload(decode=True).decode()
     assert "https://hooks.example.org/t/c/" in html and "/t/o/" in html
+    [link] = re.findall(r"/t/c/([\w.-]+)", html)
+    assert abs(read_token(SECRET.encode(), link).sent_at - time.time()) < 60  # when it was sent
     assert tracked["List-Unsubscribe"].startswith("<https://hooks.example.org/t/u/")
     assert tracked["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert plain["List-Unsubscribe"] is None

@@ -14,6 +14,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
+from html import unescape
 from pathlib import Path
 
 MACHINE_SIGNATURES = re.compile(
@@ -55,10 +56,11 @@ class Token:
     message_id: str
     link: int = 0  # 0: the open pixel and the unsubscribe link; 1, 2, ...: the message's links
     url: str = ""
-    sent_at: int = 0  # seconds since the epoch
+    sent_at: int = 0  # seconds since the epoch; 0 in mail sent before tokens carried it
 
 
 def make_token(secret: bytes, token: Token) -> str:
+    """The signed text of a token, safe in a URL path."""
     payload = json.dumps(
         [token.message_id, token.link, token.url, token.sent_at], separators=(",", ":")
     ).encode()
@@ -74,7 +76,8 @@ def read_token(secret: bytes, text: str) -> Token | None:
         expected = hmac.new(secret, payload, hashlib.sha256).digest()[:16]
         if not hmac.compare_digest(expected, _unb64(signature_text)):
             return None
-        message_id, link, url, sent_at = json.loads(payload)
+        # mail sent before tokens carried the send time has three fields: its links still work
+        message_id, link, url, sent_at = [*json.loads(payload), 0][:4]
     except (ValueError, TypeError):
         return None
     fields = ((message_id, str), (link, int), (url, str), (sent_at, int))
@@ -102,7 +105,8 @@ def add_tracking(html: str, secret: bytes, base_url: str, message_id: str, sent_
     def rewrite(match: re.Match) -> str:
         nonlocal count
         count += 1
-        token = make_token(secret, Token(message_id, count, match.group(3), sent_at))
+        url = unescape(match.group(3))  # the address the browser would follow
+        token = make_token(secret, Token(message_id, count, url, sent_at))
         return f"{match.group(1)}{match.group(2)}{base_url}/t/c/{token}{match.group(2)}"
 
     tracked = HREF.sub(rewrite, html)
