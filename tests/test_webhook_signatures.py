@@ -84,6 +84,8 @@ def test_mailgun_tokens_are_remembered_only_while_they_could_still_pass():
     last = str(int(start) + 3598)
     replay = mailgun_signature("key-1", last, "token-3598")
     assert not verify_mailgun("key-1", last, "token-3598", replay, seen, now=start + 3600)
+    first = mailgun_signature("key-1", str(int(start)), "token-0")  # forgotten, and stale
+    assert not verify_mailgun("key-1", str(int(start)), "token-0", first, seen, now=start + 3600)
 
 
 def test_sendgrid_signed_events_verify_and_tampered_ones_do_not():
@@ -150,6 +152,8 @@ def test_an_sns_message_older_than_snss_retries_is_refused(sns_signer):
     assert not verify_sns(message, certificate, now=published - 600)  # from the future
     undated = signed_sns(key, "2", Timestamp="sometime")
     assert not verify_sns(undated, certificate, now=published)
+    zoneless = signed_sns(key, "2", Timestamp="2026-11-27T10:00:00.000")
+    assert not verify_sns(zoneless, certificate, now=published)
 
 
 def test_an_sns_subscription_confirmation_is_signed_over_its_own_fields(sns_signer):
@@ -174,6 +178,11 @@ def test_an_sns_subscription_confirmation_is_signed_over_its_own_fields(sns_sign
         ("https://sns.eu-west-1.amazonaws.com.evil.example/cert.pem", False),
         ("https://evil.example/sns.eu-west-1.amazonaws.com/cert.pem", False),
         ("https://sns.eu-west-1.amazonaws.com/cert.txt", False),
+        ("https://sns.us-gov-west-1.amazonaws.com/SimpleNotificationService-abc.pem", True),
+        ("https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem?n=1", False),
+        ("https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem#n", False),
+        ("https://sns.eu-west-1.amazonaws.com:8443/SimpleNotificationService-abc.pem", False),
+        ("https://sns.anything.amazonaws.com/SimpleNotificationService-abc.pem", False),
     ],
 )
 def test_only_amazons_sns_hosts_may_serve_the_signing_certificate(url, trusted):

@@ -1,7 +1,8 @@
 """`sendout webhooks`: the ASGI service providers push their events to (Starlette).
 
 Each endpoint authenticates the request its provider's way; a request that fails gets 401 or 403
-and nothing is written. An accepted request is appended durably to the landing folder before the
+and nothing is written (503 when Amazon's SNS certificate cannot be fetched: SNS tries again
+later). An accepted request is appended durably to the landing folder before the
 2xx answer (flows/webhooks/landing.py); ingest reads those files like any provider file. Bodies
 over the size limit get 413; an authenticated body that is not what we expect is landed as it is,
 so ingest keeps it in quarantine rather than it being lost.
@@ -10,6 +11,7 @@ so ingest keeps it in quarantine rather than it being lost.
 import asyncio
 import contextlib
 import json
+import logging
 import time
 import uuid
 from datetime import UTC, datetime
@@ -45,6 +47,7 @@ from warehouse.dispatch import Outgoing
 from warehouse.settings import Settings
 from warehouse.vocabulary import EventType
 
+log = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
@@ -212,13 +215,17 @@ def create_app(config: Settings) -> Starlette:
         Path(config.sns_certificate_file).read_bytes() if config.sns_certificate_file else None
     )
     certificates: dict[str, bytes] = {}  # Amazon's signing certificates by URL, fetched once
+    fetching = asyncio.Lock()  # one fetch at a time: requests arriving together share it
 
     async def sns_certificate(url: str) -> bytes:
-        if url not in certificates:
-            async with httpx.AsyncClient(timeout=10) as client:
-                response = await client.get(url)
-                response.raise_for_status()
-            certificates[url] = response.content
+        async with fetching:
+            if url not in certificates:
+                async with httpx.AsyncClient(timeout=10) as client:
+                    response = await client.get(url)
+                    response.raise_for_status()
+                if len(certificates) >= 16:  # Amazon rotates them now and then; keep the newest
+                    certificates.pop(next(iter(certificates)))
+                certificates[url] = response.content
         return certificates[url]
 
     async def ses(request: Request) -> Response:
@@ -300,13 +307,22 @@ def create_app(config: Settings) -> Starlette:
         while True:
             await asyncio.sleep(1)
             for writer in writers.values():
-                await asyncio.to_thread(writer.hand_over_if_old)
+                if writer.handle is None:
+                    continue
+                try:
+                    await asyncio.to_thread(writer.hand_over_if_old)
+                except OSError as error:  # try again in a second; requests still land
+                    log.error("cannot hand %s to ingest: %s", writer.path, error)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
+        for writer in writers.values():  # what a crash left behind was answered 2xx: ingest it
+            writer.hand_over_leftovers()
         handing_over = asyncio.create_task(hand_over_old_files())
         yield
         handing_over.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await handing_over
         for writer in writers.values():  # hand the open files to ingest
             writer.close()
 

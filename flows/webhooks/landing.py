@@ -5,7 +5,8 @@ event survives a crash. Requests arriving together share one write and one fsync
 in a worker thread, so the event loop keeps serving while the disk works. The file being written
 ends in `.open` (ingest does not read it); it is renamed to `.ndjson` when it reaches `max_bytes`
 or `max_seconds` (checked at each write, and every second by the service, so a quiet spell does
-not keep events from ingest), or when the service stops.
+not keep events from ingest), or when the service stops; files a crash left open are handed
+over when it starts again.
 """
 
 import asyncio
@@ -74,6 +75,13 @@ class LandingWriter:
             self.handle.flush()
             os.fsync(self.handle.fileno())
             self.written += len(data)
+
+    def hand_over_leftovers(self) -> None:
+        """Hand ingest the files a crashed run left open (one service per landing folder): what
+        they hold was fsynced before it was answered; a torn last line, never answered, goes
+        to quarantine."""
+        for path in self.folder.glob(f"{self.prefix}-*.ndjson.open"):
+            os.replace(path, path.with_suffix(""))
 
     def hand_over_if_old(self) -> None:
         """Hand the current file to ingest once it is `max_seconds` old, written to or not."""

@@ -7,17 +7,18 @@ request that fails gets 401/403 and nothing is written (the service's job).
 import base64
 import hashlib
 import hmac
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
-from urllib.parse import urlparse
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 # How old a signed request may be. Older ones are refused as replays, so each limit is the
 # longest a provider keeps retrying one delivery; a replay inside it lands again, and ingest
@@ -74,7 +75,7 @@ def verify_mailgun(
 
 
 @cache
-def _public_key(der_base64: str) -> object:
+def _public_key(der_base64: str) -> PublicKeyTypes:
     """A configured public key, parsed once (not on every request)."""
     return serialization.load_der_public_key(base64.b64decode(der_base64))
 
@@ -132,18 +133,15 @@ SNS_SUBSCRIPTION_FIELDS = (
 )
 
 
+SNS_CERTIFICATE_URL = re.compile(
+    r"https://sns\.[a-z]{2}(-[a-z]+)+-\d\.amazonaws\.com/[\w./-]+\.pem"
+)
+
+
 def sns_certificate_url_is_amazons(url: str) -> bool:
-    """The signing certificate must come from sns.<region>.amazonaws.com over HTTPS."""
-    parts = urlparse(url)
-    host = parts.hostname or ""
-    labels = host.split(".")
-    return (
-        parts.scheme == "https"
-        and len(labels) == 4
-        and labels[0] == "sns"
-        and labels[2:] == ["amazonaws", "com"]
-        and parts.path.endswith(".pem")
-    )
+    """The signing certificate must come from sns.<region>.amazonaws.com over HTTPS, as a plain
+    path (no port, query or fragment to make one certificate look like many)."""
+    return SNS_CERTIFICATE_URL.fullmatch(url) is not None
 
 
 def sns_string_to_sign(message: Mapping[str, str]) -> bytes:
@@ -176,7 +174,9 @@ def verify_sns(
             padding.PKCS1v15(),
             algorithm,
         )
-        published = datetime.fromisoformat(message["Timestamp"]).timestamp()
+        published = datetime.fromisoformat(message["Timestamp"])
+        if published.tzinfo is None:  # SNS always says UTC; a time without a zone is not SNS's
+            return False
     except (InvalidSignature, ValueError, TypeError, AttributeError, KeyError):
         return False
-    return _is_fresh(published, now, max_age)
+    return _is_fresh(published.timestamp(), now, max_age)
