@@ -137,26 +137,27 @@ def test_compose_shows_errors_next_to_fields_then_sends_through_the_sandbox(ware
     assert sent == 60
 
 
-def test_tracking_is_ticked_for_marketing_email_and_can_be_unticked(warehouse):
+def test_tracking_follows_the_type_until_it_is_chosen_by_hand(warehouse):
     db, _ = warehouse
     at = app()
     at.switch_page("views/new_sendout.py").run()
+    tracking = at.checkbox(key="tracking")
 
-    def tracking():
-        return next(box for box in at.checkbox if box.label == "Track opens and clicks")
-
-    marketing_default = tracking().value
+    marketing_default = tracking.value
     at.radio(key="type").set_value("non_marketing").run()
-    other_default = tracking().value
+    other_default = at.checkbox(key="tracking").value
     at.radio(key="type").set_value("marketing").run()
-    tracking().uncheck()
+    at.checkbox(key="tracking").uncheck().run()
+    at.radio(key="type").set_value("non_marketing").run()
+    at.radio(key="type").set_value("marketing").run()
+    kept = at.checkbox(key="tracking").value
     at.text_input(key="name").input("Quiet news")
     at.text_input(key="subject").input("News")
     at.text_area(key="text").input("Hello")
     at.toggle(key="later").set_value(True).run()
     at.button(key="send").click().run()
 
-    assert (marketing_default, other_default) == (True, False)
+    assert (marketing_default, other_default, kept) == (True, False, False)
     assert not at.exception
     with connect(db, read_only=True) as con:
         stored = con.sql("SELECT is_tracked FROM sendouts WHERE name = 'Quiet news'").fetchall()

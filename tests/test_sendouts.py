@@ -89,6 +89,14 @@ def test_tracking_is_chosen_per_send_out_and_kept_by_a_resend(
     assert stored == [(tracked,), (tracked,)]
 
 
+def test_a_marketing_send_out_without_email_has_nothing_to_track(con):
+    created = sendouts.create(con, draft(channels=["sms"], subject=None, html_body=None), NOW)
+
+    assert con.execute(
+        "SELECT is_tracked FROM sendouts WHERE sendout_id = ?", [created.sendout_id]
+    ).fetchall() == [(False,)]
+
+
 def test_chosen_contacts_are_sent_to_once_each(con):
     created = sendouts.create(con, draft(recipients=Recipients(contact_ids=[2, 1, 2])), NOW)
 

@@ -88,24 +88,31 @@ def test_a_confirmation_request_is_shown_until_a_notification_of_its_topic_arriv
     assert sns_confirmations(db_path) == []
 
 
-def test_a_notification_from_another_topic_or_from_before_the_request_confirms_nothing(
+def test_a_notification_from_another_topic_or_published_before_the_request_confirms_nothing(
     deliver, db_path
 ):
-    asked = datetime.now(UTC) - timedelta(hours=1)
-    earlier = ses("Delivery", at=iso(asked - timedelta(days=1)))
-    elsewhere = ses("Delivery", message_id="msg-2", at=iso(datetime.now(UTC)))
+    asked = datetime.now(UTC) - timedelta(minutes=30)
+    delivery = json.dumps(ses("Delivery", at=iso(datetime.now(UTC))))
 
     deliver(
         confirmation(asked),
-        {"MessageId": "n-old", "TopicArn": TOPIC, "Message": json.dumps(earlier)},
         {
-            "MessageId": "n-other",
-            "TopicArn": "arn:aws:sns:x:1:other",
-            "Message": json.dumps(elsewhere),
-        },
+            "MessageId": "n-old",
+            "TopicArn": TOPIC,
+            "Message": delivery,
+            "Timestamp": iso(asked - timedelta(minutes=10)),
+        },  # an old subscription's retry
+        {"MessageId": "n-other", "TopicArn": "arn:aws:sns:x:1:other", "Message": delivery},
     )
 
     assert [w["topic_arn"] for w in sns_confirmations(db_path)] == [TOPIC]
+
+
+def test_a_link_that_is_not_amazons_is_never_shown(db_path, tmp_path):
+    forged = {**confirmation(datetime.now(UTC)), "SubscribeURL": "https://evil.example/?x=1"}
+    ingest_paths(db_path, [write_ndjson(tmp_path / "ses.ndjson", [forged])])
+
+    assert sns_confirmations(db_path) == []
 
 
 def test_only_the_newest_link_of_a_topic_is_shown_and_expired_ones_not_at_all(

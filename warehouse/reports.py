@@ -223,9 +223,12 @@ def search_contacts(con: duckdb.DuckDBPyConnection, text: str, limit: int = 100)
     return con.sql(SEARCH_CONTACTS, params={"text": text.strip(), "limit": limit}).pl()
 
 
+PENDING_SNS_CONFIRMATIONS = "SELECT * FROM pending_sns_confirmations ORDER BY requested_at DESC"
+
+
 def pending_sns_confirmations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Amazon SNS subscriptions waiting for an operator to open their link, newest first."""
-    return con.sql("SELECT * FROM pending_sns_confirmations ORDER BY requested_at DESC").pl()
+    return con.sql(PENDING_SNS_CONFIRMATIONS).pl()
 
 
 def query(sql: str, params: dict | None = None, db: Path | None = None) -> pl.DataFrame:

@@ -67,9 +67,13 @@ class Draft:
 
     @property
     def is_tracked(self) -> bool:
+        """Tracking as chosen, else on for marketing email."""
         if self.tracking is not None:
             return self.tracking
-        return self.communication_type == CommunicationType.MARKETING
+        return (
+            self.communication_type == CommunicationType.MARKETING
+            and Channel.EMAIL in self.channels
+        )
 
 
 @dataclass(frozen=True)

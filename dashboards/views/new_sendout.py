@@ -22,6 +22,12 @@ def problem(field: str) -> None:
         st.error(errors[field], icon=":material/error:")
 
 
+def type_changed() -> None:
+    """Tracking follows the type (on for marketing) until the person chooses it."""
+    if not st.session_state.get("tracking-chosen"):
+        st.session_state["tracking"] = st.session_state["type"] == "marketing"
+
+
 name = st.text_input("Name", key="name")
 problem("name")
 channels = st.multiselect("Channels", ["email", "sms"], default=["email"], key="channels")
@@ -31,6 +37,7 @@ kind = st.radio(
     ["marketing", "non_marketing"],
     horizontal=True,
     key="type",
+    on_change=type_changed,
     captions=[
         "News and offers: skipped for anyone who unsubscribed from marketing.",
         "Reminders and notices: reach everyone who is not off all messages.",
@@ -45,9 +52,11 @@ if "email" in channels:
     html = st.text_area("HTML body", key="html", height=160)
     text = st.text_area("Text body", key="text", height=100)
     problem("body")
+    st.session_state.setdefault("tracking", kind == "marketing")
     tracking = st.checkbox(
         "Track opens and clicks",
-        value=kind == "marketing",  # the default follows the type until changed
+        key="tracking",
+        on_change=lambda: st.session_state.update({"tracking-chosen": True}),
         help="Links and a 1x1 image go through the webhook service when Sendout's SMTP sender "
         "sends; a provider tracks in its own way.",
     )
