@@ -4,6 +4,7 @@ Library errors are turned into one clear sentence here; the work itself is in wa
 Each group of commands lives in its own module and registers itself on `cli`.
 """
 
+import json
 from pathlib import Path
 
 import click
@@ -21,6 +22,11 @@ PERSON_ERRORS = (
     InvalidAddressError,
     UnsubscribeError,
 )
+
+
+def echo_json(data: object) -> None:
+    """What `--json` prints: one JSON document, times and paths as text."""
+    click.echo(json.dumps(data, default=str))
 
 
 class SendoutGroup(click.Group):

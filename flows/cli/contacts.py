@@ -1,11 +1,10 @@
 """`sendout contacts`: the people you message."""
 
-import json
 from pathlib import Path
 
 import click
 
-from flows.cli import cli
+from flows.cli import cli, echo_json
 from warehouse.contacts import import_contacts
 from warehouse.db import open_warehouse
 from warehouse.settings import settings
@@ -32,9 +31,7 @@ def import_(db: Path, file: Path, region: str, as_json: bool) -> None:
         report = import_contacts(con, file, region)
     if as_json:
         rejected = [{"row": r.row, "reason": r.reason} for r in report.rejected]
-        click.echo(
-            json.dumps({"created": report.created, "updated": report.updated, "rejected": rejected})
-        )
+        echo_json({"created": report.created, "updated": report.updated, "rejected": rejected})
         return
     click.echo(
         f"contacts created {report.created}, updated {report.updated}, "

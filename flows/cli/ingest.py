@@ -1,13 +1,12 @@
 """`sendout ingest`: provider event files into the warehouse."""
 
-import json
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from flows.cli import cli
+from flows.cli import cli, echo_json
 from warehouse.ingest import FileResult, find_files, ingest_paths
 from warehouse.vocabulary import INGESTIBLE_PROVIDERS, Provider
 
@@ -47,7 +46,7 @@ def ingest(db: Path, paths: tuple[Path, ...], provider: str, as_json: bool) -> N
 
         summary = ingest_paths(db, files, chosen, on_file=advance)
     if as_json:
-        click.echo(json.dumps(summary.as_dict()))
+        echo_json(summary.as_dict())
         return
     click.echo(
         f"files read {summary.files_read}, skipped (already ingested) {summary.files_skipped}\n"

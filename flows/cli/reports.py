@@ -1,22 +1,17 @@
 """`sendout refresh`, `report` and `lookup`: what happened to send-outs and to one address."""
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 import click
 
-from flows.cli import cli
+from flows.cli import cli, echo_json
 from warehouse.db import open_warehouse
 from warehouse.refresh import refresh as refresh_marts
 from warehouse.reports import lookup as lookup_address
 from warehouse.reports import pending_sns_confirmations, sendout_report
 from warehouse.settings import settings
 from warehouse.vocabulary import STATUS_COLUMNS
-
-
-def _json(data: object) -> str:
-    return json.dumps(data, default=str)
 
 
 def _percent(rate: float | None) -> str:
@@ -32,7 +27,7 @@ def refresh(db: Path, full: bool, as_json: bool) -> None:
     with open_warehouse(db) as con:
         summary = refresh_marts(con, full=full)
     if as_json:
-        click.echo(_json(asdict(summary)))
+        echo_json(asdict(summary))
         return
     click.echo(
         f"{summary.mode} refresh in {summary.seconds:.2f} s: {summary.messages} messages, "
@@ -52,7 +47,7 @@ def report(db: Path, sendout_id: str | None, as_json: bool) -> None:
     if sendout_id and not rows:
         raise click.ClickException(f"there is no send-out {sendout_id}")
     if as_json:
-        click.echo(_json(rows))
+        echo_json(rows)
         return
     currency = settings().currency
     for row in rows:
@@ -86,7 +81,7 @@ def lookup(db: Path, address: str, as_json: bool) -> None:
     with open_warehouse(db) as con:
         found = lookup_address(con, address)
     if as_json:
-        click.echo(_json(asdict(found)))
+        echo_json(asdict(found))
         return
     listed = "on the Unsubscribes list" if found.entries else "not on the Unsubscribes list"
     click.echo(f"{found.address} ({found.channel}) is {listed}.")
@@ -108,7 +103,7 @@ def sns_confirmations(db: Path, as_json: bool) -> None:
     with open_warehouse(db) as con:
         pending = pending_sns_confirmations(con).to_dicts()
     if as_json:
-        click.echo(_json(pending))
+        echo_json(pending)
         return
     if not pending:
         click.echo("No SNS subscription is waiting to be confirmed.")

@@ -1,12 +1,11 @@
 """`sendout sendouts`: compose, list, cancel and resend send-outs."""
 
-import json
 from datetime import datetime
 from pathlib import Path
 
 import click
 
-from flows.cli import cli
+from flows.cli import cli, echo_json
 from warehouse import sendouts as sendout_store
 from warehouse.db import open_warehouse
 from warehouse.refresh import refresh
@@ -30,14 +29,12 @@ class LocalTime(click.ParamType):
 
 def _report(created: Created, as_json: bool) -> None:
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "sendout_id": created.sendout_id,
-                    "messages": created.messages,
-                    "without_address": created.without_address,
-                }
-            )
+        echo_json(
+            {
+                "sendout_id": created.sendout_id,
+                "messages": created.messages,
+                "without_address": created.without_address,
+            }
         )
         return
     click.echo(created.sendout_id)
@@ -131,7 +128,7 @@ def list_(db: Path, as_json: bool) -> None:
     with open_warehouse(db) as con:
         rows = sendout_list(con).to_dicts()
     if as_json:
-        click.echo(json.dumps(rows, default=str))
+        echo_json(rows)
         return
     for row in rows:
         when = row["scheduled_at"] or row["created_at"]

@@ -1,13 +1,12 @@
 """`sendout unsubscribes`: the list, by hand."""
 
 import getpass
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 import click
 
-from flows.cli import cli
+from flows.cli import cli, echo_json
 from warehouse import unsubscribes as unsubscribe_list
 from warehouse.db import open_warehouse
 from warehouse.vocabulary import Channel, UnsubscribeReason, UnsubscribeScope
@@ -51,7 +50,7 @@ def list_(db: Path, channel: str | None, as_json: bool) -> None:
     with open_warehouse(db) as con:
         found = [e for e in unsubscribe_list.entries(con) if channel in (None, e.channel)]
     if as_json:
-        click.echo(json.dumps([asdict(e) for e in found], default=str))
+        echo_json([asdict(e) for e in found])
         return
     for e in found:
         click.echo(
