@@ -205,4 +205,8 @@ def test_any_permutation_or_duplication_gives_the_same_row(events, data) -> None
 
 
 def _without_counts(row: dict) -> dict:
-    return {k: v for k, v in row.items() if k not in ("open_count", "click_count")}
+    return {
+        k: v
+        for k, v in row.items()
+        if k not in ("open_count", "click_count", "machine_open_count")
+    }

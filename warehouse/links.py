@@ -11,11 +11,11 @@ def link_events(
     con: duckdb.DuckDBPyConnection,
     source_file: str | None = None,
     ingested_at: datetime | None = None,
-) -> set[str]:
-    """Attach unmatched events to their messages; return the ids of messages that gained any.
+) -> list[int]:
+    """Attach unmatched events to their messages; return the `seq` of each event attached.
 
     With `source_file` and `ingested_at`, only that ingested file's events are considered.
     """
     params = {"source_file": source_file, "ingested_at": ingested_at}
     linked = run_script(con, "link_events.sql", params)
-    return {row["message_id"] for rows in linked for row in rows}
+    return [row["seq"] for rows in linked for row in rows]

@@ -1,9 +1,11 @@
 """`sendout refresh`: recompute the marts (message_status, inbound_messages, the Unsubscribes
 list, sendout_channel_stats) from messages and events.
 
-Incremental by default: only messages created or with events ingested since the last refresh
-are recomputed, so the cost follows the new events, not the history. `full=True` rebuilds every
-row; both give identical tables (tests/test_refresh.py).
+Incremental by default: only the events stored since the last refresh (by `events.seq`) are
+read, and folded into the stored statuses of their messages, so the cost follows the new
+events, not the history. `full=True` rebuilds every row; both give identical tables
+(tests/test_refresh.py). Whoever stores events refreshes: the continuous ingester after each
+micro-batch, dispatch in the transaction that records its outcomes.
 """
 
 import time
@@ -18,8 +20,15 @@ from warehouse.db import transaction
 from warehouse.inbound import inbound_messages
 from warehouse.links import link_events
 from warehouse.settings import Settings, settings
-from warehouse.sql import read_sql
-from warehouse.status import Prices, channel_stats, message_outcomes, message_status
+from warehouse.sql import run_script
+from warehouse.status import (
+    OUTCOME_COLUMNS,
+    Prices,
+    channel_stats,
+    merge_outcomes,
+    message_outcomes,
+    message_status,
+)
 from warehouse.unsubscribes import derive_from_events
 from warehouse.vocabulary import INBOUND_EVENT_TYPES, STATUS_RANK, Channel, EventType
 
@@ -55,23 +64,36 @@ def _replace_rows(
         con.unregister("replacement")
 
 
-def _watermark(con: duckdb.DuckDBPyConnection) -> datetime | None:
+def _state(con: duckdb.DuckDBPyConnection) -> tuple[datetime | None, int | None]:
+    """When the last refresh ran, and the last event (by `seq`) it took in."""
     rows = con.execute(
-        "SELECT watermark FROM refresh_state WHERE name = ?", [STATE_NAME]
+        "SELECT watermark, folded_seq FROM refresh_state WHERE name = ?", [STATE_NAME]
     ).fetchall()
-    return rows[0][0] if rows else None
+    return rows[0] if rows else (None, None)
 
 
-def _refresh_messages(con: duckdb.DuckDBPyConnection, prices: Prices, now: datetime) -> int:
-    events = _frame(
-        con,
-        """
-        SELECT message_id, event_type, occurred_at, is_machine_open, bounce_kind
-        FROM events SEMI JOIN dirty_messages USING (message_id)
-        WHERE event_type IN (SELECT unnest($types))
-        """,
-        {"types": OUTBOUND_TYPES},
-    )
+def _take_in_events(
+    con: duckdb.DuckDBPyConnection, since: datetime | None, since_seq: int | None
+) -> None:
+    """Temp tables `refresh_events` (what is new) and `dirty_messages` (whose status it moves)."""
+    linked = link_events(con)
+    con.register("linked_events", pa.table({"seq": pa.array(linked, pa.int64())}))
+    try:
+        run_script(
+            con,
+            "refresh_dirty_messages.sql",
+            {"since": since, "since_seq": since_seq, "outbound": OUTBOUND_TYPES},
+        )
+    finally:
+        con.unregister("linked_events")
+
+
+def _refresh_messages(
+    con: duckdb.DuckDBPyConnection, prices: Prices, now: datetime, full: bool
+) -> int:
+    """Fold the new events into the statuses of their messages (the stored status stands for
+    every event taken in before), so the cost follows what is new, not the history."""
+    events = _frame(con, "SELECT * FROM refresh_events")
     messages = _frame(
         con,
         """
@@ -79,7 +101,17 @@ def _refresh_messages(con: duckdb.DuckDBPyConnection, prices: Prices, now: datet
         FROM messages SEMI JOIN dirty_messages USING (message_id)
         """,
     )
-    rows = message_status(messages, message_outcomes(events), prices, now).collect()
+    outcomes = message_outcomes(events)
+    if not full:
+        known = _frame(
+            con,
+            f"""
+            SELECT message_id, {", ".join(OUTCOME_COLUMNS)}
+            FROM message_status SEMI JOIN dirty_messages USING (message_id)
+            """,
+        )
+        outcomes = merge_outcomes(known, outcomes)
+    rows = message_status(messages, outcomes, prices, now).collect()
     _replace_rows(con, "message_status", "message_id", rows, "dirty_messages")
     return rows.height
 
@@ -126,37 +158,45 @@ def _refresh_inbound(con: duckdb.DuckDBPyConnection, config: Settings, prices: P
     return rows.height
 
 
-def _inbound_may_have_changed(con: duckdb.DuckDBPyConnection, since: datetime) -> bool:
+def _inbound_may_have_changed(con: duckdb.DuckDBPyConnection, since_seq: int) -> bool:
     """Inbound rows depend on inbound events and on when SMS messages were sent, nothing else
     (a change of forwarding or auto-reply settings shows after `refresh --full`)."""
     return con.execute(
         """
         SELECT EXISTS (
             SELECT 1 FROM events
-            WHERE ingested_at > $since AND event_type IN (SELECT unnest($inbound))
+            WHERE seq > $since_seq AND event_type IN (SELECT unnest($inbound))
         ) OR EXISTS (
             SELECT 1 FROM messages SEMI JOIN dirty_messages USING (message_id)
             WHERE channel = $sms
         )
         """,
-        {"since": since, "inbound": [str(t) for t in INBOUND_EVENT_TYPES], "sms": str(Channel.SMS)},
+        {
+            "since_seq": since_seq,
+            "inbound": [str(t) for t in INBOUND_EVENT_TYPES],
+            "sms": str(Channel.SMS),
+        },
     ).fetchall()[0][0]
 
 
-def _refresh_sendouts(con: duckdb.DuckDBPyConnection) -> int:
+def _refresh_sendouts(con: duckdb.DuckDBPyConnection, with_inbound: bool) -> int:
+    """Recompute the figures of the send-outs whose messages (or, `with_inbound`, replies)
+    changed."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE dirty_sendouts AS
         SELECT DISTINCT sendout_id FROM messages SEMI JOIN dirty_messages USING (message_id)
-        UNION SELECT DISTINCT sendout_id FROM inbound_messages WHERE sendout_id IS NOT NULL
-        """
+        UNION SELECT DISTINCT sendout_id FROM inbound_messages
+        WHERE $with_inbound AND sendout_id IS NOT NULL
+        """,
+        {"with_inbound": with_inbound},
     )
     statuses = _frame(
         con,
         """
-        SELECT sendout_id, channel, status, is_opened, is_clicked, is_machine_open_only,
-               count(*) AS messages, sum(cost) AS cost, min(first_sent_at) AS first_sent_at,
-               min(delivered_at) AS delivered_at
+        SELECT sendout_id, channel, status, top_key IS NOT NULL AS has_outcome, is_opened,
+               is_clicked, is_machine_open_only, count(*) AS messages, sum(cost) AS cost,
+               min(first_sent_at) AS first_sent_at, min(delivered_at) AS delivered_at
         FROM message_status SEMI JOIN dirty_sendouts USING (sendout_id)
         GROUP BY ALL
         """,
@@ -178,34 +218,41 @@ def refresh(
     con: duckdb.DuckDBPyConnection, full: bool = False, config: Settings | None = None
 ) -> RefreshSummary:
     """Bring the marts up to date in one transaction; see the module docstring."""
+    with transaction(con):
+        return refresh_in_transaction(con, full, config)
+
+
+def refresh_in_transaction(
+    con: duckdb.DuckDBPyConnection, full: bool = False, config: Settings | None = None
+) -> RefreshSummary:
+    """`refresh` for a caller that holds a transaction already (dispatch records its outcomes
+    and refreshes in one, so they count the moment they are stored)."""
     started = time.perf_counter()
     config = config or settings()
     prices = Prices(email=config.email_cost, sms_segment=config.sms_segment_cost)
     now = datetime.now(UTC)
-    with transaction(con):
-        since = None if full else _watermark(con)
-        linked = link_events(con)
-        con.register(
-            "linked_messages", pa.table({"message_id": pa.array(sorted(linked), pa.string())})
-        )
-        try:
-            con.execute(read_sql("refresh_dirty_messages.sql"), {"since": since})
-        finally:
-            con.unregister("linked_messages")
-        if full:
-            for table in ("message_status", "sendout_channel_stats"):
-                con.execute(f"DELETE FROM {table}")
-        messages = _refresh_messages(con, prices, now)
-        inbound = (
-            _refresh_inbound(con, config, prices)
-            if since is None or _inbound_may_have_changed(con, since)
-            else 0
-        )
-        changes = derive_from_events(con, since)
-        sendouts = _refresh_sendouts(con)
-        con.execute("INSERT OR REPLACE INTO refresh_state VALUES (?, ?, ?)", [STATE_NAME, now, now])
+    since, since_seq = (None, None) if full else _state(con)
+    full = full or since_seq is None
+    last_seq = con.execute(
+        "SELECT max(seq) FROM events WHERE $since_seq IS NULL OR seq > $since_seq",
+        {"since_seq": since_seq},
+    ).fetchall()[0][0]
+    _take_in_events(con, None if full else since, since_seq)
+    if full:
+        for table in ("message_status", "sendout_channel_stats"):
+            con.execute(f"DELETE FROM {table}")
+    messages = _refresh_messages(con, prices, now, full)
+    inbound_changed = full or _inbound_may_have_changed(con, since_seq)
+    inbound = _refresh_inbound(con, config, prices) if inbound_changed else 0
+    changes = derive_from_events(con, since_seq)
+    sendouts = _refresh_sendouts(con, inbound_changed)
+    con.execute(
+        "INSERT OR REPLACE INTO refresh_state (name, watermark, refreshed_at, folded_seq) "
+        "VALUES (?, ?, ?, ?)",
+        [STATE_NAME, now, now, last_seq if last_seq is not None else since_seq or 0],
+    )
     return RefreshSummary(
-        mode="full" if full or since is None else "incremental",
+        mode="full" if full else "incremental",
         messages=messages,
         sendouts=sendouts,
         inbound=inbound,

@@ -122,21 +122,18 @@ def advice(found: Lookup) -> list[str]:
     return lines
 
 
+# the Messages page: sendout_summary's rows of a send-out added up over its channels
 SENDOUT_LIST = """
-SELECT summary.sendout_id, any_value(name) AS name,
+SELECT sendout_id, any_value(name) AS name,
        list(channel ORDER BY channel) AS channels,
        any_value(communication_type) AS communication_type,
        any_value(created_at) AS created_at, any_value(scheduled_at) AS scheduled_at,
        any_value(sendout_status) AS status,
-       any_value(coalesce(messages.planned, 0))::INTEGER AS planned,
-       -- from the messages themselves, so a dispatch shows its progress as it goes
-       any_value(coalesce(messages.done, 0))::INTEGER AS done
-FROM sendout_summary AS summary
-LEFT JOIN (SELECT sendout_id, count(*) AS planned, count(outcome) AS done
-           FROM messages GROUP BY ALL) AS messages
-    USING (sendout_id)
-GROUP BY summary.sendout_id
-ORDER BY created_at DESC
+       coalesce(sum(planned), 0)::INTEGER AS planned,
+       coalesce(sum(done), 0)::INTEGER AS done
+FROM sendout_summary
+GROUP BY sendout_id
+ORDER BY created_at DESC, sendout_id
 """
 
 # a send-out's recipients on a channel, filtered by status and by a search on name or address
@@ -173,7 +170,8 @@ ORDER BY unsubscribes.channel, unsubscribes.address
 
 
 def sendout_list(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """One row per send-out, newest first: status and progress (as of the last refresh)."""
+    """One row per send-out, newest first: its status and progress, from `sendout_summary`
+    like every other reader's."""
     return con.sql(SENDOUT_LIST).pl()
 
 

@@ -53,8 +53,10 @@ def message_outcomes(events: pl.LazyFrame) -> pl.LazyFrame:
 
     Input columns: message_id, event_type, occurred_at, is_machine_open, bounce_kind.
     Arrival order and duplicates do not matter: only ranks, counts and minimum times are used.
-    The top event and its bounce kind come from one maximum of code * 4 + kind score. A
-    machine's click (a link scanner's) proves no more than a machine's open, so it counts as one.
+    The top event and its bounce kind are one number, `top_key` = code * 4 + kind score, so one
+    maximum picks both. A machine's click (a link scanner's) proves no more than a machine's
+    open, so it counts as one. Every column is a maximum, sum, minimum or "any", so the
+    outcomes of two sets of events merge into those of both (`merge_outcomes`).
     """
     code = pl.col("code")
     sent_evidence = [_code(e) for e in SENT_EVIDENCE]
@@ -73,7 +75,7 @@ def message_outcomes(events: pl.LazyFrame) -> pl.LazyFrame:
         )
         .group_by("message_id")
         .agg(
-            top_key=pl.col("top_key").max(),
+            top_key=pl.col("top_key").max().cast(pl.Int32),
             open_count=(code == _code(EventType.OPENED)).sum().cast(pl.Int32),
             click_count=(code == _code(EventType.CLICKED)).sum().cast(pl.Int32),
             machine_open_count=((code == _code(EventType.OPENED)) & pl.col("is_machine_open"))
@@ -86,15 +88,36 @@ def message_outcomes(events: pl.LazyFrame) -> pl.LazyFrame:
             has_unsubscribed=(code == _code(EventType.UNSUBSCRIBED)).any(),
             has_complained=(code == _code(EventType.COMPLAINT)).any(),
         )
-        .with_columns(
-            top_code=pl.col("top_key") // 4,
-            bounce_kind=pl.col("top_key")
-            .mod(4)
-            .replace_strict(
-                {v: k for k, v in KIND_SCORE.items()}, default=None, return_dtype=pl.String
-            ),
+    )
+
+
+#: How each column of `message_outcomes` combines over two sets of events.
+_MERGE = {
+    "top_key": pl.Expr.max,
+    "open_count": pl.Expr.sum,
+    "click_count": pl.Expr.sum,
+    "machine_open_count": pl.Expr.sum,
+    "first_sent_at": pl.Expr.min,
+    "delivered_at": pl.Expr.min,
+    "first_opened_at": pl.Expr.min,
+    "first_clicked_at": pl.Expr.min,
+    "has_unsubscribed": pl.Expr.any,
+    "has_complained": pl.Expr.any,
+}
+OUTCOME_COLUMNS = list(_MERGE)
+
+
+def merge_outcomes(known: pl.LazyFrame, new: pl.LazyFrame) -> pl.LazyFrame:
+    """The outcomes of the events behind `known` and `new` together (each distinct event must
+    be in one of them only): what a message's stored status and its new events make."""
+    return (
+        pl.concat([known.select("message_id", *OUTCOME_COLUMNS), new], how="vertical_relaxed")
+        .group_by("message_id")
+        .agg(
+            *(merge(pl.col(name)).alias(name) for name, merge in _MERGE.items()),
         )
-        .drop("top_key")
+        .with_columns(pl.col("top_key", "open_count", "click_count").cast(pl.Int32))
+        .with_columns(pl.col("machine_open_count").cast(pl.Int32))
     )
 
 
@@ -105,12 +128,16 @@ def message_status(
 
     Input `messages`: message_id, sendout_id, channel, recipient, sms_text.
     """
-    status = (
-        pl.col("top_code")
-        .replace_strict(DISPLAY, default=None, return_dtype=pl.String)
-        .fill_null(str(DisplayStatus.QUEUED))
+    top_code = pl.col("top_key") // 4
+    status = top_code.replace_strict(DISPLAY, default=None, return_dtype=pl.String).fill_null(
+        str(DisplayStatus.QUEUED)
     )
-    billable = pl.col("top_code").is_not_null() & (status != str(DisplayStatus.SKIPPED))
+    billable = top_code.is_not_null() & (status != str(DisplayStatus.SKIPPED))
+    bounce_kind = (
+        pl.col("top_key")
+        .mod(4)
+        .replace_strict({v: k for k, v in KIND_SCORE.items()}, default=None, return_dtype=pl.String)
+    )
     units = pl.when(pl.col("channel") == str(Channel.SMS)).then(segments(pl.col("sms_text")))
     unit_price = pl.when(pl.col("channel") == str(Channel.SMS))
     return (
@@ -138,7 +165,7 @@ def message_status(
                 & (pl.col("machine_open_count") == pl.col("open_count"))
                 & (pl.col("click_count") == 0)
             ).alias("is_machine_open_only"),
-            "bounce_kind",
+            bounce_kind.alias("bounce_kind"),
             "has_unsubscribed",
             "has_complained",
             pl.when(billable)
@@ -146,6 +173,8 @@ def message_status(
             .otherwise(0)
             .cast(pl.Int32)
             .alias("billable_units"),
+            "top_key",
+            "machine_open_count",
         )
         .with_columns(
             cost=(
@@ -175,9 +204,11 @@ def channel_stats(statuses: pl.LazyFrame, inbound: pl.LazyFrame) -> pl.LazyFrame
     """`sendout_channel_stats`: one row per (send-out, channel) from its messages' statuses.
 
     Input `statuses`: message_status rows grouped by what the figures need (sendout_id,
-    channel, status, is_opened, is_clicked, is_machine_open_only) with `messages` (how many),
+    channel, status, has_outcome, is_opened, is_clicked, is_machine_open_only) with `messages`
+    (how many),
     `cost` (their sum), first_sent_at and delivered_at (their minimum); one row per message
-    with messages = 1 works as well.
+    with messages = 1 works as well. `has_outcome`: the message has any event (dispatch's own
+    outcome or a provider's), so progress (`done`) counts it.
     accepted = messages sent - (bounced + bad + failed), where sent means attempted (neither
     skipped nor still queued); rates divide by accepted, click-to-open by unique opens.
     Input `inbound`: sendout_id, inbound (count), inbound_cost, for the SMS channel.
@@ -190,6 +221,7 @@ def channel_stats(statuses: pl.LazyFrame, inbound: pl.LazyFrame) -> pl.LazyFrame
         statuses.group_by("sendout_id", "channel")
         .agg(
             planned=pl.col("messages").sum().cast(pl.Int32),
+            done=_count(pl.col("has_outcome")),
             **counts,
             unique_opened=_count(pl.col("is_opened")),
             unique_human_opened=_count(pl.col("is_opened") & ~pl.col("is_machine_open_only")),
@@ -199,7 +231,6 @@ def channel_stats(statuses: pl.LazyFrame, inbound: pl.LazyFrame) -> pl.LazyFrame
             first_delivered_at=pl.col("delivered_at").min(),
         )
         .with_columns(
-            done=(pl.col("planned") - pl.col("queued")).cast(pl.Int32),
             accepted=(
                 attempted
                 - pl.col("bounced")

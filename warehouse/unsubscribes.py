@@ -51,13 +51,15 @@ def normalise_address(channel: Channel | str, address: str, region: str | None =
     return normalise_phone(address, region or settings().default_region)
 
 
-def derive_from_events(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -> int:
+def derive_from_events(con: duckdb.DuckDBPyConnection, since_seq: int | None = None) -> int:
     """Append the changes that events and inbound replies call for; return how many.
 
-    With `since`, only addresses with events ingested or changes made after it are looked at.
+    With `since_seq`, only events stored after that one (`events.seq`) are read.
     """
     before = _change_count(con)
-    run_script(con, "derive_unsubscribes.sql", {"streak": SOFT_BOUNCE_STREAK, "since": since})
+    run_script(
+        con, "derive_unsubscribes.sql", {"streak": SOFT_BOUNCE_STREAK, "since_seq": since_seq}
+    )
     return _change_count(con) - before
 
 

@@ -41,7 +41,7 @@ def refresh(db: Path, full: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @click.pass_obj
 def report(db: Path, sendout_id: str | None, as_json: bool) -> None:
-    """Each send-out's status, counts, rates and cost, per channel (as of the last refresh)."""
+    """Each send-out's status, counts, rates and cost, per channel."""
     with open_warehouse(db) as con:
         rows = sendout_report(con, sendout_id)
     if sendout_id and not rows:

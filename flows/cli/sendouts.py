@@ -124,7 +124,7 @@ def create(
 @click.option("--json", "as_json", is_flag=True, help="Print the send-outs as JSON.")
 @click.pass_obj
 def list_(db: Path, as_json: bool) -> None:
-    """Every send-out, newest first, with its status and progress (as of the last refresh)."""
+    """Every send-out, newest first, with its status and progress."""
     with open_warehouse(db) as con:
         rows = sendout_list(con).to_dicts()
     if as_json:

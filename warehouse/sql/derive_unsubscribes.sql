@@ -3,7 +3,7 @@
 -- vote decides whether the entry should be on the list; the entry's latest change (automatic or
 -- manual) is itself a vote, since it settled everything older. Where a newer vote disagrees
 -- with the list, one change is appended citing it. So deriving twice adds nothing, a manual
--- removal stands until something newer happens, and only events ingested after $since (all
+-- removal stands until something newer happens, and only events stored after $since_seq (all
 -- when null) need to be read.
 
 CREATE OR REPLACE TEMP TABLE unsubscribe_votes AS
@@ -12,7 +12,7 @@ new_events AS (
     SELECT channel, recipient, event_type, bounce_kind, provider, event_id, message_id,
            occurred_at
     FROM events
-    WHERE recipient IS NOT NULL AND ($since IS NULL OR ingested_at > $since)
+    WHERE recipient IS NOT NULL AND ($since_seq IS NULL OR seq > $since_seq)
 ),
 
 event_votes AS (

@@ -1,7 +1,7 @@
 -- Store the staged events of one batch that are new: the first of each event_id within the
 -- batch (by rowid, so the wide rows are not sorted), and none whose (provider, event_id) is
 -- already in events.
-INSERT INTO events
+INSERT INTO events BY NAME
 WITH
 firsts AS (
     SELECT event_id, min(rowid) AS first_row
