@@ -4,7 +4,9 @@
 - `dispatch_due_sendouts()`: every minute, each send-out whose time has come.
 - `ingest_provider_events()`: the landing folder into the warehouse.
 - `refresh_reports()`: statuses, figures and the Unsubscribes list.
-- `ingest_and_refresh()`: the two above in a row, every five minutes.
+- `ingest_and_refresh()`: the two above in a row, every five minutes: catch-up and backfills
+  behind the continuous ingester (`sendout ingester`, flows/ingester.py), which brings events
+  to the screen within seconds.
 
 Runs of these flows are the one writer of the warehouse (DESIGN §9); the warehouse's own lock
 retries absorb the occasional overlap with the CLI.
@@ -16,6 +18,7 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger, task
 
 from flows.dispatch import run_dispatch
+from flows.senders.sandbox import release_due
 from warehouse import dispatch as dispatch_state
 from warehouse.db import open_warehouse
 from warehouse.ingest import ingest_paths
@@ -53,6 +56,7 @@ def ingest_landing() -> dict:
     """Ingest the provider files in the landing folder (each file once)."""
     config = settings()
     config.landing.mkdir(parents=True, exist_ok=True)
+    release_due(config.landing)  # the sandbox's events whose time has come
     return ingest_paths(config.db, [config.landing]).as_dict()
 
 

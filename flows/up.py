@@ -1,6 +1,6 @@
 """`sendout up`: everything on this machine, on 127.0.0.1 — a Prefect server (its SQLite database
-under data/prefect), Sendout's deployments from prefect.yaml, one process worker (one writer of
-the warehouse at a time), the webhook service and the dashboard. Ctrl-C or SIGTERM stops every
+under data/prefect), Sendout's deployments from prefect.yaml, one process worker, the continuous
+ingester (`sendout ingester`), the webhook service and the dashboard. Ctrl-C or SIGTERM stops every
 process it started.
 """
 
@@ -152,6 +152,7 @@ def up(
             "prefect-worker",
             [_bin("prefect"), "worker", "start", "--pool", "sendout", "--limit", "1"],
         )
+        stack.start("ingester", [_bin("sendout"), "ingester"])
         hooks = stack.start("webhooks", [_bin("sendout"), "webhooks", "--port", str(webhook_port)])
         _wait_healthy(f"http://127.0.0.1:{webhook_port}/health", hooks)
         dashboard = stack.start("dashboard", dashboard_command(dashboard_port))
@@ -162,8 +163,8 @@ def up(
             f"Webhooks: http://127.0.0.1:{webhook_port}/webhooks/  (logs in {logs})"
         )
         say(
-            "Due send-outs are dispatched every minute; provider files are ingested every "
-            "5 minutes. Ctrl-C stops everything."
+            "Due send-outs are dispatched every minute; provider events reach the dashboard "
+            "within seconds (the continuous ingester). Ctrl-C stops everything."
         )
         while not stop.wait(1):
             for process in stack.processes:

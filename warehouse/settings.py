@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     public_base_url: str | None = None  # how providers reach the service (Twilio signs it)
     webhook_max_body_bytes: int = 1024 * 1024
     landing_file_max_bytes: int = 64 * 2**20  # the service's files go to ingest at this size
-    landing_file_max_seconds: float = 300.0  # or this age
+    landing_file_max_seconds: float = 2.0  # or this age (events reach the screen in seconds)
+    landing_file_quiet_seconds: float = 1.0  # or after this long without a new event
     sendgrid_public_key: str | None = None
     mailgun_signing_key: SecretStr | None = None
     postmark_user: str | None = None

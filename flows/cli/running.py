@@ -1,5 +1,6 @@
 """`sendout dispatch` and `sendout up`: sending in the foreground, and the whole stack locally."""
 
+import logging
 import os
 import signal
 import threading
@@ -12,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from flows.cli import cli
 from flows.demo import build_demo
 from flows.dispatch import run_dispatch
+from flows.ingester import POLL_SECONDS, Batch, run_ingester
 from flows.senders import SenderUnavailable
 from flows.up import UpError, dashboard_command
 from flows.up import up as run_stack
@@ -82,6 +84,33 @@ def up(db: Path, port: int, dashboard_port: int, webhook_port: int | None) -> No
         )
     except UpError as error:
         raise click.ClickException(str(error)) from error
+
+
+@cli.command()
+@click.option(
+    "--poll",
+    default=POLL_SECONDS,
+    show_default=True,
+    help="Seconds between looks at the landing folder.",
+)
+@click.pass_obj
+def ingester(db: Path, poll: float) -> None:
+    """Ingest provider files as they land and keep statuses and figures up to date, until
+    Ctrl-C (the continuous ingester that `sendout up` runs)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    landing = settings().landing
+    click.echo(f"Ingesting what lands in {landing} into {db} (Ctrl-C stops)")
+
+    def say(batch: Batch) -> None:
+        click.echo(
+            f"{batch.files} files, {batch.events_new} new events, "
+            f"{batch.refreshed_messages} statuses refreshed in {batch.seconds:.2f} s"
+        )
+
+    run_ingester(db, landing, stop, poll, on_batch=say)
 
 
 @cli.command()

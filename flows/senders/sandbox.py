@@ -5,15 +5,19 @@ ingest, statuses and the dashboard run exactly as in production.
 
 Outcomes are decided by a hash of the seed, the recipient and the content: the same send-out
 gives the same story every time. Event times are spread after the send like real traffic
-(deliveries within seconds, opens and replies over hours).
+(deliveries within seconds, opens and replies over hours). Like a real provider, the sandbox
+never reports an event before it happens: what is still to come waits in a pending folder,
+in files by when it falls due, and `release_due` (run by the continuous ingester and the
+scheduled ingest) moves each file into the landing folder once its time has passed.
 """
 
 import hashlib
 import os
 import uuid
 from abc import ABC, abstractmethod
+from collections import defaultdict
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -63,6 +67,59 @@ def write_landing_file(folder: Path, prefix: str, records: list[dict]) -> Path |
     return path
 
 
+# Pending events are grouped in files by when they fall due: to 2 s over the next minute, to
+# 30 s over the next hour, to 5 minutes beyond; a file is released once all of it is due.
+DUE_BUCKETS = [(timedelta(minutes=1), 2), (timedelta(hours=1), 30), (timedelta.max, 300)]
+# a pending file is released this long after its last event is due, so that a sender still
+# appending to it (it chose the file a moment before) has finished
+RELEASE_GRACE_SECONDS = 2
+
+
+def pending_folder(landing: Path) -> Path:
+    """Where the sandbox keeps the events whose time has not come (beside the landing folder,
+    which ingest reads)."""
+    return Path(landing).parent / "sandbox-pending"
+
+
+def _due_at(moment: datetime, now: datetime) -> int:
+    """The epoch second by which the pending file holding `moment` is entirely due."""
+    width = next(seconds for horizon, seconds in DUE_BUCKETS if moment - now < horizon)
+    return (int(moment.timestamp()) // width + 1) * width
+
+
+def hold_back(folder: Path, prefix: str, records: list[tuple[datetime, dict]], now: datetime):
+    """Append records whose time is still to come to the pending files they fall due with."""
+    by_file: dict[int, list[bytes]] = defaultdict(list)
+    for moment, record in records:
+        by_file[_due_at(moment, now)].append(orjson.dumps(record) + b"\n")
+    folder.mkdir(parents=True, exist_ok=True)
+    for due, lines in by_file.items():
+        # one write in append mode: two senders appending to one file do not interleave lines
+        with (folder / f"{prefix}-{due:012d}.ndjson").open("ab") as handle:
+            handle.write(b"".join(lines))
+
+
+def release_due(landing: Path, now: datetime | None = None) -> int:
+    """Move every pending file that is entirely due into the landing folder; return how many.
+
+    A rename, so a crash leaves each file either pending or landed, never both or neither.
+    """
+    folder = pending_folder(landing)
+    if not folder.is_dir():
+        return 0
+    now_epoch = (now or datetime.now(UTC)).timestamp()
+    released = 0
+    for path in sorted(folder.glob("*.ndjson")):
+        prefix, _, due = path.stem.rpartition("-")
+        if not due.isdigit() or int(due) + RELEASE_GRACE_SECONDS > now_epoch:
+            continue
+        target = Path(landing) / "sandbox"
+        target.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target / f"{prefix}-due{due}-{uuid.uuid4().hex[:8]}.ndjson")
+        released += 1
+    return released
+
+
 class Sandbox(ABC):
     """What both sandbox senders share: accept each message at once, then write its story."""
 
@@ -73,15 +130,18 @@ class Sandbox(ABC):
     def __init__(self, config: Settings, now=datetime.now):
         self.seed = config.sandbox_seed
         self.folder = Path(config.landing) / "sandbox"
-        self.now = now
+        self.pending = pending_folder(config.landing)
+        self.now = now  # when messages are sent (the demo sends in the past)
 
     @abstractmethod
     def provider_id(self, message: Outgoing) -> str:
         """The id the pretend provider gives the message."""
 
     @abstractmethod
-    def story(self, message: Outgoing, provider_id: str, sent_at: datetime) -> Iterator[dict]:
-        """The provider records of what happens to the message."""
+    def story(
+        self, message: Outgoing, provider_id: str, sent_at: datetime
+    ) -> Iterator[tuple[datetime, dict]]:
+        """The provider records of what happens to the message, each with when it happens."""
 
     def send(self, batch: list[Outgoing]) -> list[Outcome]:
         sent_at = self.now().astimezone()
@@ -98,7 +158,9 @@ class Sandbox(ABC):
                 )
             )
             records.extend(self.story(message, provider_id, sent_at))
-        write_landing_file(self.folder, self.prefix, records)
+        now = datetime.now(UTC)  # the real time: what has happened by now is reported now
+        write_landing_file(self.folder, self.prefix, [r for at, r in records if at <= now])
+        hold_back(self.pending, self.prefix, [(at, r) for at, r in records if at > now], now)
         return outcomes
 
     def close(self) -> None:  # noqa: B027  (a sender's close; the sandbox holds nothing)
@@ -113,7 +175,9 @@ class SandboxEmail(Sandbox):
     def provider_id(self, message: Outgoing) -> str:
         return "0102019" + hashlib.md5(message.message_id.encode()).hexdigest()[:24]
 
-    def story(self, message: Outgoing, ses_id: str, sent_at: datetime) -> Iterator[dict]:
+    def story(
+        self, message: Outgoing, ses_id: str, sent_at: datetime
+    ) -> Iterator[tuple[datetime, dict]]:
         dice = Dice(self.seed, story_key(message))
         mail = {
             "timestamp": _iso(sent_at),
@@ -124,10 +188,10 @@ class SandboxEmail(Sandbox):
         }
         recipients = [{"emailAddress": message.recipient}]
 
-        def event(kind: str, key: str, at: datetime, **body) -> dict:
-            return {"eventType": kind, "mail": mail, key: {"timestamp": _iso(at), **body}}
+        def event(kind: str, key: str, at: datetime, **body) -> tuple[datetime, dict]:
+            return at, {"eventType": kind, "mail": mail, key: {"timestamp": _iso(at), **body}}
 
-        def bounce(at: datetime, kind: str, status: str, diagnostic: str) -> dict:
+        def bounce(at: datetime, kind: str, status: str, diagnostic: str) -> tuple[datetime, dict]:
             bounced = [{**recipients[0], "status": status, "diagnosticCode": diagnostic}]
             return event(
                 "Bounce",
@@ -138,7 +202,7 @@ class SandboxEmail(Sandbox):
                 bouncedRecipients=bounced,
             )
 
-        yield {"eventType": "Send", "mail": mail, "send": {}}
+        yield sent_at, {"eventType": "Send", "mail": mail, "send": {}}
         fate = dice.roll()
         at = sent_at + dice.seconds(1, 8)
         if fate < 0.02:
@@ -204,11 +268,13 @@ class SandboxSms(Sandbox):
     def provider_id(self, message: Outgoing) -> str:
         return "SM" + hashlib.md5(message.message_id.encode()).hexdigest()
 
-    def story(self, message: Outgoing, sid: str, sent_at: datetime) -> Iterator[dict]:
+    def story(
+        self, message: Outgoing, sid: str, sent_at: datetime
+    ) -> Iterator[tuple[datetime, dict]]:
         dice = Dice(self.seed, story_key(message))
         at = sent_at + dice.seconds(1, 4)
 
-        def status(value: str, moment: datetime, error: str | None = None) -> dict:
+        def status(value: str, moment: datetime, error: str | None = None) -> tuple[datetime, dict]:
             callback = {
                 "MessageSid": sid,
                 "SmsSid": sid,
@@ -219,7 +285,7 @@ class SandboxSms(Sandbox):
                 "sendout_message_id": message.message_id,
                 "sendout_received_at": _iso(moment),
             }
-            return {**callback, "ErrorCode": error} if error else callback
+            return moment, {**callback, "ErrorCode": error} if error else callback
 
         yield status("sent", at)
         fate = dice.roll()
@@ -239,14 +305,17 @@ class SandboxSms(Sandbox):
             threshold += share
             if roll < threshold:
                 replied = delivered + dice.seconds(60, 4 * 3600)
-                yield {
-                    "MessageSid": f"SMin{sid[2:22]}",
-                    "SmsSid": f"SMin{sid[2:22]}",
-                    "AccountSid": "ACsandbox",
-                    "SmsStatus": "received",
-                    "From": message.recipient,
-                    "To": "+14155550000",
-                    "Body": body,
-                    "sendout_received_at": _iso(replied),
-                }
+                yield (
+                    replied,
+                    {
+                        "MessageSid": f"SMin{sid[2:22]}",
+                        "SmsSid": f"SMin{sid[2:22]}",
+                        "AccountSid": "ACsandbox",
+                        "SmsStatus": "received",
+                        "From": message.recipient,
+                        "To": "+14155550000",
+                        "Body": body,
+                        "sendout_received_at": _iso(replied),
+                    },
+                )
                 return

@@ -49,6 +49,7 @@ from warehouse.vocabulary import EventType
 
 log = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+HAND_OVER_CHECK_SECONDS = 0.25  # how often open landing files are checked for hand-over
 
 
 class TooLarge(Exception):
@@ -85,7 +86,11 @@ def create_app(config: Settings) -> Starlette:
     folder = Path(config.landing) / "webhooks"
     writers = {
         name: LandingWriter(
-            folder, name, config.landing_file_max_bytes, config.landing_file_max_seconds
+            folder,
+            name,
+            config.landing_file_max_bytes,
+            config.landing_file_max_seconds,
+            config.landing_file_quiet_seconds,
         )
         for name in ("sendgrid", "mailgun", "postmark", "twilio", "ses", "tracking")
     }
@@ -305,12 +310,12 @@ def create_app(config: Settings) -> Starlette:
 
     async def hand_over_old_files() -> None:
         while True:
-            await asyncio.sleep(1)
+            await asyncio.sleep(HAND_OVER_CHECK_SECONDS)
             for writer in writers.values():
                 if writer.handle is None:
                     continue
                 try:
-                    await asyncio.to_thread(writer.hand_over_if_old)
+                    await asyncio.to_thread(writer.hand_over_if_due)
                 except OSError as error:  # try again in a second; requests still land
                     log.error("cannot hand %s to ingest: %s", writer.path, error)
 

@@ -4,9 +4,10 @@ A record is written and fsynced before the request that brought it is answered, 
 event survives a crash. Requests arriving together share one write and one fsync (group commit)
 in a worker thread, so the event loop keeps serving while the disk works. The file being written
 ends in `.open` (ingest does not read it); it is renamed to `.ndjson` when it reaches `max_bytes`
-or `max_seconds` (checked at each write, and every second by the service, so a quiet spell does
-not keep events from ingest), or when the service stops; files a crash left open are handed
-over when it starts again.
+or `max_seconds`, or after `quiet_seconds` without a write (checked at each write, and four
+times a second by the service), or when the service stops, so the continuous ingester sees an
+event within about a second of quiet and never more than `max_seconds` after it landed; files a
+crash left open are handed over when it starts again.
 """
 
 import asyncio
@@ -21,15 +22,24 @@ from pathlib import Path
 class LandingWriter:
     """Appends records (one per line) for one source, rotating by size and age."""
 
-    def __init__(self, folder: Path, prefix: str, max_bytes: int, max_seconds: float):
+    def __init__(
+        self,
+        folder: Path,
+        prefix: str,
+        max_bytes: int,
+        max_seconds: float,
+        quiet_seconds: float | None = None,
+    ):
         self.folder = folder
         self.prefix = prefix
         self.max_bytes = max_bytes
         self.max_seconds = max_seconds
+        self.quiet_seconds = max_seconds if quiet_seconds is None else quiet_seconds
         self.lock = threading.Lock()
         self.handle = None
         self.path: Path | None = None
         self.opened = 0.0
+        self.last_write = 0.0
         self.written = 0
         self.pending: list[tuple[bytes, asyncio.Future]] = []
         self.flushing = False
@@ -75,6 +85,7 @@ class LandingWriter:
             self.handle.flush()
             os.fsync(self.handle.fileno())
             self.written += len(data)
+            self.last_write = time.monotonic()
 
     def hand_over_leftovers(self) -> None:
         """Hand ingest the files a crashed run left open (one service per landing folder): what
@@ -83,10 +94,14 @@ class LandingWriter:
         for path in self.folder.glob(f"{self.prefix}-*.ndjson.open"):
             os.replace(path, path.with_suffix(""))
 
-    def hand_over_if_old(self) -> None:
-        """Hand the current file to ingest once it is `max_seconds` old, written to or not."""
+    def hand_over_if_due(self) -> None:
+        """Hand the current file to ingest once it is `max_seconds` old, or has had no write for
+        `quiet_seconds`."""
         with self.lock:
-            if self.handle and time.monotonic() - self.opened >= self.max_seconds:
+            now = time.monotonic()
+            if self.handle and (
+                now - self.opened >= self.max_seconds or now - self.last_write >= self.quiet_seconds
+            ):
                 self._close()
 
     def _open(self) -> None:
