@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from flows.dispatch import run_dispatch
+from flows.senders.sandbox import release_due
 from tests.warehouse_builders import add_people, create_sendout, run_refresh
 from warehouse import sendouts, unsubscribes
 from warehouse.db import open_warehouse
@@ -113,6 +114,7 @@ def test_sandbox_files_go_through_ingest_into_realistic_statuses(db_path, config
     sendout_id = create_sendout(db_path, channels=("email", "sms"))
     run_dispatch(db_path, sendout_id, config)
 
+    release_due(config.landing, now=datetime.now(UTC) + timedelta(days=2))  # two days later
     summary = ingest_paths(db_path, [config.landing])
     run_refresh(db_path)
 
@@ -143,6 +145,7 @@ def test_the_sandbox_tells_the_same_story_for_the_same_seed(db_path, tmp_path):
             con.execute("DELETE FROM messages WHERE sendout_id <> ?", [sendout_id])
             con.execute("UPDATE messages SET message_id = 'm' || contact_id")
         run_dispatch(db_path, sendout_id, Settings(landing=tmp_path / run, sandbox_seed=seed))
+        release_due(tmp_path / run, now=datetime.now(UTC) + timedelta(days=2))
         stories.append(story(tmp_path / run))
 
     assert stories[0] == stories[1]

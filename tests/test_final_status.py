@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from warehouse.status import Prices, message_outcomes, message_status
+from warehouse.status import Prices, merge_outcomes, message_outcomes, message_status
 from warehouse.vocabulary import DISPLAY_STATUS, STATUS_RANK, EventType
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -190,6 +190,7 @@ EVENTS = st.lists(
     min_size=1,
     max_size=12,
 )
+EVENTS_DEFAULT = {"machine": False, "kind": None}
 
 
 @given(events=EVENTS, data=st.data())
@@ -206,7 +207,31 @@ def test_any_permutation_or_duplication_gives_the_same_row(events, data) -> None
 
 def _without_counts(row: dict) -> dict:
     return {
-        k: v
-        for k, v in row.items()
-        if k not in ("open_count", "click_count", "machine_open_count")
+        k: v for k, v in row.items() if k not in ("open_count", "click_count", "machine_open_count")
     }
+
+
+def _outcomes(events: list[tuple]) -> pl.LazyFrame:
+    rows = [
+        {
+            "message_id": "m1",
+            "event_type": kind,
+            "occurred_at": T0 + timedelta(minutes=minutes),
+            "is_machine_open": extra["machine"],
+            "bounce_kind": extra["kind"],
+        }
+        for kind, minutes, extra in events
+    ]
+    return message_outcomes(pl.LazyFrame(rows, schema=EVENT_SCHEMA))
+
+
+@given(events=EVENTS, data=st.data())
+def test_a_status_taking_in_new_events_equals_one_computed_from_all_of_them(events, data) -> None:
+    events = [e for e in events if e[0] != "bad_number"] or [("sent", 0, EVENTS_DEFAULT)]
+    split = data.draw(st.integers(0, len(events)))
+    earlier, later = events[:split], events[split:]
+
+    merged = merge_outcomes(_outcomes(earlier), _outcomes(later)).collect()
+    at_once = _outcomes(events).collect()
+
+    assert merged.to_dicts() == at_once.select(merged.columns).to_dicts()

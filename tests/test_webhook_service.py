@@ -217,6 +217,33 @@ def test_landing_files_go_to_ingest_by_size_and_by_age_even_when_nothing_more_co
     assert sorted(r["MessageID"] for r in landed(config)) == ["pm-0", "pm-1", "pm-2"]
 
 
+def test_a_landing_file_goes_to_ingest_after_a_second_of_quiet_long_before_its_age(tmp_path):
+    config = Settings(
+        landing=tmp_path / "landing",
+        webhook_port=free_port(),
+        postmark_user="pm",
+        postmark_password="pm-pass",
+        landing_file_max_seconds=600,
+        landing_file_quiet_seconds=1.0,
+    )
+    folder = Path(config.landing) / "webhooks"
+    running = Service(config)
+    try:
+        record = {"RecordType": "Delivery", "MessageID": "pm-quiet"}
+        httpx.post(f"{running.url}/webhooks/postmark", json=record, auth=("pm", "pm-pass"))
+        answered = time.monotonic()
+        while not list(folder.glob("*.ndjson")) and time.monotonic() - answered < 10:
+            time.sleep(0.05)
+        waited = time.monotonic() - answered
+        still_open = list(folder.glob("*.open"))
+    finally:
+        running.stop()
+
+    assert still_open == []
+    assert waited < 5  # a second of quiet, checked four times a second; not 600 s of age
+    assert [r["MessageID"] for r in landed(config)] == ["pm-quiet"]
+
+
 def test_what_a_crashed_service_left_open_is_handed_to_ingest_when_it_starts_again(tmp_path):
     config = Settings(landing=tmp_path / "landing", webhook_port=free_port())
     folder = Path(config.landing) / "webhooks"

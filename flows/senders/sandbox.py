@@ -6,9 +6,10 @@ ingest, statuses and the dashboard run exactly as in production.
 Outcomes are decided by a hash of the seed, the recipient and the content: the same send-out
 gives the same story every time. Event times are spread after the send like real traffic
 (deliveries within seconds, opens and replies over hours). Like a real provider, the sandbox
-never reports an event before it happens: what is still to come waits in a pending folder,
-in files by when it falls due, and `release_due` (run by the continuous ingester and the
-scheduled ingest) moves each file into the landing folder once its time has passed.
+never reports an event before it happens: what is still to come waits in
+`<landing>/sandbox/pending/`, in files by when they fall due (named `.pending`, which ingest does
+not read), and `release_due` (run by the continuous ingester and the scheduled ingest) renames
+each into the landing folder once its time has passed.
 """
 
 import hashlib
@@ -75,10 +76,12 @@ DUE_BUCKETS = [(timedelta(minutes=1), 2), (timedelta(hours=1), 30), (timedelta.m
 RELEASE_GRACE_SECONDS = 2
 
 
+PENDING_SUFFIX = ".pending"  # not a suffix ingest reads
+
+
 def pending_folder(landing: Path) -> Path:
-    """Where the sandbox keeps the events whose time has not come (beside the landing folder,
-    which ingest reads)."""
-    return Path(landing).parent / "sandbox-pending"
+    """Where the sandbox keeps the events whose time has not come."""
+    return Path(landing) / "sandbox" / "pending"
 
 
 def _due_at(moment: datetime, now: datetime) -> int:
@@ -95,7 +98,7 @@ def hold_back(folder: Path, prefix: str, records: list[tuple[datetime, dict]], n
     folder.mkdir(parents=True, exist_ok=True)
     for due, lines in by_file.items():
         # one write in append mode: two senders appending to one file do not interleave lines
-        with (folder / f"{prefix}-{due:012d}.ndjson").open("ab") as handle:
+        with (folder / f"{prefix}-{due:012d}{PENDING_SUFFIX}").open("ab") as handle:
             handle.write(b"".join(lines))
 
 
@@ -109,7 +112,7 @@ def release_due(landing: Path, now: datetime | None = None) -> int:
         return 0
     now_epoch = (now or datetime.now(UTC)).timestamp()
     released = 0
-    for path in sorted(folder.glob("*.ndjson")):
+    for path in sorted(folder.glob(f"*{PENDING_SUFFIX}")):
         prefix, _, due = path.stem.rpartition("-")
         if not due.isdigit() or int(due) + RELEASE_GRACE_SECONDS > now_epoch:
             continue
