@@ -12,7 +12,7 @@ from warehouse import unsubscribes as unsubscribe_list
 from warehouse.db import connect, open_warehouse
 from warehouse.settings import settings
 
-CACHE_SECONDS = 5
+CACHE_SECONDS = 2  # pages of a moving send-out read again every few seconds
 
 
 @st.cache_resource

@@ -1,11 +1,15 @@
 """One real browser (Debian's Chromium, headless, driven by Playwright) against the real
 `streamlit run` server: open Messages, open a send-out and see its doughnut and rates, then add
-and remove an unsubscribe."""
+and remove an unsubscribe; and follow a send-out started from the dashboard on the Messages
+page, which moves from Sending... to Sent to Delivered by itself."""
 
 import os
 import re
+import signal
 import subprocess
+import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -13,6 +17,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from flows.dispatch import run_dispatch
+from flows.senders.sandbox import release_due
 from flows.up import dashboard_command
 from tests.smtp_sink import free_port
 from tests.warehouse_builders import add_people, create_sendout, run_refresh
@@ -24,16 +29,16 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking"]  # fmt: skip
 
 
-@pytest.fixture
-def server(tmp_path: Path):
+def serve(tmp_path: Path, **settings: str) -> subprocess.Popen:
     db, landing = tmp_path / "warehouse.duckdb", tmp_path / "landing"
     add_people(db, 30)
     sendout_id = create_sendout(db, channels=("email", "sms"))
     run_dispatch(db, sendout_id, Settings(landing=landing))
+    release_due(landing, now=datetime.now(UTC) + timedelta(days=1))  # a day later
     ingest_paths(db, [landing])
     run_refresh(db)
     port = free_port()
-    env = {**os.environ, "SENDOUT_DB": str(db), "SENDOUT_LANDING": str(landing)}
+    env = {**os.environ, "SENDOUT_DB": str(db), "SENDOUT_LANDING": str(landing), **settings}
     process = subprocess.Popen(
         dashboard_command(port),
         env=env,
@@ -49,6 +54,12 @@ def server(tmp_path: Path):
                 break
         except httpx.TransportError:
             time.sleep(0.2)
+    return process, url, sendout_id, env
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    process, url, sendout_id, _ = serve(tmp_path)
     yield url, sendout_id
     process.terminate()
     process.wait(timeout=20)
@@ -91,4 +102,57 @@ def test_a_person_reads_a_send_out_and_manages_the_unsubscribes_list(server, tmp
         page.get_by_role("button", name="Remove").click()
         expect(caption).to_have_text(f"{before} of {before} entries", timeout=30_000)
         page.screenshot(path=str(tmp_path / "unsubscribes.png"))
+        browser.close()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path):
+    # the sandbox keeps a rate of 2 messages a second, in batches of 10: a send-out of 30
+    # people takes about 15 seconds (as one of thousands would take minutes), and nothing
+    # is sent in its first 5, while the person goes to the Messages page
+    process, url, _, env = serve(tmp_path, SENDOUT_EMAIL_RATE="2", SENDOUT_BATCH_SIZE="10")
+    yield url, env
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def status_cell(page, name: str):
+    """The Status cell of the send-out's row on the Messages page."""
+    row = page.locator("tr", has=page.locator("td[role=gridcell]", has_text=name))
+    return row.locator("td[role=gridcell]").nth(1)
+
+
+def test_a_send_out_started_from_the_dashboard_moves_on_the_messages_page(live_server, tmp_path):
+    url, env = live_server
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        page.goto(f"{url}/new_sendout")
+        expect(page.get_by_role("heading", name="New send-out")).to_be_visible(timeout=30_000)
+        page.get_by_label("Name", exact=True).fill("Live test")
+        page.get_by_label("Subject ({first_name} and friends are filled in)").fill("Hi")
+        page.get_by_label("Text body").fill("Hello")
+        page.get_by_label("Text body").press("Tab")
+        page.get_by_role("button", name="Send now").click()
+        expect(page.get_by_role("heading", name="Live test")).to_be_visible(timeout=30_000)
+        page.get_by_role("link", name="Messages").click()  # in the app: no page load
+
+        status = status_cell(page, "Live test")
+        expect(status).to_have_text("Sending...", timeout=30_000)
+        expect(status).to_have_text("Sent", timeout=60_000)
+        page.screenshot(path=str(tmp_path / "messages-sent.png"))
+        # the deliveries come as the sandbox reports them, through the continuous ingester
+        ingester = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "ingester", "--poll", "0.2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            expect(status).to_have_text("Delivered", timeout=60_000)
+        finally:
+            os.killpg(ingester.pid, signal.SIGTERM)
+            ingester.wait(timeout=30)
+        page.screenshot(path=str(tmp_path / "messages-delivered.png"))
         browser.close()

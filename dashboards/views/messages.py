@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import polars as pl
 import streamlit as st
 
 from dashboards import data
@@ -9,7 +10,7 @@ from warehouse import sendouts
 from warehouse.sendouts import SendoutError
 from warehouse.vocabulary import SendoutStatus
 
-IN_PROGRESS = {str(SendoutStatus.SENDING), str(SendoutStatus.SENT)}
+NOT_SENDING = [str(SendoutStatus.SCHEDULED), str(SendoutStatus.CANCELLED)]
 
 st.title("Messages")
 left, right = st.columns([1, 5])
@@ -30,7 +31,7 @@ def open_sendout(sendout_id: str) -> None:
     st.session_state["sendout_id"] = sendout_id
 
 
-@st.fragment(run_every=timedelta(seconds=5))
+@st.fragment(run_every=timedelta(seconds=3))
 def sendout_table() -> None:
     listed = data.sendout_list()
     if listed.is_empty():
@@ -72,7 +73,10 @@ def sendout_table() -> None:
     if rows:
         open_sendout(table["sendout_id"][rows[0]])
         st.switch_page("views/sendout.py")
-    if not set(listed["status"]) & IN_PROGRESS:
+    sending = listed.filter(
+        (pl.col("done") < pl.col("planned")) & ~pl.col("status").is_in(NOT_SENDING)
+    )
+    if sending.is_empty():
         st.caption("Nothing is sending; the list refreshes every few seconds anyway.")
 
 

@@ -1,12 +1,17 @@
 """Send-out details: status, progress, per-channel figures, recipients, replies and actions."""
 
+from datetime import UTC, datetime, timedelta
+
 import streamlit as st
 
 from dashboards import actions, data
 from dashboards.charts import status_doughnut
-from warehouse.vocabulary import STATUS_COLUMNS, DisplayStatus, Keyword
+from warehouse.vocabulary import STATUS_COLUMNS, DisplayStatus, Keyword, SendoutStatus
 
 PAGE_SIZE = 50
+MOVING = {str(SendoutStatus.SCHEDULED), str(SendoutStatus.SENDING), str(SendoutStatus.SENT)}
+FOLLOW_FOR = timedelta(days=1)  # how long after sending the page keeps itself up to date
+FOLLOW_EVERY = timedelta(seconds=3)
 
 listed = data.sendout_list()
 if listed.is_empty():
@@ -22,22 +27,30 @@ sendout_id = st.selectbox(
     format_func=lambda i: f"{names[i]} ({i})",
 )
 st.session_state["sendout_id"] = sendout_id
-rows = data.sendout_rows(sendout_id)
-first = rows[0]
-st.title(first["name"])
-kind = first["communication_type"].replace("_", "-")
-st.caption(f"{kind} · created {first['created_at']:%d %b %Y %H:%M}")
 
-status, progress, cost = st.columns(3)
-status.metric("Status", first["sendout_status"])
-planned = sum(r["planned"] or 0 for r in rows)
-done = sum(r["done"] or 0 for r in rows)
-progress.metric("Progress", f"{done}/{planned}")
-progress.progress(done / planned if planned else 0.0)
-cost.metric("Cost", f"{sum(r['cost'] or 0 for r in rows):.4f}")
-if st.button("Refresh", icon=":material/refresh:"):
-    data.clear()
-    st.rerun()
+
+def is_moving(row: dict) -> bool:
+    """Still sending, or sent within the day (deliveries, opens and replies keep coming)."""
+    if row["cancelled_at"] is not None:
+        return False
+    if row["sendout_status"] in MOVING:
+        return True
+    sent_at = row["sendout_sent_at"]
+    return sent_at is not None and datetime.now(UTC) - sent_at < FOLLOW_FOR
+
+
+def header(rows: list[dict]) -> None:
+    first = rows[0]
+    st.title(first["name"])
+    kind = first["communication_type"].replace("_", "-")
+    st.caption(f"{kind} · created {first['created_at']:%d %b %Y %H:%M}")
+    status, progress, cost = st.columns(3)
+    status.metric("Status", first["sendout_status"])
+    planned = sum(r["planned"] or 0 for r in rows)
+    done = sum(r["done"] or 0 for r in rows)
+    progress.metric("Progress", f"{done}/{planned}")
+    progress.progress(done / planned if planned else 0.0)
+    cost.metric("Cost", f"{sum(r['cost'] or 0 for r in rows):.4f}")
 
 
 def percent(rate: float | None) -> str:
@@ -92,39 +105,55 @@ def channel_tab(row: dict) -> None:
     recipient_table(row["channel"])
 
 
-tabs = st.tabs([{"email": "Emails", "sms": "SMS"}[r["channel"]] for r in rows])
-for tab, row in zip(tabs, rows, strict=True):
-    with tab:
-        channel_tab(row)
-        if row["channel"] == "sms":
-            st.subheader("Replies")
-            replies = data.replies(sendout_id)
-            if replies.is_empty():
-                st.caption("No replies yet.")
-            for reply in replies.iter_rows(named=True):
-                is_stop = reply["keyword"] == str(Keyword.STOP)
-                colour = "orange" if is_stop else "green"
-                marks = " · ".join(
-                    m
-                    for m in (
-                        reply["status"] if reply["status"] != "Received" else "",
-                        "unsubscribed" if is_stop else "",
-                    )
-                    if m
-                )
-                line, add = st.columns([5, 1])
-                line.markdown(f":{colour}[**{reply['from_number']}**: {reply['body']}] {marks}")
-                if not is_stop and add.button(
-                    "Unsubscribe", key=f"unsub-{reply['from_number']}-{reply['event_id']}"
-                ):
-                    actions.add_unsubscribe(
-                        "sms",
-                        reply["from_number"],
-                        "all",
-                        f"replied {reply['body']!r} to {sendout_id}",
-                        sendout_id,
-                    )
-                    st.success(f"{reply['from_number']} is on the Unsubscribes list")
+def replies_list() -> None:
+    """The SMS replies to the send-out: a STOP in orange, any other with an Unsubscribe button."""
+    st.subheader("Replies")
+    replies = data.replies(sendout_id)
+    if replies.is_empty():
+        st.caption("No replies yet.")
+    for reply in replies.iter_rows(named=True):
+        is_stop = reply["keyword"] == str(Keyword.STOP)
+        colour = "orange" if is_stop else "green"
+        marks = " · ".join(
+            m
+            for m in (
+                reply["status"] if reply["status"] != "Received" else "",
+                "unsubscribed" if is_stop else "",
+            )
+            if m
+        )
+        line, add = st.columns([5, 1])
+        line.markdown(f":{colour}[**{reply['from_number']}**: {reply['body']}] {marks}")
+        if not is_stop and add.button(
+            "Unsubscribe", key=f"unsub-{reply['from_number']}-{reply['event_id']}"
+        ):
+            actions.add_unsubscribe(
+                "sms",
+                reply["from_number"],
+                "all",
+                f"replied {reply['body']!r} to {sendout_id}",
+                sendout_id,
+            )
+            st.success(f"{reply['from_number']} is on the Unsubscribes list")
+
+
+def details() -> None:
+    """Everything that moves while the send-out goes out: read again every few seconds."""
+    rows = data.sendout_rows(sendout_id)
+    header(rows)
+    tabs = st.tabs([{"email": "Emails", "sms": "SMS"}[r["channel"]] for r in rows])
+    for tab, row in zip(tabs, rows, strict=True):
+        with tab:
+            channel_tab(row)
+            if row["channel"] == "sms":
+                replies_list()
+
+
+if st.button("Refresh", icon=":material/refresh:"):
+    data.clear()
+    st.rerun()
+moving = is_moving(data.sendout_rows(sendout_id)[0])
+st.fragment(run_every=FOLLOW_EVERY if moving else None)(details)()
 
 st.subheader("Bad addresses found")
 bad = data.bad_addresses(sendout_id)

@@ -4,6 +4,8 @@
 account or network), a real SMTP relay for email, Twilio's REST API for SMS.
 """
 
+import threading
+import time
 from typing import Protocol
 
 from warehouse.dispatch import Outcome, Outgoing
@@ -26,6 +28,24 @@ class Sender(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+class RateLimit:
+    """At most `per_second` messages per second over all threads (0: no limit)."""
+
+    def __init__(self, per_second: float):
+        self.interval = 1 / per_second if per_second > 0 else 0.0
+        self.next_at = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_at)
+            self.next_at = start + self.interval
+        time.sleep(max(0.0, start - now))
 
 
 def senders_for(config: Settings) -> dict[str, Sender]:

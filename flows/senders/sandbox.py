@@ -23,9 +23,10 @@ from pathlib import Path
 
 import orjson
 
+from flows.senders import RateLimit
 from warehouse.dispatch import Outcome, Outgoing
 from warehouse.settings import Settings
-from warehouse.vocabulary import EventType, Provider
+from warehouse.vocabulary import Channel, EventType, Provider
 
 
 class Dice:
@@ -129,8 +130,12 @@ class Sandbox(ABC):
     prefix = ""  # of the landing files
     event_type = EventType.SENT  # the immediate outcome
     provider = Provider.SMTP
+    channel = Channel.EMAIL
 
     def __init__(self, config: Settings, now=datetime.now):
+        self.rate = RateLimit(
+            config.email_rate if self.channel == Channel.EMAIL else config.sms_rate
+        )
         self.seed = config.sandbox_seed
         self.folder = Path(config.landing) / "sandbox"
         self.pending = pending_folder(config.landing)
@@ -147,9 +152,10 @@ class Sandbox(ABC):
         """The provider records of what happens to the message, each with when it happens."""
 
     def send(self, batch: list[Outgoing]) -> list[Outcome]:
-        sent_at = self.now().astimezone()
         records, outcomes = [], []
         for message in batch:
+            self.rate.wait()  # the channel's configured rate, as a real sender keeps it
+            sent_at = self.now().astimezone()
             provider_id = self.provider_id(message)
             outcomes.append(
                 Outcome(
@@ -267,6 +273,7 @@ class SandboxSms(Sandbox):
     prefix = "twilio"
     event_type = EventType.QUEUED
     provider = Provider.TWILIO
+    channel = Channel.SMS
 
     def provider_id(self, message: Outgoing) -> str:
         return "SM" + hashlib.md5(message.message_id.encode()).hexdigest()

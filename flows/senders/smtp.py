@@ -10,7 +10,6 @@ import json
 import queue
 import smtplib
 import ssl
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ from email.policy import compat32
 from email.utils import parseaddr
 from pathlib import Path
 
-from flows.senders import SenderUnavailable
+from flows.senders import RateLimit, SenderUnavailable
 from flows.webhooks.tracking import add_tracking, tracking_secret, unsubscribe_url
 from warehouse.dispatch import Outcome, Outgoing
 from warehouse.settings import Settings
@@ -37,24 +36,6 @@ BAD_ADDRESS_CODES = ("5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10")
 class TemporaryFailure(Exception):
     def __init__(self, code: int, reply: bytes):
         self.code, self.reply = code, reply.decode(errors="replace")
-
-
-class RateLimit:
-    """At most `per_second` messages per second over all threads (0: no limit)."""
-
-    def __init__(self, per_second: float):
-        self.interval = 1 / per_second if per_second > 0 else 0.0
-        self.next_at = time.monotonic()
-        self.lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self.lock:
-            now = time.monotonic()
-            start = max(now, self.next_at)
-            self.next_at = start + self.interval
-        time.sleep(max(0.0, start - now))
 
 
 # SMTP wants CRLF line ends, and smtplib sends bytes as they are

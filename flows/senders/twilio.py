@@ -14,8 +14,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from flows.senders import SenderUnavailable
-from flows.senders.smtp import RateLimit
+from flows.senders import RateLimit, SenderUnavailable
 from warehouse.dispatch import Outcome, Outgoing
 from warehouse.settings import Settings
 from warehouse.vocabulary import EventType, Provider
