@@ -3,9 +3,13 @@ query (the limit to match) and a pandas peer.
 
 Builds a warehouse with N events over M messages (directly in SQL, so it takes seconds), then
 times, each in its own process: `sendout refresh --full`; the DuckDB query computing the same
-final statuses; pandas doing the same; and an incremental `sendout refresh` after 10,000 new
-events. Prints one JSON line. Usage:
+final statuses; pandas doing the same; an incremental `sendout refresh` after `--new-events`
+new events (a process of its own, start-up included); and the continuous ingester's micro-batch
+(`--micro-batches` rounds in one warm process, as `sendout ingester` runs them): ingesting a
+file of `--new-events` SES events, then the incremental refresh, each timed with the opening of
+its connection. Prints one JSON line. Usage:
     python bench/status.py [--events 5000000] [--messages 1000000] [--new-events 10000]
+                           [--micro-batches 5]
 """
 
 import argparse
@@ -109,6 +113,59 @@ def add_new_events(db: Path, count: int, messages: int) -> None:
         )
 
 
+def micro_batches(db: Path, rounds: int, count: int, messages: int) -> dict:
+    """What the continuous ingester does with each new file, timed inside one warm process."""
+    from statistics import median
+
+    from warehouse.db import open_warehouse  # here: the parent process stays small
+    from warehouse.ingest import ingest_paths
+    from warehouse.refresh import refresh
+
+    with open_warehouse(db) as con:
+        refresh(con)  # warm: what a running ingester has done before
+    landing = db.parent / "micro-batches"
+    landing.mkdir()
+    ingest_seconds, refresh_seconds = [], []
+    for round_ in range(rounds):
+        path = landing / f"ses-{round_}.ndjson"
+        with path.open("w") as handle:
+            for i in range(count):
+                # email messages only (every tenth is SMS), none twice in a file
+                m = (hash((round_, i)) % (messages // 10)) * 10 + 1 + i % 9
+                kind, key = ("Open", "open") if i % 2 else ("Delivery", "delivery")
+                record = {
+                    "eventType": kind,
+                    "mail": {
+                        "timestamp": "2026-11-02T09:00:00.000Z",
+                        "messageId": f"ses-m{m}",
+                        "destination": [f"person{m}@example.org"],
+                        "tags": {"sendout_message_id": [f"m{m}"]},
+                    },
+                    # a time of its own: no two records of a file are the same event
+                    key: {
+                        "timestamp": f"2026-11-{3 + round_:02d}T{i // 3600 % 24:02d}:"
+                        f"{i // 60 % 60:02d}:{i % 60:02d}.000Z"
+                    },
+                }
+                handle.write(json.dumps(record) + "\n")
+        started = time.perf_counter()
+        ingested = ingest_paths(db, [path])
+        ingest_seconds.append(time.perf_counter() - started)
+        assert ingested.events_new == count, ingested
+        started = time.perf_counter()
+        with open_warehouse(db) as con:
+            refresh(con)
+        refresh_seconds.append(time.perf_counter() - started)
+    return {
+        "rounds": rounds,
+        "events_per_batch": count,
+        "ingest_file_seconds": round(median(ingest_seconds), 3),
+        "refresh_seconds": round(median(refresh_seconds), 3),
+        "ingest_file_seconds_max": round(max(ingest_seconds), 3),
+        "refresh_seconds_max": round(max(refresh_seconds), 3),
+    }
+
+
 def measure(command: list[str]) -> dict:
     """Run a command; return wall seconds, peak RSS and its standard output."""
     started = time.perf_counter()
@@ -126,14 +183,19 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5_000_000)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--new-events", type=int, default=10_000)
+    parser.add_argument("--micro-batches", type=int, default=5)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--build", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--add-new-events", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build:
         return build(args.db, args.events, args.messages)
     if args.add_new_events:
         return add_new_events(args.db, args.add_new_events, args.messages)
+    if args.in_process:
+        figures = micro_batches(args.db, args.micro_batches, args.new_events, args.messages)
+        return print(json.dumps(figures))
     sendout = [str(Path(sys.executable).with_name("sendout"))]
 
     with tempfile.TemporaryDirectory() as work:
@@ -165,6 +227,17 @@ def main() -> None:
         subprocess.run([*helper, "--add-new-events", str(args.new_events)], check=True)
         incremental = measure([*sendout, "--db", str(db), "refresh", "--json"])
         incremental_summary = json.loads(incremental.pop("out"))
+        in_ingester = measure(
+            [
+                *helper,
+                "--in-process",
+                "--new-events",
+                str(args.new_events),
+                "--micro-batches",
+                str(args.micro_batches),
+            ]
+        )
+        micro = json.loads(in_ingester.pop("out"))
 
     print(
         json.dumps(
@@ -182,6 +255,7 @@ def main() -> None:
                     "new_events": args.new_events,
                     "messages_recomputed": incremental_summary["messages"],
                 },
+                "micro_batch_in_ingester": {**micro, "peak_rss_mb": in_ingester["peak_rss_mb"]},
                 "full_vs_sql": round(full_inside / limit_inside, 2),
                 "full_vs_pandas_speed": round(peer_inside / full_inside, 2),
             }

@@ -2,6 +2,7 @@
 with its key widgets exercised."""
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from flows.dispatch import run_dispatch
+from flows.senders.sandbox import release_due
 from tests.events import ses, twilio_inbound, write_ndjson
 from tests.warehouse_builders import add_people, create_sendout, run_refresh
 from warehouse.db import connect
@@ -29,6 +31,7 @@ def warehouse(tmp_path: Path, monkeypatch) -> tuple[Path, str]:
     add_people(db, 60)
     sendout_id = create_sendout(db, channels=("email", "sms"))
     run_dispatch(db, sendout_id, Settings(landing=landing))
+    release_due(landing, now=datetime.now(UTC) + timedelta(days=1))  # a day later
     ingest_paths(db, [landing])
     run_refresh(db)
     yield db, sendout_id

@@ -15,3 +15,4 @@ ALTER TABLE message_status ADD COLUMN machine_open_count INTEGER NOT NULL DEFAUL
 
 -- statuses computed before this migration lack both: the next refresh rebuilds them all
 DELETE FROM refresh_state;
+
