@@ -19,7 +19,7 @@ from pathlib import Path
 
 from flows.senders.sandbox import release_due
 from warehouse.db import WarehouseLockedError, open_warehouse
-from warehouse.ingest import FileResult, ingest_paths
+from warehouse.ingest import IngestSummary, ingest_files
 from warehouse.records import is_readable_file
 from warehouse.refresh import refresh
 
@@ -70,32 +70,26 @@ class LandingWatcher:
 
 
 def ingest_new_files(db: Path, landing: Path, watcher: LandingWatcher) -> Batch | None:
-    """One micro-batch: release what is due, ingest the new files, refresh; None if no file."""
+    """One micro-batch: release what is due, ingest the new files and refresh, on one short
+    connection (each file, and the refresh, a transaction of its own); None if no file."""
     release_due(landing)
     files = watcher.new_files()
     if not files:
         return None
     started = time.perf_counter()
-    done: list[FileResult] = []
-
-    def read(result: FileResult) -> None:
-        done.append(result)
-        watcher.mark_read(Path(result.path))
-
-    try:
-        ingest_paths(db, files, on_file=read)
-    except WarehouseLockedError:
-        raise
-    except Exception as error:  # one bad file must not stop the service
-        failed = files[len(done)]
-        log.error("cannot ingest %s: %s; it is read again at the next start", failed, error)
-        watcher.mark_read(failed)
+    summary = IngestSummary()
     with open_warehouse(db) as con:
-        summary = refresh(con)
+        try:
+            ingest_files(con, files, summary, on_file=lambda r: watcher.mark_read(Path(r.path)))
+        except Exception as error:  # one bad file must not stop the service
+            failed = files[len(summary.files)]
+            log.error("cannot ingest %s: %s; it is read again at the next start", failed, error)
+            watcher.mark_read(failed)
+        refreshed = refresh(con)
     return Batch(
-        files=len(done),
-        events_new=sum(r.events_new for r in done),
-        refreshed_messages=summary.messages,
+        files=summary.files_read,
+        events_new=summary.events_new,
+        refreshed_messages=refreshed.messages,
         seconds=round(time.perf_counter() - started, 3),
     )
 

@@ -163,6 +163,8 @@ def _ingest_batches(
 ) -> None:
     """Parse, deduplicate and store every batch of a file; count into `result`."""
     received_at = datetime.fromtimestamp(facts.path.stat().st_mtime, UTC)
+    # the file's events are those stored after this one (one writer: nothing else comes between)
+    last_seq = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
     for statement in parser.setup:
         con.execute(statement)
     for batch in batches:
@@ -172,8 +174,8 @@ def _ingest_batches(
         result.events_new += new
         result.events_duplicate += duplicate
         result.quarantined += bad
-    link_events(con, str(facts.path), ingested_at)
-    result.unmatched = _unmatched_since(con, facts, ingested_at)
+    link_events(con, since_seq=last_seq)
+    result.unmatched = _unmatched_since(con, last_seq)
 
 
 def ingest_file(
@@ -222,15 +224,14 @@ def ingest_file(
     return result
 
 
-def _unmatched_since(con: duckdb.DuckDBPyConnection, facts: FileFacts, at: datetime) -> int:
+def _unmatched_since(con: duckdb.DuckDBPyConnection, last_seq: int) -> int:
     inbound = [str(t) for t in INBOUND_EVENT_TYPES]
     return con.execute(
         """
         SELECT count(*) FROM events
-        WHERE source_file = ? AND ingested_at = ? AND message_id IS NULL
-          AND NOT list_contains(?, event_type)
+        WHERE seq > ? AND message_id IS NULL AND NOT list_contains(?, event_type)
         """,
-        [str(facts.path), at, inbound],
+        [last_seq, inbound],
     ).fetchall()[0][0]
 
 
@@ -247,16 +248,30 @@ def ingest_paths(
     other processes (the dashboard, another writer) get the warehouse between files.
     """
     summary = IngestSummary()
-    files = iter(find_files(paths))
-    path = next(files, None)
-    while path is not None:
+    files = find_files(paths)
+    while len(summary.files) < len(files):
         with open_warehouse(db_path) as con:
-            install_macros(con)
-            opened = time.monotonic()
-            while path is not None and time.monotonic() - opened < hold_seconds:
-                result = ingest_file(con, path, provider)
-                summary.add(result)
-                if on_file:
-                    on_file(result)
-                path = next(files, None)
+            ingest_files(con, files[len(summary.files) :], summary, provider, on_file, hold_seconds)
     return summary
+
+
+def ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    files: list[Path],
+    summary: IngestSummary,
+    provider: Provider | None = None,
+    on_file: Callable[[FileResult], None] | None = None,
+    hold_seconds: float = HOLD_SECONDS,
+) -> None:
+    """Ingest files in order on an open connection, each in its own transaction, into
+    `summary`, until they are done or `hold_seconds` have passed (the caller then lets other
+    processes have the warehouse before going on with the rest)."""
+    install_macros(con)
+    opened = time.monotonic()
+    for path in files:
+        result = ingest_file(con, path, provider)
+        summary.add(result)
+        if on_file:
+            on_file(result)
+        if time.monotonic() - opened >= hold_seconds:
+            return

@@ -1,21 +1,14 @@
 """Joining provider events to our messages (DESIGN §4: events may arrive before the message)."""
 
-from datetime import datetime
-
 import duckdb
 
 from warehouse.sql import run_script
 
 
-def link_events(
-    con: duckdb.DuckDBPyConnection,
-    source_file: str | None = None,
-    ingested_at: datetime | None = None,
-) -> list[int]:
+def link_events(con: duckdb.DuckDBPyConnection, since_seq: int | None = None) -> list[int]:
     """Attach unmatched events to their messages; return the `seq` of each event attached.
 
-    With `source_file` and `ingested_at`, only that ingested file's events are considered.
+    With `since_seq`, only events stored after that one are considered.
     """
-    params = {"source_file": source_file, "ingested_at": ingested_at}
-    linked = run_script(con, "link_events.sql", params)
-    return [row["seq"] for rows in linked for row in rows]
+    linked = run_script(con, "link_events.sql", {"since_seq": since_seq})
+    return [row["seq"] for row in linked[-1]]

@@ -255,4 +255,6 @@ def read_records(
             text, problem = _decode(head + handle.read())
             yield _batch([1], [text], [problem]) if problem else _document_records(text)
         else:
+            if not isinstance(handle, gzip.GzipFile):  # a block need not outgrow the file
+                chunk_bytes = max(1, min(chunk_bytes, path.stat().st_size))
             yield from _line_records(handle, head, chunk_bytes, form=_is_form(path, head, first))

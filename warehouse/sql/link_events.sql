@@ -1,21 +1,26 @@
 -- Attach events that arrived before their message (or named it only by the provider's id) to the
--- message, once it exists; returns the stored order (seq) of each event attached. Events already
--- attached are left alone, so this is cheap to repeat. With $source_file and $ingested_at set,
--- only the events of that ingested file are considered.
-UPDATE events SET message_id = messages.message_id
-FROM messages
-WHERE events.message_id IS NULL
-  AND events.sendout_message_id = messages.message_id
-  AND ($source_file IS NULL
-       OR (events.source_file = $source_file AND events.ingested_at = $ingested_at))
-RETURNING events.seq;
+-- message, once it exists; returns the stored order (seq) of each event attached. Only events
+-- without a message are looked at (few: a scan of one column finds them), and with $since_seq
+-- set only those stored after it (the events of the file being ingested).
+CREATE OR REPLACE TEMP TABLE unlinked_events AS
+SELECT seq, sendout_message_id, provider_message_id, channel
+FROM events
+WHERE message_id IS NULL AND ($since_seq IS NULL OR seq > $since_seq);
 
-UPDATE events SET message_id = messages.message_id
-FROM messages
-WHERE events.message_id IS NULL
-  AND events.sendout_message_id IS NULL
-  AND events.provider_message_id = messages.provider_message_id
-  AND events.channel = messages.channel
-  AND ($source_file IS NULL
-       OR (events.source_file = $source_file AND events.ingested_at = $ingested_at))
+CREATE OR REPLACE TEMP TABLE found_messages AS
+SELECT unlinked_events.seq, messages.message_id
+FROM unlinked_events
+JOIN messages ON unlinked_events.sendout_message_id = messages.message_id
+UNION ALL
+SELECT unlinked_events.seq, messages.message_id
+FROM unlinked_events
+JOIN messages
+    ON unlinked_events.sendout_message_id IS NULL
+    AND unlinked_events.provider_message_id = messages.provider_message_id
+    AND unlinked_events.channel = messages.channel;
+
+UPDATE events SET message_id = found_messages.message_id
+FROM found_messages
+WHERE events.seq = found_messages.seq
+  AND ($since_seq IS NULL OR events.seq > $since_seq)
 RETURNING events.seq;
