@@ -11,6 +11,8 @@ KEYS = {
     "messages": "message_id",
     "message_status": "message_id",
     "sendout_channel_stats": "sendout_id, channel",
+    "sendout_status_groups": "sendout_id, channel, status, has_outcome, is_opened, is_clicked, "
+    "is_machine_open_only",
     "sendout_summary": "sendout_id, channel",
     "inbound_messages": "event_id",
     "unsubscribe_changes": "change_id",

@@ -22,17 +22,22 @@ from warehouse.links import link_events
 from warehouse.settings import Settings, settings
 from warehouse.sql import run_script
 from warehouse.status import (
+    GROUP_KEYS,
     OUTCOME_COLUMNS,
     Prices,
     channel_stats,
     merge_outcomes,
     message_outcomes,
     message_status,
+    move_groups,
+    status_groups,
 )
 from warehouse.unsubscribes import derive_from_events
 from warehouse.vocabulary import INBOUND_EVENT_TYPES, STATUS_RANK, Channel, EventType
 
 STATE_NAME = "marts"
+# the columns of message_status that place a message in its send-out's status groups
+GROUP_KEYS_STORED = [k for k in GROUP_KEYS if k not in ("has_outcome", *OUTCOME_COLUMNS)]
 OUTBOUND_TYPES = [str(t) for t in STATUS_RANK] + [str(EventType.UNSUBSCRIBED)]
 
 
@@ -52,16 +57,21 @@ def _frame(con: duckdb.DuckDBPyConnection, query: str, params: dict | None = Non
     return pl.from_arrow(con.sql(query, params=params).arrow().read_all()).lazy()
 
 
-def _replace_rows(
-    con: duckdb.DuckDBPyConnection, table: str, key: str, frame: pl.DataFrame, keys: str
-) -> None:
-    """Delete the rows whose `key` is in the temp table `keys`, then insert `frame` by name."""
-    con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {keys})")
+def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    """Insert the frame's rows into `table`, by column name."""
     con.register("replacement", frame.to_arrow())
     try:
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM replacement")
     finally:
         con.unregister("replacement")
+
+
+def _replace_rows(
+    con: duckdb.DuckDBPyConnection, table: str, key: str, frame: pl.DataFrame, keys: str
+) -> None:
+    """Delete the rows whose `key` is in the temp table `keys`, then insert `frame` by name."""
+    con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {keys})")
+    _insert(con, table, frame)
 
 
 def _state(con: duckdb.DuckDBPyConnection) -> tuple[datetime | None, int | None]:
@@ -90,30 +100,50 @@ def _take_in_events(
 
 def _refresh_messages(
     con: duckdb.DuckDBPyConnection, prices: Prices, now: datetime, full: bool
-) -> int:
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Fold the new events into the statuses of their messages (the stored status stands for
-    every event taken in before), so the cost follows what is new, not the history."""
+    every event taken in before), so the cost follows what is new, not the history. Returns
+    the messages' new rows and their old ones.
+
+    Rows are found once by their message id and then read and deleted by row id: a look-up by
+    id reads the id column of every row, one by row id reads only the rows asked for.
+    """
     events = _frame(con, "SELECT * FROM refresh_events")
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE dirty_rows AS
+        SELECT rowid AS row_id FROM messages SEMI JOIN dirty_messages USING (message_id)
+        """
+    )
     messages = _frame(
         con,
         """
         SELECT message_id, sendout_id, channel, recipient, sms_text
-        FROM messages SEMI JOIN dirty_messages USING (message_id)
+        FROM messages WHERE rowid IN (SELECT row_id FROM dirty_rows)
         """,
     )
     outcomes = message_outcomes(events)
+    old = pl.DataFrame(schema={"message_id": pl.String})
     if not full:
-        known = _frame(
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE dirty_rows AS
+            SELECT rowid AS row_id FROM message_status SEMI JOIN dirty_messages USING (message_id)
+            """
+        )
+        old = _frame(
             con,
             f"""
-            SELECT message_id, {", ".join(OUTCOME_COLUMNS)}
-            FROM message_status SEMI JOIN dirty_messages USING (message_id)
+            SELECT message_id, {", ".join(OUTCOME_COLUMNS)}, {", ".join(GROUP_KEYS_STORED)},
+                   cost
+            FROM message_status WHERE rowid IN (SELECT row_id FROM dirty_rows)
             """,
-        )
-        outcomes = merge_outcomes(known, outcomes)
+        ).collect()
+        outcomes = merge_outcomes(old.lazy(), outcomes)
+        con.execute("DELETE FROM message_status WHERE rowid IN (SELECT row_id FROM dirty_rows)")
     rows = message_status(messages, outcomes, prices, now).collect()
-    _replace_rows(con, "message_status", "message_id", rows, "dirty_messages")
-    return rows.height
+    _insert(con, "message_status", rows)
+    return rows, old
 
 
 def _refresh_inbound(con: duckdb.DuckDBPyConnection, config: Settings, prices: Prices) -> int:
@@ -150,57 +180,61 @@ def _refresh_inbound(con: duckdb.DuckDBPyConnection, config: Settings, prices: P
         received, handled, outbound, sendouts, prices, config.forward_to, config.auto_reply_text
     ).collect()
     con.execute("DELETE FROM inbound_messages")
-    con.register("replacement", rows.to_arrow())
-    try:
-        con.execute("INSERT INTO inbound_messages BY NAME SELECT * FROM replacement")
-    finally:
-        con.unregister("replacement")
+    _insert(con, "inbound_messages", rows)
     return rows.height
 
 
-def _inbound_may_have_changed(con: duckdb.DuckDBPyConnection, since_seq: int) -> bool:
+def _inbound_may_have_changed(
+    con: duckdb.DuckDBPyConnection, since_seq: int, new_rows: pl.DataFrame
+) -> bool:
     """Inbound rows depend on inbound events and on when SMS messages were sent, nothing else
     (a change of forwarding or auto-reply settings shows after `refresh --full`)."""
+    if not new_rows.filter(pl.col("channel") == str(Channel.SMS)).is_empty():
+        return True
     return con.execute(
         """
         SELECT EXISTS (
             SELECT 1 FROM events
             WHERE seq > $since_seq AND event_type IN (SELECT unnest($inbound))
-        ) OR EXISTS (
-            SELECT 1 FROM messages SEMI JOIN dirty_messages USING (message_id)
-            WHERE channel = $sms
         )
         """,
-        {
-            "since_seq": since_seq,
-            "inbound": [str(t) for t in INBOUND_EVENT_TYPES],
-            "sms": str(Channel.SMS),
-        },
+        {"since_seq": since_seq, "inbound": [str(t) for t in INBOUND_EVENT_TYPES]},
     ).fetchall()[0][0]
 
 
-def _refresh_sendouts(con: duckdb.DuckDBPyConnection, with_inbound: bool) -> int:
-    """Recompute the figures of the send-outs whose messages (or, `with_inbound`, replies)
-    changed."""
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE dirty_sendouts AS
-        SELECT DISTINCT sendout_id FROM messages SEMI JOIN dirty_messages USING (message_id)
-        UNION SELECT DISTINCT sendout_id FROM inbound_messages
-        WHERE $with_inbound AND sendout_id IS NOT NULL
-        """,
-        {"with_inbound": with_inbound},
-    )
-    statuses = _frame(
-        con,
-        """
-        SELECT sendout_id, channel, status, top_key IS NOT NULL AS has_outcome, is_opened,
-               is_clicked, is_machine_open_only, count(*) AS messages, sum(cost) AS cost,
-               min(first_sent_at) AS first_sent_at, min(delivered_at) AS delivered_at
-        FROM message_status SEMI JOIN dirty_sendouts USING (sendout_id)
-        GROUP BY ALL
-        """,
-    )
+def _refresh_sendouts(
+    con: duckdb.DuckDBPyConnection,
+    new_rows: pl.DataFrame,
+    old_rows: pl.DataFrame,
+    with_inbound: bool,
+    full: bool,
+) -> int:
+    """Move the recomputed messages between their send-outs' status groups, then recompute the
+    figures of those send-outs (and, `with_inbound`, of those with replies)."""
+    changed = new_rows.select("sendout_id").unique()
+    con.register("changed_sendouts", changed.to_arrow())
+    try:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE dirty_sendouts AS
+            SELECT sendout_id FROM changed_sendouts
+            UNION SELECT DISTINCT sendout_id FROM inbound_messages
+            WHERE $with_inbound AND sendout_id IS NOT NULL
+            """,
+            {"with_inbound": with_inbound},
+        )
+    finally:
+        con.unregister("changed_sendouts")
+    if full:
+        con.execute("DELETE FROM sendout_status_groups")
+        groups = status_groups(new_rows.lazy()).collect()
+    else:
+        stored = _frame(
+            con, "SELECT * FROM sendout_status_groups SEMI JOIN dirty_sendouts USING (sendout_id)"
+        )
+        old = old_rows.lazy() if old_rows.height else new_rows.lazy().head(0)
+        groups = move_groups(stored, new_rows.lazy(), old).collect()
+    _replace_rows(con, "sendout_status_groups", "sendout_id", groups, "dirty_sendouts")
     inbound = _frame(
         con,
         """
@@ -209,7 +243,7 @@ def _refresh_sendouts(con: duckdb.DuckDBPyConnection, with_inbound: bool) -> int
         GROUP BY sendout_id
         """,
     )
-    rows = channel_stats(statuses, inbound).collect()
+    rows = channel_stats(groups.lazy(), inbound).collect()
     _replace_rows(con, "sendout_channel_stats", "sendout_id", rows, "dirty_sendouts")
     return rows.select("sendout_id").n_unique()
 
@@ -241,11 +275,11 @@ def refresh_in_transaction(
     if full:
         for table in ("message_status", "sendout_channel_stats"):
             con.execute(f"DELETE FROM {table}")
-    messages = _refresh_messages(con, prices, now, full)
-    inbound_changed = full or _inbound_may_have_changed(con, since_seq)
+    new_rows, old_rows = _refresh_messages(con, prices, now, full)
+    inbound_changed = full or _inbound_may_have_changed(con, since_seq, new_rows)
     inbound = _refresh_inbound(con, config, prices) if inbound_changed else 0
     changes = derive_from_events(con, since_seq)
-    sendouts = _refresh_sendouts(con, inbound_changed)
+    sendouts = _refresh_sendouts(con, new_rows, old_rows, inbound_changed, full)
     con.execute(
         "INSERT OR REPLACE INTO refresh_state (name, watermark, refreshed_at, folded_seq) "
         "VALUES (?, ?, ?, ?)",
@@ -253,7 +287,7 @@ def refresh_in_transaction(
     )
     return RefreshSummary(
         mode="full" if full else "incremental",
-        messages=messages,
+        messages=new_rows.height,
         sendouts=sendouts,
         inbound=inbound,
         unsubscribe_changes=changes,

@@ -186,6 +186,57 @@ def message_status(
     )
 
 
+#: What `sendout_status_groups` (and `channel_stats`' input) groups messages by.
+GROUP_KEYS = [
+    "sendout_id",
+    "channel",
+    "status",
+    "has_outcome",
+    "is_opened",
+    "is_clicked",
+    "is_machine_open_only",
+]
+
+
+def status_groups(statuses: pl.LazyFrame) -> pl.LazyFrame:
+    """`sendout_status_groups` rows from `message_status` rows: how many messages of a send-out
+    and channel fall in each combination the figures count, their cost and earliest times."""
+    return (
+        statuses.with_columns(has_outcome=pl.col("top_key").is_not_null())
+        .group_by(GROUP_KEYS)
+        .agg(
+            messages=pl.len().cast(pl.Int64),
+            cost=pl.col("cost").sum(),
+            first_sent_at=pl.col("first_sent_at").min(),
+            delivered_at=pl.col("delivered_at").min(),
+        )
+    )
+
+
+def move_groups(stored: pl.LazyFrame, added: pl.LazyFrame, removed: pl.LazyFrame) -> pl.LazyFrame:
+    """The groups once the messages whose old `message_status` rows are `removed` have their
+    new rows `added`. Counts and costs add up. A message's first times only ever move earlier,
+    so the earliest time of a send-out stays right even where a group keeps the time of a
+    message that has left it for another (which carries that time or an earlier one)."""
+    leaving = status_groups(removed).with_columns(
+        messages=-pl.col("messages"),
+        cost=-pl.col("cost"),
+        first_sent_at=pl.lit(None, pl.Datetime("us", "UTC")),
+        delivered_at=pl.lit(None, pl.Datetime("us", "UTC")),
+    )
+    return (
+        pl.concat([stored, status_groups(added), leaving], how="vertical_relaxed")
+        .group_by(GROUP_KEYS)
+        .agg(
+            pl.col("messages").sum(),
+            pl.col("cost").sum(),
+            pl.col("first_sent_at").min(),
+            pl.col("delivered_at").min(),
+        )
+        .filter(pl.col("messages") > 0)
+    )
+
+
 def _count(condition: pl.Expr) -> pl.Expr:
     """How many messages meet the condition (each input row stands for `messages` of them)."""
     return pl.col("messages").filter(condition).sum().cast(pl.Int32)

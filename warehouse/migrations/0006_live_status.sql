@@ -16,3 +16,21 @@ ALTER TABLE message_status ADD COLUMN machine_open_count INTEGER NOT NULL DEFAUL
 -- statuses computed before this migration lack both: the next refresh rebuilds them all
 DELETE FROM refresh_state;
 
+
+-- One row per (send-out, channel, status, has_outcome, is_opened, is_clicked,
+-- is_machine_open_only): how many messages are in each combination the figures count, their
+-- cost and earliest times. Refresh moves the messages it recomputes between these rows, so a
+-- send-out's figures never need all its messages read again (warehouse.status.move_groups).
+CREATE TABLE sendout_status_groups (
+    sendout_id            VARCHAR NOT NULL,
+    channel               VARCHAR NOT NULL,
+    status                VARCHAR NOT NULL,
+    has_outcome           BOOLEAN NOT NULL,
+    is_opened             BOOLEAN NOT NULL,
+    is_clicked            BOOLEAN NOT NULL,
+    is_machine_open_only  BOOLEAN NOT NULL,
+    messages              BIGINT NOT NULL,
+    cost                  DOUBLE NOT NULL,
+    first_sent_at         TIMESTAMPTZ,
+    delivered_at          TIMESTAMPTZ
+);
