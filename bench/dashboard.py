@@ -53,11 +53,11 @@ def build(db: Path, sendouts: int, recipients: int) -> str:
         con.execute(
             """
             INSERT INTO events (event_id, provider, channel, event_type, message_id,
-                sendout_message_id, recipient, occurred_at, payload, source_file, source_line,
-                ingested_at)
+                sendout_message_id, recipient, occurred_at, payload, event_hash, source_file,
+                source_line, ingested_at)
             SELECT 'e' || i || '-' || t, 'ses', 'email', t, 'm' || i, 'm' || i,
-                   'p' || i || '@example.org', TIMESTAMPTZ '2026-01-01 10:00+00', '{}', 'bench',
-                   i, now()
+                   'p' || i || '@example.org', TIMESTAMPTZ '2026-01-01 10:00+00', '{}',
+                   hash('e' || i || '-' || t), 'bench', i, now()
             FROM range($n) r(i), (VALUES ('delivered'), ('opened')) v(t)
             WHERE t = 'delivered' OR hash(i) % 3 = 0
             """,

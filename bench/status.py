@@ -76,14 +76,14 @@ def build(db: Path, events: int, messages: int) -> None:
             f"""
             INSERT INTO events (event_id, provider, channel, event_type, message_id,
                 sendout_message_id, recipient, occurred_at, is_machine_open, bounce_kind,
-                payload, source_file, source_line, ingested_at)
+                payload, event_hash, source_file, source_line, ingested_at)
             SELECT 'e' || i, 'ses', 'email', event_type, 'm' || m, 'm' || m,
                    'person' || m || '@example.org',
                    TIMESTAMPTZ '2026-11-01 09:00:00+00' + to_seconds(hash(i, 'at') % 86400),
                    event_type = 'opened' AND hash(i, 'bot') % 4 = 0,
                    CASE WHEN event_type = 'bounced' THEN
                        CASE WHEN hash(i, 'kind') % 3 = 0 THEN 'soft' ELSE 'hard' END END,
-                   '{{}}', 'bench', i, TIMESTAMPTZ '2026-11-01 12:00:00+00'
+                   '{{}}', hash('e' || i), 'bench', i, TIMESTAMPTZ '2026-11-01 12:00:00+00'
             FROM (
                 SELECT i, hash(i, 'message') % $messages AS m,
                        CASE {pick} END AS event_type
@@ -101,11 +101,12 @@ def add_new_events(db: Path, count: int, messages: int) -> None:
         con.execute(
             """
             INSERT INTO events (event_id, provider, channel, event_type, message_id,
-                sendout_message_id, recipient, occurred_at, payload, source_file, source_line,
-                ingested_at)
+                sendout_message_id, recipient, occurred_at, payload, event_hash, source_file,
+                source_line, ingested_at)
             SELECT 'new' || i, 'ses', 'email', CASE WHEN i % 2 = 0 THEN 'opened' ELSE 'clicked' END,
                    'm' || m, 'm' || m, 'person' || m || '@example.org',
-                   TIMESTAMPTZ '2026-11-02 09:00:00+00', '{}', 'bench-new', i, current_timestamp
+                   TIMESTAMPTZ '2026-11-02 09:00:00+00', '{}', hash('new' || i), 'bench-new', i,
+                   current_timestamp
             -- opens and clicks are email events: messages 10, 20, 30... are SMS
             FROM (SELECT i, (hash(i, 'new') % ($messages // 10)) * 10 + 1 + i % 9 AS m
                   FROM range($count) t(i))

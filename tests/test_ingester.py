@@ -19,6 +19,7 @@ from flows.senders.sandbox import pending_folder, release_due
 from tests.events import ses
 from tests.warehouse_builders import add_people, create_sendout
 from warehouse.db import connect, open_warehouse
+from warehouse.ingest import ingest_paths
 from warehouse.settings import Settings
 
 
@@ -193,3 +194,22 @@ def test_an_ingester_killed_at_any_moment_loses_and_doubles_nothing(
 
     assert caught_up(crashed)
     assert tables(crashed) == tables(clean)
+
+
+def test_every_stored_event_carries_the_hash_its_duplicates_are_found_by(db_path, tmp_path):
+    add_people(db_path, 20)
+    sendout_id = create_sendout(db_path, channels=("email", "sms"))
+    config = Settings(landing=tmp_path / "landing", sandbox_seed=5)
+    run_dispatch(db_path, sendout_id, config)  # dispatch's own outcomes
+    release_due(config.landing, now=datetime.now(UTC) + timedelta(days=2))
+    first = ingest_paths(db_path, [config.landing])  # the sandbox's provider files
+    for path in config.landing.rglob("*.ndjson"):  # the same events again, in new files
+        path.with_name(f"again-{path.name}").write_bytes(path.read_bytes() + b"\n")
+    again = ingest_paths(db_path, [config.landing])
+
+    with connect(db_path, read_only=True) as con:
+        stored, hashed = con.sql(
+            "SELECT count(*), count(*) FILTER (WHERE event_hash = hash(event_id)) FROM events"
+        ).fetchall()[0]
+    assert stored == hashed > first.events_new
+    assert (again.events_new, again.events_duplicate) == (0, first.events_new)

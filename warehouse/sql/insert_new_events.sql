@@ -1,6 +1,7 @@
 -- Store the staged events of one batch that are new: the first of each event_id within the
 -- batch (by rowid, so the wide rows are not sorted), and none whose (provider, event_id) is
--- already in events.
+-- already in events. Stored events are looked up by the hash of their id first (a column of
+-- numbers), then compared by id.
 INSERT INTO events BY NAME
 WITH
 firsts AS (
@@ -10,11 +11,16 @@ firsts AS (
     GROUP BY event_id
 ),
 
+stored AS (
+    SELECT event_id
+    FROM events
+    WHERE event_hash IN (SELECT hash(event_id) FROM firsts) AND provider = $provider
+),
+
 unseen AS (
     SELECT first_row
     FROM firsts
-    ANTI JOIN (SELECT event_id FROM events WHERE provider = $provider) AS stored
-        USING (event_id)
+    ANTI JOIN stored USING (event_id)
 )
 
 SELECT
@@ -34,6 +40,7 @@ SELECT
     reason,
     body,
     payload,
+    hash(event_id) AS event_hash,
     $source_file AS source_file,
     source_line,
     $ingested_at::TIMESTAMPTZ AS ingested_at

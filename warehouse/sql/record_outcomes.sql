@@ -3,7 +3,7 @@
 -- outcome on the message itself.
 INSERT INTO events (event_id, provider, channel, event_type, message_id, sendout_message_id,
     provider_message_id, recipient, occurred_at, status_code, reason, bounce_kind, payload,
-    source_file, source_line, ingested_at)
+    event_hash, source_file, source_line, ingested_at)
 WITH
 identified AS (
     SELECT
@@ -22,12 +22,13 @@ identified AS (
 
 SELECT
     event_id, provider, channel, event_type, message_id, message_id, provider_message_id,
-    recipient, occurred_at, status_code, reason, bounce_kind, payload, 'dispatch:' || $run_id,
-    0, $now
+    recipient, occurred_at, status_code, reason, bounce_kind, payload, hash(event_id),
+    'dispatch:' || $run_id, 0, $now
 FROM identified
 WHERE NOT EXISTS (
     SELECT 1 FROM events
-    WHERE events.provider = identified.provider AND events.event_id = identified.event_id
+    WHERE events.event_hash = hash(identified.event_id)
+      AND events.provider = identified.provider AND events.event_id = identified.event_id
 );
 
 UPDATE messages SET
