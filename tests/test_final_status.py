@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from warehouse.status import Prices, merge_outcomes, message_outcomes, message_status
+from warehouse.status import (
+    Prices,
+    merge_outcomes,
+    message_facts,
+    message_outcomes,
+    message_status,
+)
 from warehouse.vocabulary import DISPLAY_STATUS, STATUS_RANK, EventType
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -59,7 +65,8 @@ def status_of(events: list[tuple], channel: str = "email", sms_text: str | None 
         schema_overrides={"sms_text": pl.String},
     )
     outcomes = message_outcomes(pl.LazyFrame(rows, schema=EVENT_SCHEMA))
-    return message_status(messages, outcomes, PRICES, T0).collect().row(0, named=True)
+    status = message_status(message_facts(messages), outcomes, PRICES, T0)
+    return status.collect().row(0, named=True)
 
 
 def rank_in_design(event_type: str) -> int:

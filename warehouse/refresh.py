@@ -27,6 +27,7 @@ from warehouse.status import (
     Prices,
     channel_stats,
     merge_outcomes,
+    message_facts,
     message_outcomes,
     message_status,
     move_groups,
@@ -36,8 +37,13 @@ from warehouse.unsubscribes import derive_from_events
 from warehouse.vocabulary import INBOUND_EVENT_TYPES, STATUS_RANK, Channel, EventType
 
 STATE_NAME = "marts"
-# the columns of message_status that place a message in its send-out's status groups
-GROUP_KEYS_STORED = [k for k in GROUP_KEYS if k not in ("has_outcome", *OUTCOME_COLUMNS)]
+# what a message's stored status row says of it, and of its place in the status groups
+FACT_COLUMNS = ["message_id", "sendout_id", "channel", "recipient", "sms_segments"]
+STORED_FACTS = [
+    *FACT_COLUMNS[1:],
+    *(k for k in GROUP_KEYS if k not in ("has_outcome", "sendout_id", "channel")),
+    "cost",
+]
 OUTBOUND_TYPES = [str(t) for t in STATUS_RANK] + [str(EventType.UNSUBSCRIBED)]
 
 
@@ -106,41 +112,47 @@ def _refresh_messages(
     the messages' new rows and their old ones.
 
     Rows are found once by their message id and then read and deleted by row id: a look-up by
-    id reads the id column of every row, one by row id reads only the rows asked for.
+    id reads the id column of every row, one by row id reads only the rows asked for. What the
+    status needs of a message comes from its old row where it has one.
     """
     events = _frame(con, "SELECT * FROM refresh_events")
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE dirty_rows AS
-        SELECT rowid AS row_id FROM messages SEMI JOIN dirty_messages USING (message_id)
-        """
-    )
-    messages = _frame(
-        con,
-        """
-        SELECT message_id, sendout_id, channel, recipient, sms_text
-        FROM messages WHERE rowid IN (SELECT row_id FROM dirty_rows)
-        """,
-    )
     outcomes = message_outcomes(events)
     old = pl.DataFrame(schema={"message_id": pl.String})
+    new_messages = "dirty_messages"
     if not full:
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE dirty_rows AS
-            SELECT rowid AS row_id FROM message_status SEMI JOIN dirty_messages USING (message_id)
+            SELECT rowid AS row_id, message_id
+            FROM message_status SEMI JOIN dirty_messages USING (message_id);
+
+            CREATE OR REPLACE TEMP TABLE new_messages AS
+            SELECT message_id FROM dirty_messages ANTI JOIN dirty_rows USING (message_id);
             """
         )
         old = _frame(
             con,
             f"""
-            SELECT message_id, {", ".join(OUTCOME_COLUMNS)}, {", ".join(GROUP_KEYS_STORED)},
-                   cost
+            SELECT message_id, {", ".join(OUTCOME_COLUMNS)}, {", ".join(STORED_FACTS)}
             FROM message_status WHERE rowid IN (SELECT row_id FROM dirty_rows)
             """,
         ).collect()
         outcomes = merge_outcomes(old.lazy(), outcomes)
         con.execute("DELETE FROM message_status WHERE rowid IN (SELECT row_id FROM dirty_rows)")
+        new_messages = "new_messages"
+    facts = [] if full else [old.lazy().select(FACT_COLUMNS)]
+    # only messages without a status row yet are read from `messages` (a look-up by id reads
+    # the whole id column)
+    if full or con.execute(f"SELECT count(*) FROM {new_messages}").fetchall()[0][0]:
+        created = _frame(
+            con,
+            f"""
+            SELECT message_id, sendout_id, channel, recipient, sms_text
+            FROM messages SEMI JOIN {new_messages} USING (message_id)
+            """,
+        )
+        facts.append(message_facts(created))
+    messages = pl.concat(facts, how="vertical_relaxed")
     rows = message_status(messages, outcomes, prices, now).collect()
     _insert(con, "message_status", rows)
     return rows, old

@@ -121,12 +121,27 @@ def merge_outcomes(known: pl.LazyFrame, new: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def message_facts(messages: pl.LazyFrame) -> pl.LazyFrame:
+    """What a message's status needs to know of it, from its `messages` row: its ids, channel
+    and recipient, and for an SMS how many segments its text is billed as."""
+    return messages.select(
+        "message_id",
+        "sendout_id",
+        "channel",
+        "recipient",
+        sms_segments=pl.when(pl.col("channel") == str(Channel.SMS)).then(
+            segments(pl.col("sms_text"))
+        ),
+    )
+
+
 def message_status(
     messages: pl.LazyFrame, outcomes: pl.LazyFrame, prices: Prices, refreshed_at: datetime
 ) -> pl.LazyFrame:
     """The `message_status` rows: every message, with or without events yet.
 
-    Input `messages`: message_id, sendout_id, channel, recipient, sms_text.
+    Input `messages`: `message_facts` (message_id, sendout_id, channel, recipient,
+    sms_segments), from the messages or from their stored status rows.
     """
     top_code = pl.col("top_key") // 4
     status = top_code.replace_strict(DISPLAY, default=None, return_dtype=pl.String).fill_null(
@@ -138,7 +153,7 @@ def message_status(
         .mod(4)
         .replace_strict({v: k for k, v in KIND_SCORE.items()}, default=None, return_dtype=pl.String)
     )
-    units = pl.when(pl.col("channel") == str(Channel.SMS)).then(segments(pl.col("sms_text")))
+    units = pl.when(pl.col("channel") == str(Channel.SMS)).then(pl.col("sms_segments"))
     unit_price = pl.when(pl.col("channel") == str(Channel.SMS))
     return (
         messages.join(outcomes, on="message_id", how="left")
@@ -175,6 +190,7 @@ def message_status(
             .alias("billable_units"),
             "top_key",
             "machine_open_count",
+            pl.col("sms_segments").cast(pl.Int32),
         )
         .with_columns(
             cost=(

@@ -18,6 +18,9 @@ UPDATE events SET event_hash = hash(event_id);
 -- this is all a message's status needs to take in new events
 ALTER TABLE message_status ADD COLUMN top_key INTEGER;
 ALTER TABLE message_status ADD COLUMN machine_open_count INTEGER NOT NULL DEFAULT 0;
+-- how many segments an SMS's text is billed as (null for email): with the ids, channel and
+-- recipient, what a status needs of its message, so refresh reads `messages` only for new ones
+ALTER TABLE message_status ADD COLUMN sms_segments INTEGER;
 
 -- statuses computed before this migration lack both: the next refresh rebuilds them all
 DELETE FROM refresh_state;
