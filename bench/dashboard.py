@@ -57,7 +57,7 @@ def build(db: Path, sendouts: int, recipients: int) -> str:
                 source_line, ingested_at)
             SELECT 'e' || i || '-' || t, 'ses', 'email', t, 'm' || i, 'm' || i,
                    'p' || i || '@example.org', TIMESTAMPTZ '2026-01-01 10:00+00', '{}',
-                   hash('e' || i || '-' || t), 'bench', i, now()
+                   md5_number_lower('e' || i || '-' || t), 'bench', i, now()
             FROM range($n) r(i), (VALUES ('delivered'), ('opened')) v(t)
             WHERE t = 'delivered' OR hash(i) % 3 = 0
             """,

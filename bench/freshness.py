@@ -141,10 +141,11 @@ def build(db: Path, recipients: int) -> None:
         con.execute(
             """
             INSERT INTO events (event_id, provider, channel, event_type, message_id,
-                sendout_message_id, recipient, occurred_at, payload, source_file, source_line,
-                ingested_at)
+                sendout_message_id, recipient, occurred_at, payload, event_hash, source_file,
+                source_line, ingested_at)
             SELECT 'sent-' || message_id, provider, channel, 'sent', message_id, message_id,
-                   recipient, now() - INTERVAL 50 MINUTE, '{}', 'bench-history', contact_id,
+                   recipient, now() - INTERVAL 50 MINUTE, '{}',
+                   md5_number_lower('sent-' || message_id), 'bench-history', contact_id,
                    now() - INTERVAL 50 MINUTE
             FROM messages
             """

@@ -69,9 +69,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as work:
         db = str(Path(work) / "bench.duckdb")
-        ingest = measure([*sendout_command(), "--db", db, "ingest", "--json", str(folder)])
+        ingest = measure(
+            [*sendout_command(), "--db", db, "ingest", "--json", "--no-refresh", str(folder)]
+        )
         summary = json.loads(ingest.pop("out"))
-        again = measure([*sendout_command(), "--db", db, "ingest", "--json", str(folder)])
+        again = measure(
+            [*sendout_command(), "--db", db, "ingest", "--json", "--no-refresh", str(folder)]
+        )
         again.pop("out")
         db_mb = Path(db).stat().st_size // 2**20
 

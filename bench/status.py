@@ -83,7 +83,8 @@ def build(db: Path, events: int, messages: int) -> None:
                    event_type = 'opened' AND hash(i, 'bot') % 4 = 0,
                    CASE WHEN event_type = 'bounced' THEN
                        CASE WHEN hash(i, 'kind') % 3 = 0 THEN 'soft' ELSE 'hard' END END,
-                   '{{}}', hash('e' || i), 'bench', i, TIMESTAMPTZ '2026-11-01 12:00:00+00'
+                   '{{}}', md5_number_lower('e' || i), 'bench', i,
+                   TIMESTAMPTZ '2026-11-01 12:00:00+00'
             FROM (
                 SELECT i, hash(i, 'message') % $messages AS m,
                        CASE {pick} END AS event_type
@@ -105,8 +106,8 @@ def add_new_events(db: Path, count: int, messages: int) -> None:
                 source_line, ingested_at)
             SELECT 'new' || i, 'ses', 'email', CASE WHEN i % 2 = 0 THEN 'opened' ELSE 'clicked' END,
                    'm' || m, 'm' || m, 'person' || m || '@example.org',
-                   TIMESTAMPTZ '2026-11-02 09:00:00+00', '{}', hash('new' || i), 'bench-new', i,
-                   current_timestamp
+                   TIMESTAMPTZ '2026-11-02 09:00:00+00', '{}', md5_number_lower('new' || i),
+                   'bench-new', i, current_timestamp
             -- opens and clicks are email events: messages 10, 20, 30... are SMS
             FROM (SELECT i, (hash(i, 'new') % ($messages // 10)) * 10 + 1 + i % 9 AS m
                   FROM range($count) t(i))

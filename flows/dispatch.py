@@ -1,6 +1,8 @@
 """Dispatch a send-out: claim a batch, send it, record the outcomes, until every message has one.
 
-Each step is a short transaction on a short connection (DESIGN §9). A graceful stop (SIGTERM,
+Each step is a short transaction on a short connection (DESIGN §9). After each batch's outcomes
+are stored, a refresh makes them count in every figure (DESIGN §5, one truth); it runs in a
+transaction of its own, so the outcomes are durable even if it fails. A graceful stop (SIGTERM,
 Ctrl-C) sets `stop`: the batch in flight is finished and recorded, then the loop ends, so nothing
 is sent twice; running again resumes with what is left.
 """
@@ -16,6 +18,7 @@ from pathlib import Path
 from flows.senders import Sender, senders_for
 from warehouse import dispatch as state
 from warehouse.db import open_warehouse
+from warehouse.refresh import refresh_figures
 from warehouse.settings import Settings, settings
 
 
@@ -54,6 +57,8 @@ def run_dispatch(
                 batch = state.claim_batch(
                     con, sendout_id, run_id, config.batch_size, datetime.now(UTC)
                 )
+                if len(batch) < config.batch_size:  # some were skipped: they count now
+                    refresh_figures(con)
                 current = state.progress(con, sendout_id)
             if not batch:
                 if current.finished:
@@ -65,6 +70,7 @@ def run_dispatch(
                 outcomes += senders[channel].send(list(messages))
             with open_warehouse(db) as con:
                 state.record_outcomes(con, run_id, outcomes, datetime.now(UTC))
+                refresh_figures(con)  # one truth: every figure counts them now
                 current = state.progress(con, sendout_id)
             sent += len(outcomes)
             if on_batch:

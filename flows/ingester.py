@@ -2,11 +2,11 @@
 second or so after each file appears.
 
 One loop, one writer. Every `poll_seconds` it releases the sandbox's events that have fallen due,
-looks for landing files it has not read yet (by name, size and modification time), ingests them
-(one short transaction per file; a file's bytes are read once, by content hash) and refreshes
-incrementally (one short transaction). A kill at any moment loses nothing and counts nothing
-twice: a file whose transaction had not committed is read again on the next start, and refresh
-takes in exactly the events stored since the last one.
+looks for landing files it has not looked at yet (by name, size and modification time), ingests
+them (one short transaction per file; a file whose bytes were ingested before is skipped by its
+content hash) and refreshes incrementally (one short transaction). A kill at any moment loses
+nothing and counts nothing twice: a file whose transaction had not committed is read again on
+the next start, and refresh takes in exactly the events stored since the last one.
 """
 
 import logging
@@ -53,7 +53,7 @@ class LandingWatcher:
     """Tells which files under a folder are new or changed since they were last read."""
 
     def __init__(self, folder: Path):
-        self.folder = Path(folder)
+        self.folder = Path(folder).resolve()  # ingest reports files by their resolved path
         self.read: dict[str, tuple[int, int]] = {}
 
     def new_files(self) -> list[Path]:
@@ -65,7 +65,11 @@ class LandingWatcher:
         return sorted(found)
 
     def mark_read(self, path: Path) -> None:
-        stat = path.stat()
+        path = path.resolve()
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # gone since: nothing to look at again
+            return
         self.read[str(path)] = (stat.st_size, stat.st_mtime_ns)
 
 
@@ -101,15 +105,18 @@ def run_ingester(
     poll_seconds: float = POLL_SECONDS,
     on_batch: Callable[[Batch], None] | None = None,
 ) -> None:
-    """Ingest and refresh as files arrive, until `stop` is set."""
+    """Ingest and refresh as files arrive, until `stop` is set. A turn that fails (the
+    warehouse locked too long, a disk error) is logged and tried again: the service stays up."""
     watcher = LandingWatcher(landing)
     while not stop.is_set():
+        batch = None
         try:
             batch = ingest_new_files(db, landing, watcher)
         except WarehouseLockedError as error:
             log.warning("%s; trying again", error)
-            batch = None
+        except Exception:
+            log.exception("this turn failed; trying again in %.1f s", poll_seconds)
         if batch and on_batch:
             on_batch(batch)
-        if batch is None:
+        if not (batch and batch.files):  # straight on while files keep coming
             stop.wait(poll_seconds)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from flows.dispatch import run_dispatch
+from flows.ingester import LandingWatcher, ingest_new_files
 from flows.senders.sandbox import pending_folder, release_due
 from tests.events import ses
 from tests.warehouse_builders import add_people, create_sendout
@@ -209,7 +210,43 @@ def test_every_stored_event_carries_the_hash_its_duplicates_are_found_by(db_path
 
     with connect(db_path, read_only=True) as con:
         stored, hashed = con.sql(
-            "SELECT count(*), count(*) FILTER (WHERE event_hash = hash(event_id)) FROM events"
+            "SELECT count(*), count(*) FILTER (WHERE event_hash = md5_number_lower(event_id)) "
+            "FROM events"
         ).fetchall()[0]
     assert stored == hashed > first.events_new
     assert (again.events_new, again.events_duplicate) == (0, first.events_new)
+
+
+def test_the_sandbox_dates_its_events_in_utc_whatever_the_machines_time_zone(
+    db_path, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # nine hours ahead of UTC
+    time.tzset()
+    try:
+        add_people(db_path, 30)
+        sendout_id = create_sendout(db_path)
+        config = Settings(landing=tmp_path / "landing", sandbox_seed=5)
+        run_dispatch(db_path, sendout_id, config)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+    landed = records(config.landing, "*.ndjson")
+    assert landed
+    assert max(event_time(r) for r in landed) <= datetime.now(UTC)
+
+
+def test_the_ingester_rests_between_looks_when_its_landing_folder_is_given_relative(
+    db_path, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    landing = Path("data") / "landing"
+    (landing / "ses").mkdir(parents=True)
+    (landing / "ses" / "a.ndjson").write_text(json.dumps(ses("Delivery")) + "\n")
+    watcher = LandingWatcher(landing)
+
+    first = ingest_new_files(db_path, landing, watcher)
+    second = ingest_new_files(db_path, landing, watcher)
+
+    assert (first.files, first.events_new) == (1, 1)
+    assert second is None  # nothing new: the loop waits before looking again

@@ -15,7 +15,6 @@ import duckdb
 import pyarrow as pa
 
 from warehouse.db import transaction
-from warehouse.refresh import refresh_in_transaction
 from warehouse.sendouts import render
 from warehouse.sql import run_script
 from warehouse.vocabulary import Channel, EventType, Provider
@@ -169,8 +168,7 @@ def _render(row: dict) -> Outgoing:
 def record_outcomes(
     con: duckdb.DuckDBPyConnection, run_id: str, outcomes: list[Outcome], now: datetime
 ) -> None:
-    """Store what the senders said, as events and on the messages, and bring statuses and
-    figures up to date, in one transaction."""
+    """Store what the senders said, as events and on the messages, in one transaction."""
     with transaction(con):
         _record(con, run_id, outcomes, now)
 
@@ -192,8 +190,6 @@ def _record(
         run_script(con, "record_outcomes.sql", {"run_id": run_id, "now": now})
     finally:
         con.unregister("outcomes")
-    # one truth (DESIGN §5): the outcomes count in every figure the moment they are stored
-    refresh_in_transaction(con)
 
 
 def progress(con: duckdb.DuckDBPyConnection, sendout_id: str) -> Progress:

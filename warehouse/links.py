@@ -3,6 +3,7 @@
 import duckdb
 
 from warehouse.sql import run_script
+from warehouse.vocabulary import INBOUND_EVENT_TYPES
 
 
 def link_events(con: duckdb.DuckDBPyConnection, since_seq: int | None = None) -> list[int]:
@@ -10,5 +11,6 @@ def link_events(con: duckdb.DuckDBPyConnection, since_seq: int | None = None) ->
 
     With `since_seq`, only events stored after that one are considered.
     """
-    linked = run_script(con, "link_events.sql", {"since_seq": since_seq})
+    inbound = [str(t) for t in INBOUND_EVENT_TYPES]
+    linked = run_script(con, "link_events.sql", {"since_seq": since_seq, "inbound": inbound})
     return [row["seq"] for row in linked[-1]]

@@ -8,6 +8,7 @@ events, not the history. `full=True` rebuilds every row; both give identical tab
 micro-batch, dispatch in the transaction that records its outcomes.
 """
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from warehouse.status import (
 from warehouse.unsubscribes import derive_from_events
 from warehouse.vocabulary import INBOUND_EVENT_TYPES, STATUS_RANK, Channel, EventType
 
+log = logging.getLogger(__name__)
 STATE_NAME = "marts"
 # what a message's stored status row says of it, and of its place in the status groups
 FACT_COLUMNS = ["message_id", "sendout_id", "channel", "recipient", "sms_segments"]
@@ -118,7 +120,7 @@ def _refresh_messages(
     events = _frame(con, "SELECT * FROM refresh_events")
     outcomes = message_outcomes(events)
     old = pl.DataFrame(schema={"message_id": pl.String})
-    new_messages = "dirty_messages"
+    unstatused = "dirty_messages"
     if not full:
         con.execute(
             """
@@ -126,7 +128,7 @@ def _refresh_messages(
             SELECT rowid AS row_id, message_id
             FROM message_status SEMI JOIN dirty_messages USING (message_id);
 
-            CREATE OR REPLACE TEMP TABLE new_messages AS
+            CREATE OR REPLACE TEMP TABLE messages_without_status AS
             SELECT message_id FROM dirty_messages ANTI JOIN dirty_rows USING (message_id);
             """
         )
@@ -139,16 +141,16 @@ def _refresh_messages(
         ).collect()
         outcomes = merge_outcomes(old.lazy(), outcomes)
         con.execute("DELETE FROM message_status WHERE rowid IN (SELECT row_id FROM dirty_rows)")
-        new_messages = "new_messages"
+        unstatused = "messages_without_status"
     facts = [] if full else [old.lazy().select(FACT_COLUMNS)]
     # only messages without a status row yet are read from `messages` (a look-up by id reads
     # the whole id column)
-    if full or con.execute(f"SELECT count(*) FROM {new_messages}").fetchall()[0][0]:
+    if full or con.execute(f"SELECT count(*) FROM {unstatused}").fetchall()[0][0]:
         created = _frame(
             con,
             f"""
             SELECT message_id, sendout_id, channel, recipient, sms_text
-            FROM messages SEMI JOIN {new_messages} USING (message_id)
+            FROM messages SEMI JOIN {unstatused} USING (message_id)
             """,
         )
         facts.append(message_facts(created))
@@ -265,14 +267,21 @@ def refresh(
 ) -> RefreshSummary:
     """Bring the marts up to date in one transaction; see the module docstring."""
     with transaction(con):
-        return refresh_in_transaction(con, full, config)
+        return _refresh(con, full, config)
 
 
-def refresh_in_transaction(
-    con: duckdb.DuckDBPyConnection, full: bool = False, config: Settings | None = None
-) -> RefreshSummary:
-    """`refresh` for a caller that holds a transaction already (dispatch records its outcomes
-    and refreshes in one, so they count the moment they are stored)."""
+def refresh_figures(con: duckdb.DuckDBPyConnection) -> RefreshSummary | None:
+    """Refresh right after storing something (a send-out's messages, dispatch's outcomes), so
+    it counts in every figure at once. What was stored is committed already: if this refresh
+    fails, it is logged and the next refresh (the ingester's, within seconds) takes it in."""
+    try:
+        return refresh(con)
+    except Exception:  # what was stored stands; never lose it to a failing refresh
+        log.exception("refresh after a write failed; the next refresh catches up")
+        return None
+
+
+def _refresh(con: duckdb.DuckDBPyConnection, full: bool, config: Settings | None) -> RefreshSummary:
     started = time.perf_counter()
     config = config or settings()
     prices = Prices(email=config.email_cost, sms_segment=config.sms_segment_cost)

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from warehouse.contacts import read_contacts, upsert_contacts
 from warehouse.db import fetch_dicts, transaction
-from warehouse.refresh import refresh_in_transaction
+from warehouse.refresh import refresh_figures
 from warehouse.sql import read_sql
 from warehouse.vocabulary import Channel, CommunicationType
 
@@ -213,7 +213,7 @@ def create(con: duckdb.DuckDBPyConnection, draft: Draft, now: datetime | None = 
             ],
         )
         messages, without_address = _create_messages(con, sendout_id, draft, contact_ids)
-        refresh_in_transaction(con)  # its recipients count, as Queued, from this moment
+    refresh_figures(con)  # its recipients count, as Queued, from this moment
     return Created(sendout_id, messages, without_address)
 
 

@@ -9,7 +9,7 @@ from dashboards.charts import status_doughnut
 from warehouse.vocabulary import STATUS_COLUMNS, DisplayStatus, Keyword, SendoutStatus
 
 PAGE_SIZE = 50
-MOVING = {str(SendoutStatus.SCHEDULED), str(SendoutStatus.SENDING), str(SendoutStatus.SENT)}
+FOLLOW_BEFORE = timedelta(minutes=10)  # a scheduled send-out is followed once this close
 FOLLOW_FOR = timedelta(days=1)  # how long after sending the page keeps itself up to date
 FOLLOW_EVERY = timedelta(seconds=3)
 
@@ -30,13 +30,17 @@ st.session_state["sendout_id"] = sendout_id
 
 
 def is_moving(row: dict) -> bool:
-    """Still sending, or sent within the day (deliveries, opens and replies keep coming)."""
+    """Due within minutes, sending, or sent within the day (deliveries, opens and replies keep
+    coming); not one scheduled for later, cancelled, or done long ago."""
+    now = datetime.now(UTC)
     if row["cancelled_at"] is not None:
         return False
-    if row["sendout_status"] in MOVING:
+    if row["sendout_status"] == str(SendoutStatus.SCHEDULED):
+        return row["scheduled_at"] - now < FOLLOW_BEFORE
+    if row["sendout_status"] == str(SendoutStatus.SENDING):
         return True
     sent_at = row["sendout_sent_at"]
-    return sent_at is not None and datetime.now(UTC) - sent_at < FOLLOW_FOR
+    return sent_at is not None and now - sent_at < FOLLOW_FOR
 
 
 def header(rows: list[dict]) -> None:

@@ -7,7 +7,11 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from flows.cli import cli, echo_json
+from flows.senders.sandbox import release_due
+from warehouse.db import open_warehouse
 from warehouse.ingest import FileResult, find_files, ingest_paths
+from warehouse.refresh import refresh
+from warehouse.settings import settings
 from warehouse.vocabulary import INGESTIBLE_PROVIDERS, Provider
 
 PROVIDER_CHOICES = ["auto", *(str(p) for p in INGESTIBLE_PROVIDERS)]
@@ -24,9 +28,18 @@ PROGRESS_MIN_BYTES = 16 * 1024 * 1024  # show a progress bar when there is this 
     help="Who wrote the files; auto tells each file's provider from its content.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option(
+    "--no-refresh",
+    is_flag=True,
+    help="Leave statuses and figures for a later `sendout refresh` (a large backfill).",
+)
 @click.pass_obj
-def ingest(db: Path, paths: tuple[Path, ...], provider: str, as_json: bool) -> None:
-    """Read provider event files (or folders of them) into the warehouse."""
+def ingest(
+    db: Path, paths: tuple[Path, ...], provider: str, as_json: bool, no_refresh: bool
+) -> None:
+    """Read provider event files (or folders of them) into the warehouse, then bring statuses
+    and figures up to date."""
+    release_due(settings().landing)  # the sandbox's events whose time has come
     files = find_files(paths)
     total = sum(f.stat().st_size for f in files)
     chosen = None if provider == "auto" else Provider(provider)
@@ -45,6 +58,9 @@ def ingest(db: Path, paths: tuple[Path, ...], provider: str, as_json: bool) -> N
             progress.advance(task, Path(result.path).stat().st_size)
 
         summary = ingest_paths(db, files, chosen, on_file=advance)
+    if summary.events_new and not no_refresh:
+        with open_warehouse(db) as con:
+            refresh(con)
     if as_json:
         echo_json(summary.as_dict())
         return

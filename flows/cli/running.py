@@ -105,6 +105,8 @@ def ingester(db: Path, poll: float) -> None:
     click.echo(f"Ingesting what lands in {landing} into {db} (Ctrl-C stops)")
 
     def say(batch: Batch) -> None:
+        if not batch.files:  # every file it looked at had been read before
+            return
         click.echo(
             f"{batch.files} files, {batch.events_new} new events, "
             f"{batch.refreshed_messages} statuses refreshed in {batch.seconds:.2f} s"

@@ -53,6 +53,7 @@ def story_key(message: Outgoing) -> str:
 
 
 def _iso(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)  # the Z says UTC: never a local time
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -119,7 +120,10 @@ def release_due(landing: Path, now: datetime | None = None) -> int:
             continue
         target = Path(landing) / "sandbox"
         target.mkdir(parents=True, exist_ok=True)
-        os.replace(path, target / f"{prefix}-due{due}-{uuid.uuid4().hex[:8]}.ndjson")
+        try:
+            os.replace(path, target / f"{prefix}-due{due}-{uuid.uuid4().hex[:8]}.ndjson")
+        except FileNotFoundError:  # another process (the scheduled ingest) released it first
+            continue
         released += 1
     return released
 

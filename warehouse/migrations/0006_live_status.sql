@@ -7,11 +7,12 @@ CREATE SEQUENCE events_seq START 1;
 ALTER TABLE events ADD COLUMN seq BIGINT DEFAULT nextval('events_seq');
 ALTER TABLE refresh_state ADD COLUMN folded_seq BIGINT;
 
--- hash(event_id): the duplicate check on ingest probes this column of numbers first and
--- compares ids only where it matches (reading every stored id cost 60-80 ms a file at 5M
--- events). Everything that stores events sets it.
+-- md5_number_lower(event_id), a hash that stays the same across DuckDB releases: the duplicate
+-- check on ingest probes this column of numbers first and compares ids only where it matches
+-- (reading every stored id cost 60-80 ms a file at 5M events). Everything that stores events
+-- sets it.
 ALTER TABLE events ADD COLUMN event_hash UBIGINT;
-UPDATE events SET event_hash = hash(event_id);
+UPDATE events SET event_hash = md5_number_lower(event_id);
 
 -- the highest-ranked event and its bounce kind as one number (warehouse.status.message_outcomes),
 -- and how many of the opens were machines': with the counts and first times already there,

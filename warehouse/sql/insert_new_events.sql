@@ -14,7 +14,7 @@ firsts AS (
 stored AS (
     SELECT event_id
     FROM events
-    WHERE event_hash IN (SELECT hash(event_id) FROM firsts) AND provider = $provider
+    WHERE event_hash IN (SELECT md5_number_lower(event_id) FROM firsts) AND provider = $provider
 ),
 
 unseen AS (
@@ -40,7 +40,7 @@ SELECT
     reason,
     body,
     payload,
-    hash(event_id) AS event_hash,
+    md5_number_lower(event_id) AS event_hash,
     $source_file AS source_file,
     source_line,
     $ingested_at::TIMESTAMPTZ AS ingested_at

@@ -1,11 +1,13 @@
 -- Attach events that arrived before their message (or named it only by the provider's id) to the
--- message, once it exists; returns the stored order (seq) of each event attached. Only events
--- without a message are looked at (few: a scan of one column finds them), and with $since_seq
--- set only those stored after it (the events of the file being ingested).
+-- message, once it exists; returns the stored order (seq) of each event attached. Only outbound
+-- events without a message are looked at (few: a scan of one column finds them; inbound SMS
+-- never belong to an outbound message), and with $since_seq set only those stored after it
+-- (the events of the file being ingested).
 CREATE OR REPLACE TEMP TABLE unlinked_events AS
 SELECT seq, sendout_message_id, provider_message_id, channel
 FROM events
-WHERE message_id IS NULL AND ($since_seq IS NULL OR seq > $since_seq);
+WHERE message_id IS NULL AND ($since_seq IS NULL OR seq > $since_seq)
+  AND event_type NOT IN (SELECT unnest($inbound));
 
 CREATE OR REPLACE TEMP TABLE found_messages AS
 SELECT unlinked_events.seq, messages.message_id

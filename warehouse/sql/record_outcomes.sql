@@ -22,12 +22,13 @@ identified AS (
 
 SELECT
     event_id, provider, channel, event_type, message_id, message_id, provider_message_id,
-    recipient, occurred_at, status_code, reason, bounce_kind, payload, hash(event_id),
+    recipient, occurred_at, status_code, reason, bounce_kind, payload,
+    md5_number_lower(event_id),
     'dispatch:' || $run_id, 0, $now
 FROM identified
 WHERE NOT EXISTS (
     SELECT 1 FROM events
-    WHERE events.event_hash = hash(identified.event_id)
+    WHERE events.event_hash = md5_number_lower(identified.event_id)
       AND events.provider = identified.provider AND events.event_id = identified.event_id
 );
 
