@@ -6,8 +6,11 @@ import getpass
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
+import duckdb
 import streamlit as st
 
 from dashboards import data
@@ -15,12 +18,23 @@ from warehouse import sendouts
 from warehouse import unsubscribes as unsubscribe_list
 from warehouse.addresses import InvalidAddressError
 from warehouse.contacts import ContactImportError, correct_address
+from warehouse.db import WarehouseLockedError
 from warehouse.refresh import refresh
 from warehouse.sendouts import Created, Draft, Recipients, SendoutError
 from warehouse.settings import settings
 from warehouse.unsubscribes import UnsubscribeError
 
 DEPLOYMENT = "dispatch-sendout/dispatch-sendout"
+T = TypeVar("T")
+# what the warehouse raises when a person's request cannot be done: said in one sentence
+LIBRARY_ERRORS = (
+    SendoutError,
+    UnsubscribeError,
+    InvalidAddressError,
+    ContactImportError,
+    WarehouseLockedError,
+    ValueError,
+)
 
 
 def who() -> str:
@@ -65,63 +79,117 @@ def create_sendout(draft: Draft, send_now: bool) -> Created:
     return created
 
 
-def add_unsubscribe(
-    channel: str, address: str, scope: str, note: str, sendout_id: str | None = None
-) -> None:
+def sentence(error: Exception) -> str:
+    """What went wrong, as one sentence for the person who asked (library errors are written
+    as sentences; a send-out's names its first problem)."""
+    if isinstance(error, SendoutError):
+        return error.errors[0].message
+    if isinstance(error, WarehouseLockedError):
+        return "Sendout is busy with other work on its data; please try again in a moment."
+    text = str(error).strip()
+    return text[0].upper() + text[1:] if text else "That did not work."
+
+
+def notify(place: str, kind: str, text: str) -> None:
+    """Keep a message for `place` (a form or button): it stays until the next action there."""
+    st.session_state.setdefault("notices", {})[place] = (kind, text)
+
+
+def show_notice(place: str) -> None:
+    """Show what the last action at `place` did, or why it did not."""
+    kind, text = st.session_state.get("notices", {}).get(place, (None, None))
+    if kind == "error":
+        st.error(text, icon=":material/error:")
+    elif kind == "success":
+        st.success(text, icon=":material/check_circle:")
+
+
+def act(
+    place: str, write: Callable[[duckdb.DuckDBPyConnection], T], done: Callable[[T], str]
+) -> T | None:
+    """Run one write on a short connection; say what it did at `place`, or why it could not
+    (a library error as one sentence). Returns what the write returned, or None."""
     try:
         with data.writing() as con:
-            unsubscribe_list.add(con, channel, address, scope, who(), note, sendout_id)
-    except (UnsubscribeError, ValueError) as error:
-        st.error(str(error))
-        return
+            result = write(con)
+    except LIBRARY_ERRORS as error:
+        notify(place, "error", sentence(error))
+        return None
     data.clear()
+    notify(place, "success", done(result))
+    return result
 
 
-def remove_unsubscribe(channel: str, address: str, note: str) -> list:
-    with data.writing() as con:
-        removed = unsubscribe_list.remove(con, channel, address, who(), note)
-    data.clear()
-    return removed
+def add_unsubscribe(
+    channel: str,
+    address: str,
+    scope: str,
+    note: str,
+    sendout_id: str | None = None,
+    place: str = "add-unsubscribe",
+) -> bool:
+    """Put an address on the Unsubscribes list by hand; True when it is there."""
+    added = act(
+        place,
+        lambda con: unsubscribe_list.add(con, channel, address, scope, who(), note, sendout_id),
+        lambda entry: f"{entry.address} is on the Unsubscribes list",
+    )
+    return added is not None
 
 
-def _resent(created: Created) -> None:
-    note = start_dispatch(created.sendout_id)
-    st.session_state["sendout_id"] = created.sendout_id
-    st.success(f"New send-out {created.sendout_id} with {created.messages} messages: {note}")
-    data.clear()
+def remove_unsubscribe(channel: str, address: str, note: str) -> list | None:
+    """Take an address off the list (every entry of it on the channel), with why."""
+    return act(
+        "remove-unsubscribe",
+        lambda con: unsubscribe_list.remove(con, channel, address, who(), note),
+        lambda removed: (
+            f"Removed {address} ({', '.join(e.reason for e in removed)}); "
+            "messages may go to it again."
+        ),
+    )
+
+
+def cancel_sendout(sendout_id: str, name: str) -> None:
+    """Cancel a scheduled send-out before it starts."""
+    act(
+        f"cancel-{sendout_id}",
+        lambda con: sendouts.cancel(con, sendout_id),
+        lambda _: f"{name} is cancelled; nothing will be sent.",
+    )
+
+
+def _resend(create: Callable[[duckdb.DuckDBPyConnection], Created]) -> None:
+    """Create the resend and start it; the page stays on the send-out the person was reading."""
+    created = act("resend", create, lambda c: f"New send-out {c.sendout_id}")
+    if created is not None:
+        note = start_dispatch(created.sendout_id)
+        notify(
+            "resend",
+            "success",
+            f"New send-out {created.sendout_id} to {created.messages} recipients: {note}.",
+        )
 
 
 def resend_to(sendout_id: str, contact_ids: list[int]) -> None:
-    try:
-        with data.writing() as con:
-            created = sendouts.resend_to(con, sendout_id, Recipients(contact_ids=contact_ids))
-    except SendoutError as error:
-        st.error(error.errors[0].message)
-        return
-    _resent(created)
+    _resend(lambda con: sendouts.resend_to(con, sendout_id, Recipients(contact_ids=contact_ids)))
 
 
 def resend_to_non_openers(sendout_id: str, exclude_machine_openers: bool) -> None:
-    try:
-        with data.writing() as con:
-            refresh(con)  # who opened is known as of the latest events
-            created = sendouts.resend_to_non_openers(con, sendout_id, exclude_machine_openers)
-    except SendoutError as error:
-        st.error(error.errors[0].message)
-        return
-    _resent(created)
+    def create(con: duckdb.DuckDBPyConnection) -> Created:
+        refresh(con)  # who opened is known as of the latest events
+        return sendouts.resend_to_non_openers(con, sendout_id, exclude_machine_openers)
+
+    _resend(create)
 
 
 def correct_contact(contact_id: int | None, channel: str, address: str) -> None:
     """Store a corrected address; the bad one stays listed, the new one is not."""
+    place = f"correct-{contact_id}-{channel}"
     if contact_id is None:
-        st.error("This address belongs to no contact any more.")
+        notify(place, "error", "This address belongs to no contact any more.")
         return
-    try:
-        with data.writing() as con:
-            stored = correct_address(con, contact_id, channel, address)
-    except (InvalidAddressError, ContactImportError) as error:
-        st.error(str(error))
-        return
-    data.clear()
-    st.success(f"The contact's {channel} is now {stored}; the next send-out reaches it.")
+    act(
+        place,
+        lambda con: correct_address(con, contact_id, channel, address),
+        lambda stored: f"The contact's {channel} is now {stored}; the next send-out reaches it.",
+    )

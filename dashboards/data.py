@@ -1,9 +1,15 @@
-"""The dashboard's data: short read-only connections through warehouse read queries, cached for
-a few seconds (DESIGN §9), and the few writes a person makes, each a short transaction."""
+"""The dashboard's data: short read-only connections through warehouse read queries, cached for a
+few seconds (DESIGN §9). Every read goes through `cached`; every frame has its types stated, by
+DuckDB or by a schema here, never guessed from its first rows. What a person changes goes
+through `dashboards/actions.py`."""
 
-from collections.abc import Iterator
+import inspect
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import wraps
+from typing import ParamSpec, TypeVar
 
+import duckdb
 import polars as pl
 import streamlit as st
 
@@ -13,6 +19,32 @@ from warehouse.db import connect, open_warehouse
 from warehouse.settings import settings
 
 CACHE_SECONDS = 2  # pages of a moving send-out read again every few seconds
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# frames built from Python rows: their columns' types, stated
+ENTRY_SCHEMA = {
+    "channel": pl.String,
+    "address": pl.String,
+    "reason": pl.String,
+    "scope": pl.String,
+    "sendout_id": pl.String,
+    "cause": pl.String,
+    "added_by": pl.String,
+    "added_at": pl.Datetime("us", "UTC"),
+    "note": pl.String,
+}
+HISTORY_SCHEMA = {
+    "changed_at": pl.Datetime("us", "UTC"),
+    "channel": pl.String,
+    "reason": pl.String,
+    "action": pl.String,
+    "scope": pl.String,
+    "cause": pl.String,
+    "by": pl.String,
+    "note": pl.String,
+}
 
 
 @st.cache_resource
@@ -28,13 +60,8 @@ def warehouse() -> str:
 
 
 @contextmanager
-def reading(db: str | None = None) -> Iterator:
-    with connect(db or warehouse(), read_only=True) as con:
-        yield con
-
-
-@contextmanager
-def writing() -> Iterator:
+def writing() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short read-write connection, for dashboards/actions.py."""
     with open_warehouse(settings().db) as con:
         yield con
 
@@ -45,38 +72,47 @@ def clear() -> None:
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _sendout_list(db: str) -> pl.DataFrame:
-    with reading(db) as con:
-        return reports.sendout_list(con)
+def _read(name: str, db: str, *args: object) -> object:
+    with connect(db, read_only=True) as con:
+        return READS[name](con, *args)
 
 
-def sendout_list() -> pl.DataFrame:
-    return _sendout_list(warehouse())
+READS: dict[str, Callable] = {}
 
 
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _pending_sns_confirmations(db: str) -> pl.DataFrame:
-    with reading(db) as con:
-        return reports.pending_sns_confirmations(con)
+def cached(read: Callable[P, T]) -> Callable[P, T]:
+    """A read of the warehouse (a function of a connection and its arguments) on a short
+    read-only connection, cached for a few seconds by warehouse, read and arguments."""
+    READS[read.__name__] = read
+    signature = inspect.signature(read)
+
+    @wraps(read)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        bound = signature.bind(None, *args, **kwargs)  # None: where the connection goes
+        bound.apply_defaults()
+        return _read(read.__name__, warehouse(), *bound.args[1:])
+
+    return run
 
 
-def pending_sns_confirmations() -> pl.DataFrame:
-    return _pending_sns_confirmations(warehouse())
+@cached
+def sendout_list(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return reports.sendout_list(con)
 
 
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _sendout_rows(db: str, sendout_id: str) -> list[dict]:
-    with reading(db) as con:
-        return reports.sendout_report(con, sendout_id)
+@cached
+def pending_sns_confirmations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return reports.pending_sns_confirmations(con)
 
 
-def sendout_rows(sendout_id: str) -> list[dict]:
-    return _sendout_rows(warehouse(), sendout_id)
+@cached
+def sendout_rows(con: duckdb.DuckDBPyConnection, sendout_id: str) -> list[dict]:
+    return reports.sendout_report(con, sendout_id)
 
 
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _recipients(
-    db: str,
+@cached
+def recipients(
+    con: duckdb.DuckDBPyConnection,
     sendout_id: str,
     channel: str,
     status: str | None,
@@ -84,75 +120,41 @@ def _recipients(
     limit: int,
     offset: int,
 ) -> tuple[pl.DataFrame, int]:
-    with reading(db) as con:
-        return reports.recipients(con, sendout_id, channel, status, search, limit, offset)
+    return reports.recipients(con, sendout_id, channel, status, search, limit, offset)
 
 
-def recipients(
-    sendout_id: str, channel: str, status: str | None, search: str | None, limit: int, offset: int
-) -> tuple[pl.DataFrame, int]:
-    return _recipients(warehouse(), sendout_id, channel, status, search, limit, offset)
+@cached
+def replies(con: duckdb.DuckDBPyConnection, sendout_id: str) -> pl.DataFrame:
+    return reports.replies(con, sendout_id)
 
 
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _replies(db: str, sendout_id: str) -> pl.DataFrame:
-    with reading(db) as con:
-        return reports.replies(con, sendout_id)
+@cached
+def bad_addresses(con: duckdb.DuckDBPyConnection, sendout_id: str) -> pl.DataFrame:
+    return reports.bad_addresses(con, sendout_id)
 
 
-def replies(sendout_id: str) -> pl.DataFrame:
-    return _replies(warehouse(), sendout_id)
+@cached
+def unsubscribe_entries(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    rows = [vars(entry) for entry in unsubscribe_list.entries(con)]
+    return pl.DataFrame(rows, schema=ENTRY_SCHEMA)
 
 
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _bad_addresses(db: str, sendout_id: str) -> pl.DataFrame:
-    with reading(db) as con:
-        return reports.bad_addresses(con, sendout_id)
+@cached
+def unsubscribe_history(con: duckdb.DuckDBPyConnection, address: str) -> pl.DataFrame:
+    rows = unsubscribe_list.history(con, address)
+    return pl.DataFrame(rows, schema=HISTORY_SCHEMA, orient="row")
 
 
-def bad_addresses(sendout_id: str) -> pl.DataFrame:
-    return _bad_addresses(warehouse(), sendout_id)
+@cached
+def unsubscribes_csv(con: duckdb.DuckDBPyConnection) -> str:
+    return unsubscribe_list.export_csv(con)
 
 
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _unsubscribe_entries(db: str) -> pl.DataFrame:
-    with reading(db) as con:
-        rows = [vars(e) for e in unsubscribe_list.entries(con)]
-    return (
-        pl.DataFrame(rows, schema=list(unsubscribe_list.Entry.__annotations__))
-        if rows
-        else (
-            pl.DataFrame(
-                schema={name: pl.String for name in unsubscribe_list.Entry.__annotations__}
-            )
-        )
-    )
+@cached
+def lookup(con: duckdb.DuckDBPyConnection, address: str) -> reports.Lookup:
+    return reports.lookup(con, address)
 
 
-def unsubscribe_entries() -> pl.DataFrame:
-    return _unsubscribe_entries(warehouse())
-
-
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _unsubscribe_history(db: str, address: str) -> list[tuple]:
-    with reading(db) as con:
-        return unsubscribe_list.history(con, address)
-
-
-def unsubscribe_history(address: str) -> list[tuple]:
-    return _unsubscribe_history(warehouse(), address)
-
-
-def lookup(address: str) -> reports.Lookup:
-    with reading() as con:
-        return reports.lookup(con, address)
-
-
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _search_contacts(db: str, text: str, limit: int) -> pl.DataFrame:
-    with reading(db) as con:
-        return reports.search_contacts(con, text, limit)
-
-
-def search_contacts(text: str, limit: int = 100) -> pl.DataFrame:
-    return _search_contacts(warehouse(), text, limit)
+@cached
+def search_contacts(con: duckdb.DuckDBPyConnection, text: str, limit: int = 100) -> pl.DataFrame:
+    return reports.search_contacts(con, text, limit)

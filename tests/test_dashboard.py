@@ -13,7 +13,8 @@ from flows.dispatch import run_dispatch
 from flows.senders.sandbox import release_due
 from tests.events import ses, twilio_inbound, write_ndjson
 from tests.warehouse_builders import add_people, create_sendout, run_refresh
-from warehouse.db import connect
+from warehouse import unsubscribes
+from warehouse.db import connect, open_warehouse
 from warehouse.ingest import ingest_paths
 from warehouse.settings import Settings, settings
 
@@ -88,6 +89,49 @@ def test_unsubscribes_add_then_remove_by_hand(warehouse):
     assert len(added) == before + 1
     assert "someone@example.com" in added["address"].tolist()
     assert "someone@example.com" not in at.dataframe[0].value["address"].tolist()
+
+
+def test_unsubscribes_lists_an_entry_with_a_note_far_down_a_long_list(warehouse):
+    db, _ = warehouse
+    with open_warehouse(db) as con:  # 150 entries without a note, the oldest with one
+        for n in range(150):
+            unsubscribes.add(con, "email", f"quiet{n}@example.com", "all", "ops", "bounced")
+        con.execute("UPDATE unsubscribe_changes SET note = NULL WHERE cause = 'manual'")
+        unsubscribes.add(con, "sms", "+447911000123", "all", "ops", "replied 'stop it please'")
+        con.execute(
+            "UPDATE unsubscribe_changes SET effective_at = TIMESTAMPTZ '2020-01-01 00:00:00+00' "
+            "WHERE address = '+447911000123'"
+        )
+
+    at = app()
+    at.switch_page("views/unsubscribes.py").run()
+
+    assert not at.exception
+    listed = at.dataframe[0].value
+    assert listed["note"].tolist()[-1] == "replied 'stop it please'"
+    assert listed["note"].iloc[:100].isna().all()  # the first 100 rows say nothing of its type
+
+
+def test_adding_by_hand_says_what_it_did_or_why_not_and_keeps_a_wrong_entry(warehouse):
+    at = app()
+    at.switch_page("views/unsubscribes.py").run()
+
+    at.text_input(key="add-address").input("not an address")
+    at.text_input(key="add-note").input("asked at the desk")
+    at.button(key="add").click().run()
+    refused = [e.value for e in at.error]
+    kept = at.text_input(key="add-address").value
+    at.text_input(key="add-address").input("walk-in@example.com")
+    at.button(key="add").click().run()
+    done = [s.value for s in at.success]
+    at.run()  # the next look at the page still says it
+
+    assert not at.exception
+    assert len(refused) == 1 and "not a valid email address" in refused[0]
+    assert kept == "not an address"  # the person corrects it instead of typing it again
+    assert done == ["walk-in@example.com is on the Unsubscribes list"]
+    assert [s.value for s in at.success] == done
+    assert at.text_input(key="add-address").value == ""
 
 
 def test_lookup_explains_an_address(warehouse):

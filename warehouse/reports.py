@@ -152,8 +152,12 @@ WHERE status.sendout_id = $sendout_id AND status.channel = $channel
 RECIPIENTS = f"SELECT * FROM ({FILTERED_RECIPIENTS}) ORDER BY recipient LIMIT $limit OFFSET $offset"
 RECIPIENT_COUNT = f"SELECT count(*) FROM ({FILTERED_RECIPIENTS})"
 
+# is_unsubscribed: the number is on the Unsubscribes list for SMS now (a STOP, or added by hand)
 REPLIES = """
-SELECT event_id, received_at, from_number, body, keyword, status, forwarded_at, replied_at, cost
+SELECT event_id, received_at, from_number, body, keyword, status, forwarded_at, replied_at, cost,
+       EXISTS (SELECT 1 FROM unsubscribes
+               WHERE unsubscribes.channel = $sms AND unsubscribes.address = from_number)
+           AS is_unsubscribed
 FROM inbound_messages WHERE sendout_id = $sendout_id ORDER BY received_at DESC
 """
 
@@ -198,7 +202,7 @@ def recipients(
 
 def replies(con: duckdb.DuckDBPyConnection, sendout_id: str) -> pl.DataFrame:
     """The SMS replies to a send-out, newest first."""
-    return con.sql(REPLIES, params={"sendout_id": sendout_id}).pl()
+    return con.sql(REPLIES, params={"sendout_id": sendout_id, "sms": str(Channel.SMS)}).pl()
 
 
 def bad_addresses(con: duckdb.DuckDBPyConnection, sendout_id: str) -> pl.DataFrame:

@@ -5,9 +5,7 @@ from datetime import timedelta
 import polars as pl
 import streamlit as st
 
-from dashboards import data
-from warehouse import sendouts
-from warehouse.sendouts import SendoutError
+from dashboards import actions, data
 from warehouse.vocabulary import SendoutStatus
 
 NOT_SENDING = [str(SendoutStatus.SCHEDULED), str(SendoutStatus.CANCELLED)]
@@ -90,15 +88,27 @@ scheduled = (
 if scheduled is not None and not scheduled.is_empty():
     st.subheader("Scheduled")
     for row in scheduled.iter_rows(named=True):
+        sendout_id = row["sendout_id"]
         when, name, cancel = st.columns([2, 4, 1])
         when.write(f"{row['scheduled_at']:%d %b %Y, %H:%M}")
         name.write(row["name"])
-        if cancel.button("Cancel", key=f"cancel-{row['sendout_id']}"):
-            try:
-                with data.writing() as con:
-                    sendouts.cancel(con, row["sendout_id"])
-            except SendoutError as error:
-                st.error(str(error.errors[0].message))
-            else:
-                data.clear()
-                st.rerun()
+        asking = st.session_state.get("cancelling") == sendout_id
+        if cancel.button("Cancel", key=f"cancel-{sendout_id}", disabled=asking):
+            st.session_state["cancelling"] = sendout_id
+            st.rerun()
+        if asking:
+            with st.container(border=True):
+                st.warning(
+                    f"Cancel **{row['name']}**? Its {row['planned']} recipients will not get it, "
+                    "and it cannot be sent later.",
+                    icon=":material/warning:",
+                )
+                yes, no = st.columns(2)
+                if yes.button("Yes, cancel it", key=f"cancel-yes-{sendout_id}", type="primary"):
+                    actions.cancel_sendout(sendout_id, row["name"])
+                    st.session_state.pop("cancelling")
+                    st.rerun()
+                if no.button("No, keep it", key=f"cancel-no-{sendout_id}"):
+                    st.session_state.pop("cancelling")
+                    st.rerun()
+        actions.show_notice(f"cancel-{sendout_id}")

@@ -116,29 +116,30 @@ def replies_list() -> None:
     if replies.is_empty():
         st.caption("No replies yet.")
     for reply in replies.iter_rows(named=True):
-        is_stop = reply["keyword"] == str(Keyword.STOP)
-        colour = "orange" if is_stop else "green"
+        unsubscribed = reply["keyword"] == str(Keyword.STOP) or reply["is_unsubscribed"]
+        colour = "orange" if unsubscribed else "green"
         marks = " · ".join(
             m
             for m in (
                 reply["status"] if reply["status"] != "Received" else "",
-                "unsubscribed" if is_stop else "",
+                "unsubscribed" if unsubscribed else "",
             )
             if m
         )
         line, add = st.columns([5, 1])
         line.markdown(f":{colour}[**{reply['from_number']}**: {reply['body']}] {marks}")
-        if not is_stop and add.button(
-            "Unsubscribe", key=f"unsub-{reply['from_number']}-{reply['event_id']}"
-        ):
+        place = f"unsub-{reply['from_number']}-{reply['event_id']}"
+        if not unsubscribed and add.button("Unsubscribe", key=place):
             actions.add_unsubscribe(
                 "sms",
                 reply["from_number"],
                 "all",
                 f"replied {reply['body']!r} to {sendout_id}",
                 sendout_id,
+                place=place,
             )
-            st.success(f"{reply['from_number']} is on the Unsubscribes list")
+            st.rerun()
+        actions.show_notice(place)
 
 
 def details() -> None:
@@ -176,3 +177,4 @@ with again_non.container(border=True):
     exclude = st.checkbox("Leave out people opened only by machines (Apple Mail etc.)")
     if st.button("Resend to non-openers", key="resend-non-openers"):
         actions.resend_to_non_openers(sendout_id, exclude)
+actions.show_notice("resend")

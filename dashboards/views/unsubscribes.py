@@ -4,9 +4,6 @@ import polars as pl
 import streamlit as st
 
 from dashboards import actions, data
-from warehouse import unsubscribes as unsubscribe_list
-from warehouse.db import connect
-from warehouse.settings import settings
 from warehouse.vocabulary import Channel, UnsubscribeReason, UnsubscribeScope
 
 st.title("Unsubscribes")
@@ -28,28 +25,46 @@ if added_since:
     shown = shown.filter(pl.col("added_at").dt.date() >= added_since)
 st.dataframe(shown, hide_index=True, use_container_width=True, key="entries")
 st.caption(f"{shown.height} of {entries.height} entries")
-with connect(settings().db, read_only=True) as con:
-    csv = unsubscribe_list.export_csv(con)
-st.download_button("Export CSV", csv, file_name="unsubscribes.csv", mime="text/csv")
+st.download_button(
+    "Export CSV", data.unsubscribes_csv(), file_name="unsubscribes.csv", mime="text/csv"
+)
+
+
+def add_by_hand() -> None:
+    """The form's fields are cleared only when the address is on the list."""
+    form = st.session_state
+    if actions.add_unsubscribe(
+        form["add-channel"], form["add-address"], form["add-scope"], form["add-note"]
+    ):
+        form["add-address"] = form["add-note"] = ""
+
+
+def remove_entry() -> None:
+    channel, _, address = st.session_state["remove-entry"].partition(" ")
+    if actions.remove_unsubscribe(channel, address, st.session_state["remove-note"]):
+        st.session_state["remove-note"] = ""
+        st.session_state["remove-confirm"] = False
+
 
 add, remove = st.columns(2)
-with add.form("add", clear_on_submit=True):
+with add.form("add"):
     st.subheader("Add by hand")
-    channel = st.radio("Channel", [str(c) for c in Channel], horizontal=True, key="add-channel")
-    address = st.text_input("Email address or phone number", key="add-address")
-    scope = st.radio(
+    st.radio("Channel", [str(c) for c in Channel], horizontal=True, key="add-channel")
+    st.text_input("Email address or phone number", key="add-address")
+    st.radio(
         "Scope",
         [str(s) for s in UnsubscribeScope],
         horizontal=True,
+        key="add-scope",
         help="all: every send-out skips it; marketing: only marketing ones",
     )
-    note = st.text_input("Why", key="add-note")
-    if st.form_submit_button("Add", key="add"):
-        actions.add_unsubscribe(channel, address, scope, note)
-        st.rerun()
+    st.text_input("Why", key="add-note")
+    st.form_submit_button("Add", key="add", on_click=add_by_hand)
+    actions.show_notice("add-unsubscribe")
 
 with remove.container(border=True):
     st.subheader("Remove")
+    actions.show_notice("remove-unsubscribe")
     if entries.is_empty():
         st.caption("The list is empty.")
     else:
@@ -57,29 +72,15 @@ with remove.container(border=True):
         picked = st.selectbox("Entry", sorted(set(keys)), key="remove-entry")
         why = st.text_input("Why (kept in the history)", key="remove-note")
         confirm = st.checkbox("Yes, messages may go to this address again", key="remove-confirm")
-        if st.button("Remove", disabled=not (confirm and why.strip()), key="remove"):
-            channel, _, address = picked.partition(" ")
-            removed = actions.remove_unsubscribe(channel, address, why)
-            st.success(f"Removed {address} ({', '.join(e.reason for e in removed)})")
-            st.rerun()
+        st.button(
+            "Remove",
+            disabled=not (confirm and why.strip()),
+            key="remove",
+            on_click=remove_entry,
+        )
         if picked:
             with st.expander("History of this address"):
-                st.table(
-                    pl.DataFrame(
-                        data.unsubscribe_history(picked.partition(" ")[2]),
-                        schema=[
-                            "changed_at",
-                            "channel",
-                            "reason",
-                            "action",
-                            "scope",
-                            "cause",
-                            "by",
-                            "note",
-                        ],
-                        orient="row",
-                    )
-                )
+                st.table(data.unsubscribe_history(picked.partition(" ")[2]))
 
 if sendout.strip():
     st.subheader("Bad addresses this send-out found")
@@ -93,3 +94,4 @@ if sendout.strip():
             new = st.text_input("Corrected address", key=f"new-{row['address']}")
             if st.form_submit_button("Correct the contact", key=f"fix-{row['address']}"):
                 actions.correct_contact(row["contact_id"], row["channel"], new)
+            actions.show_notice(f"correct-{row['contact_id']}-{row['channel']}")
