@@ -7,7 +7,7 @@ export UV_COMPILE_BYTECODE := 1
 # uv from PATH, else as a module of python3; bootstrapped with pip when neither exists.
 UV = $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup run test test-deps lint format bench clean
 
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -27,7 +27,23 @@ format: setup
 	$(UV) run --locked ruff format .
 	$(UV) run --locked ruff check --fix .
 
-test: lint
+# what the tests need from Debian: Chromium for the browser tests, openssl for the TLS test;
+# installed when missing and we are root, else the one command to run is said
+test-deps:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "Installing$$missing from Debian for the tests ..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "The tests need$$missing: run 'sudo apt-get install -y$$missing', then make test again." >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+test: lint test-deps
 	$(UV) run --locked pytest
 
 bench: setup
