@@ -152,7 +152,7 @@ def unsubscribes_csv(con: duckdb.DuckDBPyConnection) -> str:
 
 @cached
 def lookup(con: duckdb.DuckDBPyConnection, address: str) -> reports.Lookup:
-    return reports.lookup(con, address)
+    return reports.lookup(con, address, remove_hint="on the Unsubscribes page")
 
 
 @cached

@@ -145,6 +145,20 @@ def test_lookup_explains_an_address(warehouse):
     assert at.markdown  # the checklist's advice
 
 
+def test_lookup_advice_in_the_dashboard_points_to_its_own_pages(warehouse):
+    db, _ = warehouse
+    with open_warehouse(db) as con:
+        unsubscribes.add(con, "email", "p2@example.com", "all", "ops", "asked by phone")
+    at = app()
+    at.switch_page("views/lookup.py").run()
+
+    at.text_input(key="address").input("p2@example.com").run()
+
+    advice = " ".join(m.value for m in at.markdown)
+    assert "on the Unsubscribes page" in advice
+    assert "sendout unsubscribes" not in advice
+
+
 def test_lookup_of_no_address_is_a_clear_error(warehouse):
     at = app()
     at.switch_page("views/lookup.py").run()

@@ -75,6 +75,44 @@ def test_lookup_of_an_unknown_address_says_nothing_was_sent(sendout):
     assert "Nothing was sent to this address" in result.output
 
 
+def test_lookup_of_someone_who_clicked_says_it_reached_them_not_to_look_in_spam(
+    db_path, tmp_path, sendout
+):
+    add_sendout(db_path, "s1")
+    add_message(db_path, "m1", "s1", "dee@example.com")
+    ingest_events(
+        db_path,
+        tmp_path,
+        [ses("Delivery", "dee@example.com", "m1"), ses("Click", "dee@example.com", "m1")],
+    )
+    run_refresh(db_path)
+
+    result = sendout("lookup", "dee@example.com")
+
+    assert "Clicked" in result.output
+    assert "They opened the latest message" in result.output
+    assert "not opened" not in result.output
+
+
+def test_lookup_of_a_policy_block_blames_the_filter_not_the_address(db_path, tmp_path, sendout):
+    add_sendout(db_path, "s1")
+    add_message(db_path, "m1", "s1", "eve@example.com")
+    ingest_events(db_path, tmp_path, [ses("Bounce", "eve@example.com", "m1", status="5.7.1")])
+    run_refresh(db_path)
+
+    advice = json.loads(sendout("lookup", "eve@example.com", "--json").output)["advice"]
+
+    assert any("blocked a message (5.7.1" in line and "DKIM" in line for line in advice)
+    assert not any("typos" in line for line in advice)
+
+
+def test_lookup_takes_a_phone_number_written_with_spaces(sendout):
+    result = sendout("lookup", "+44", "7911", "123456")
+
+    assert result.exit_code == 0
+    assert "+447911123456 (sms)" in result.output
+
+
 def test_lookup_of_something_that_is_no_address_is_one_clear_error(sendout):
     result = sendout("lookup", "not-an-address")
 

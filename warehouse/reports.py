@@ -9,11 +9,21 @@ import polars as pl
 
 from warehouse.db import connect, default_db_path, fetch_dicts
 from warehouse.unsubscribes import Entry, entries, normalise_address
-from warehouse.vocabulary import Channel, CommunicationType, DisplayStatus, UnsubscribeScope
+from warehouse.vocabulary import (
+    Channel,
+    CommunicationType,
+    DisplayStatus,
+    EventType,
+    UnsubscribeScope,
+)
 
 NOT_SENT = {str(DisplayStatus.SKIPPED), str(DisplayStatus.QUEUED)}
 REJECTED = {str(DisplayStatus.BOUNCED), str(DisplayStatus.BAD_EMAIL), str(DisplayStatus.BAD_NUMBER)}
 ARRIVED = {str(DisplayStatus.SENT), str(DisplayStatus.DELIVERED)}
+OPENED = {str(DisplayStatus.OPENED), str(DisplayStatus.CLICKED)}
+POLICY_BLOCK = "5.7."  # enhanced status codes of a block by policy (RFC 3463)
+#: where a person removes an entry, as said in the advice: the CLI's words by default
+REMOVE_BY_COMMAND = "with `sendout unsubscribes remove`"
 
 
 def sendout_report(con: duckdb.DuckDBPyConnection, sendout_id: str | None = None) -> list[dict]:
@@ -40,6 +50,7 @@ class SentMessage:
     first_sent_at: datetime | None
     delivered_at: datetime | None
     first_opened_at: datetime | None
+    status_code: str | None  # of its bounce, when it bounced
 
 
 @dataclass
@@ -57,8 +68,11 @@ def _channel_of(address: str) -> Channel:
     return Channel.EMAIL if "@" in address else Channel.SMS
 
 
-def lookup(con: duckdb.DuckDBPyConnection, raw_address: str) -> Lookup:
-    """Explain what happened to an email address or phone number, with the checklist's advice."""
+def lookup(
+    con: duckdb.DuckDBPyConnection, raw_address: str, remove_hint: str = REMOVE_BY_COMMAND
+) -> Lookup:
+    """Explain what happened to an email address or phone number, with the checklist's advice
+    (`remove_hint` says where the reader removes an entry: a command, or a page)."""
     channel = _channel_of(raw_address)
     address = normalise_address(channel, raw_address)
     found = Lookup(address=address, channel=str(channel))
@@ -66,19 +80,26 @@ def lookup(con: duckdb.DuckDBPyConnection, raw_address: str) -> Lookup:
     rows = con.execute(
         """
         SELECT status.sendout_id, sendouts.name, sendouts.communication_type, status.channel,
-               status.status, status.first_sent_at, status.delivered_at, status.first_opened_at
+               status.status, status.first_sent_at, status.delivered_at, status.first_opened_at,
+               (SELECT max(events.status_code) FROM events
+                WHERE events.message_id = status.message_id
+                  AND events.event_type IN (SELECT unnest($bounces))) AS status_code
         FROM message_status AS status JOIN sendouts USING (sendout_id)
-        WHERE status.recipient = ? AND status.channel = ?
+        WHERE status.recipient = $address AND status.channel = $channel
         ORDER BY sendouts.created_at DESC
         """,
-        [address, str(channel)],
+        {
+            "address": address,
+            "channel": str(channel),
+            "bounces": [str(EventType.BOUNCED), str(EventType.BAD_EMAIL)],
+        },
     ).fetchall()
     found.messages = [SentMessage(*row) for row in rows]
-    found.advice = advice(found)
+    found.advice = advice(found, remove_hint)
     return found
 
 
-def advice(found: Lookup) -> list[str]:
+def advice(found: Lookup, remove_hint: str = REMOVE_BY_COMMAND) -> list[str]:
     """The lines of the "emails not received" checklist that apply to this address."""
     lines = []
     for entry in found.entries:
@@ -89,7 +110,7 @@ def advice(found: Lookup) -> list[str]:
         )
         lines.append(
             f"On the Unsubscribes list since {entry.added_at:%Y-%m-%d} ({entry.reason}): {who}. "
-            "If that is a mistake, remove it (sendout unsubscribes remove) and send again."
+            f"If that is a mistake, remove it {remove_hint} and send again."
         )
     if not found.messages:
         lines.append(
@@ -97,20 +118,39 @@ def advice(found: Lookup) -> list[str]:
             "and that the contact was among the send-out's recipients."
         )
         return lines
+    is_email = found.channel == str(Channel.EMAIL)
     statuses = {m.status for m in found.messages}
     if str(DisplayStatus.SKIPPED) in statuses:
         lines.append(
             "Some messages were skipped and never sent, at no cost: see the entries above."
         )
-    if statuses & REJECTED:
+    blocked = [
+        m for m in found.messages if m.status_code and m.status_code.startswith(POLICY_BLOCK)
+    ]
+    if blocked:
+        lines.append(
+            f"Their provider blocked a message ({blocked[0].status_code}: a policy or spam "
+            "filter, not a wrong address): ask them to add the sender to their safe senders, "
+            "and check with your email provider that your From address's domain is set up for "
+            "sending (SPF, DKIM and DMARC records)."
+        )
+    if statuses & REJECTED and len(blocked) < sum(m.status in REJECTED for m in found.messages):
         lines.append(
             "The receiving side rejected a message: check the address for typos, or ask the "
             "person for another one and correct the contact."
         )
-    if statuses & ARRIVED and found.channel == str(Channel.EMAIL):
+    latest = found.messages[0]  # newest first
+    if latest.status in OPENED:
+        when = f", {latest.first_opened_at:%Y-%m-%d}" if latest.first_opened_at else ""
+        lines.append(
+            f"They opened the latest message ({latest.sendout_name}{when}): it reached them."
+        )
+    elif latest.status in ARRIVED and is_email:
         lines.append(
             "Delivered to their mail server but not opened: ask them to look in the spam or "
-            "junk folder, and to add the sender to their safe senders or contacts."
+            "junk folder, and to add the sender to their safe senders or contacts. If several "
+            "people say so, check with your email provider that your From address's domain is "
+            "set up for sending (SPF, DKIM and DMARC records), or providers filter it as spam."
         )
     marketing_only = any(e.scope == str(UnsubscribeScope.MARKETING) for e in found.entries)
     sent_types = {m.communication_type for m in found.messages}

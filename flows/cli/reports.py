@@ -73,13 +73,14 @@ def report(db: Path, sendout_id: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("address")
+@click.argument("address", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @click.pass_obj
-def lookup(db: Path, address: str, as_json: bool) -> None:
-    """Why didn't they receive it? Everything about one email address or phone number."""
+def lookup(db: Path, address: tuple[str, ...], as_json: bool) -> None:
+    """Why didn't they receive it? Everything about one email address or phone number (a
+    number may be written with spaces: +44 7911 123456)."""
     with open_warehouse(db) as con:
-        found = lookup_address(con, address)
+        found = lookup_address(con, " ".join(address))
     if as_json:
         echo_json(asdict(found))
         return
