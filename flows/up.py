@@ -92,6 +92,8 @@ def dashboard_command(port: int, address: str = "127.0.0.1") -> list[str]:
         str(port),
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "minimal",  # no "Deploy" button: this is a product, not a notebook
     ]
 
 

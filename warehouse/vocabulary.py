@@ -189,3 +189,27 @@ SOFT_BOUNCE_STREAK = 3
 STATUS_COLUMNS: dict[DisplayStatus, str] = {
     status: str(status).lower().replace(" ", "_") for status in DisplayStatus
 }
+
+#: How a person reads each reason of the Unsubscribes list (the seed's words).
+REASON_WORDS: dict[UnsubscribeReason, str] = {
+    UnsubscribeReason.STOP_REPLY: "Replied STOP",
+    UnsubscribeReason.BOUNCED: "Bounced",
+    UnsubscribeReason.BAD_EMAIL: "Bad email",
+    UnsubscribeReason.BAD_NUMBER: "Bad number",
+    UnsubscribeReason.COMPLAINT: "Complaint",
+    UnsubscribeReason.UNSUBSCRIBED: "Unsubscribed",
+    UnsubscribeReason.PROVIDER_SUPPRESSED: "Refused by the provider",
+    UnsubscribeReason.REPEATED_SOFT_BOUNCE: "Soft bounces in a row",
+    UnsubscribeReason.MANUAL: "Added by hand",
+}
+
+#: How a person reads a scope, a communication type and a channel.
+SCOPE_WORDS: dict[UnsubscribeScope, str] = {
+    UnsubscribeScope.ALL: "All messages",
+    UnsubscribeScope.MARKETING: "Marketing only",
+}
+TYPE_WORDS: dict[CommunicationType, str] = {
+    CommunicationType.MARKETING: "Marketing",
+    CommunicationType.NON_MARKETING: "Non-marketing",
+}
+CHANNEL_WORDS: dict[Channel, str] = {Channel.EMAIL: "Email", Channel.SMS: "SMS"}

@@ -5,7 +5,7 @@ from datetime import timedelta
 import polars as pl
 import streamlit as st
 
-from dashboards import actions, data
+from dashboards import actions, data, present
 from warehouse.vocabulary import SendoutStatus
 
 NOT_SENDING = [str(SendoutStatus.SCHEDULED), str(SendoutStatus.CANCELLED)]
@@ -35,19 +35,23 @@ def sendout_table() -> None:
     if listed.is_empty():
         st.info("No send-out yet: compose one on the New send-out page.")
         return
-    table = listed.with_columns(
-        progress=(listed["done"] / listed["planned"].clip(lower_bound=1)),
-        channels=listed["channels"].list.join(" + "),
-    ).select(
-        "name",
-        "status",
-        "channels",
-        "communication_type",
-        "created_at",
-        "scheduled_at",
-        "planned",
-        "progress",
-        "sendout_id",
+    table = present.readable(
+        listed.with_columns(
+            progress=(listed["done"] / listed["planned"].clip(lower_bound=1)),
+            channels=listed["channels"]
+            .list.eval(pl.element().replace_strict(present.WORDS["channel"]))
+            .list.join(" + "),
+        ).select(
+            "name",
+            "status",
+            "channels",
+            "communication_type",
+            "created_at",
+            "scheduled_at",
+            "planned",
+            "progress",
+            "sendout_id",
+        )
     )
     picked = st.dataframe(
         table,
@@ -60,9 +64,9 @@ def sendout_table() -> None:
             "status": "Status",
             "channels": "Channels",
             "communication_type": "Type",
-            "created_at": st.column_config.DatetimeColumn("Created", format="D MMM YYYY, HH:mm"),
-            "scheduled_at": st.column_config.DatetimeColumn("Scheduled", format="D MMM, HH:mm"),
-            "planned": "Recipients",
+            "created_at": f"Created ({present.time_zone()})",
+            "scheduled_at": "Scheduled",
+            "planned": "Messages",
             "progress": st.column_config.ProgressColumn("Progress", min_value=0, max_value=1),
             "sendout_id": "Id",
         },
@@ -90,7 +94,7 @@ if scheduled is not None and not scheduled.is_empty():
     for row in scheduled.iter_rows(named=True):
         sendout_id = row["sendout_id"]
         when, name, cancel = st.columns([2, 4, 1])
-        when.write(f"{row['scheduled_at']:%d %b %Y, %H:%M}")
+        when.write(present.readable(scheduled.filter(sendout_id=sendout_id))["scheduled_at"][0])
         name.write(row["name"])
         asking = st.session_state.get("cancelling") == sendout_id
         if cancel.button("Cancel", key=f"cancel-{sendout_id}", disabled=asking):

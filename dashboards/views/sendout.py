@@ -4,14 +4,39 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from dashboards import actions, data
+from dashboards import actions, data, present
 from dashboards.charts import status_doughnut
-from warehouse.vocabulary import STATUS_COLUMNS, DisplayStatus, Keyword, SendoutStatus
+from warehouse.vocabulary import (
+    STATUS_COLUMNS,
+    Channel,
+    DisplayStatus,
+    Keyword,
+    SendoutStatus,
+)
 
 PAGE_SIZE = 50
 FOLLOW_BEFORE = timedelta(minutes=10)  # a scheduled send-out is followed once this close
 FOLLOW_FOR = timedelta(days=1)  # how long after sending the page keeps itself up to date
 FOLLOW_EVERY = timedelta(seconds=3)
+RECIPIENT_HEADERS = {
+    "recipient": "Recipient",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "status": "Status",
+    "first_sent_at": "First sent",
+    "delivered_at": "Delivered",
+    "first_opened_at": "First opened",
+    "open_count": "Opens",
+    "click_count": "Clicks",
+    "is_machine_open_only": "Opened by machines only",
+    "cost": "Cost",
+}
+# an SMS has no opens or clicks
+SMS_RECIPIENT_HEADERS = {
+    k: v
+    for k, v in RECIPIENT_HEADERS.items()
+    if k not in ("first_opened_at", "open_count", "click_count", "is_machine_open_only")
+}
 
 listed = data.sendout_list()
 if listed.is_empty():
@@ -46,15 +71,15 @@ def is_moving(row: dict) -> bool:
 def header(rows: list[dict]) -> None:
     first = rows[0]
     st.title(first["name"])
-    kind = first["communication_type"].replace("_", "-")
-    st.caption(f"{kind} · created {first['created_at']:%d %b %Y %H:%M}")
+    kind = present.WORDS["communication_type"][first["communication_type"]]
+    st.caption(f"{kind} · created {present.local(first['created_at']):%d %b %Y, %H:%M}")
     status, progress, cost = st.columns(3)
     status.metric("Status", first["sendout_status"])
     planned = sum(r["planned"] or 0 for r in rows)
     done = sum(r["done"] or 0 for r in rows)
     progress.metric("Progress", f"{done}/{planned}")
     progress.progress(done / planned if planned else 0.0)
-    cost.metric("Cost", f"{sum(r['cost'] or 0 for r in rows):.4f}")
+    cost.metric("Cost", present.money(sum(r["cost"] or 0 for r in rows)))
 
 
 def percent(rate: float | None) -> str:
@@ -76,7 +101,8 @@ def recipient_table(channel: str) -> None:
         PAGE_SIZE,
         page_number * PAGE_SIZE,
     )
-    st.dataframe(page, hide_index=True, use_container_width=True)
+    headers = RECIPIENT_HEADERS if channel == str(Channel.EMAIL) else SMS_RECIPIENT_HEADERS
+    present.show_table(page, headers, money_in=("cost",))
     pages = max(1, -(-total // PAGE_SIZE))
     nav = st.columns([1, 1, 4])
     if nav[0].button("Previous", disabled=page_number == 0, key=f"prev-{channel}"):
@@ -95,9 +121,7 @@ def channel_tab(row: dict) -> None:
     counts = {str(s): row[STATUS_COLUMNS[s]] for s in DisplayStatus if row[STATUS_COLUMNS[s]]}
     st.write(" · ".join(f"**{status}** {count}" for status, count in counts.items()))
     chart, rates = st.columns([3, 2])
-    chart.plotly_chart(
-        status_doughnut(row), use_container_width=True, key=f"doughnut-{row['channel']}"
-    )
+    chart.plotly_chart(status_doughnut(row), width="stretch", key=f"doughnut-{row['channel']}")
     if row["channel"] == "email":
         rates.metric("Open rate", percent(row["open_rate"]))
         rates.metric("Human open rate", percent(row["human_open_rate"]))
@@ -105,7 +129,7 @@ def channel_tab(row: dict) -> None:
         rates.metric("Click-to-open", percent(row["click_to_open_rate"]))
     else:
         rates.metric("Replies", row["inbound"])
-    rates.metric("Cost", f"{row['cost']:.4f}")
+    rates.metric("Cost", present.money(row["cost"]))
     recipient_table(row["channel"])
 
 

@@ -3,15 +3,19 @@
 import polars as pl
 import streamlit as st
 
-from dashboards import actions, data
+from dashboards import actions, data, present
 from warehouse.vocabulary import Channel, UnsubscribeReason, UnsubscribeScope
 
 st.title("Unsubscribes")
 entries = data.unsubscribe_entries()
 
 left, middle, right, since = st.columns(4)
-reasons = left.multiselect("Reason", [str(r) for r in UnsubscribeReason])
-channels = middle.multiselect("Channel", [str(c) for c in Channel])
+reasons = left.multiselect(
+    "Reason", [str(r) for r in UnsubscribeReason], format_func=present.WORDS["reason"].get
+)
+channels = middle.multiselect(
+    "Channel", [str(c) for c in Channel], format_func=present.WORDS["channel"].get
+)
 sendout = right.text_input("Send-out id", key="sendout-filter")
 added_since = since.date_input("Added since", value=None, key="since")
 shown = entries
@@ -23,7 +27,19 @@ if sendout.strip():
     shown = shown.filter(pl.col("sendout_id") == sendout.strip())
 if added_since:
     shown = shown.filter(pl.col("added_at").dt.date() >= added_since)
-st.dataframe(shown, hide_index=True, use_container_width=True, key="entries")
+present.show_table(
+    shown,
+    {
+        "channel": "Channel",
+        "address": "Address",
+        "reason": "Reason",
+        "scope": "Applies to",
+        "added_at": "Added",
+        "added_by": "Added by",
+        "note": "Note",
+        "sendout_id": "From send-out",
+    },
+)
 st.caption(f"{shown.height} of {entries.height} entries")
 st.download_button(
     "Export CSV", data.unsubscribes_csv(), file_name="unsubscribes.csv", mime="text/csv"
@@ -49,14 +65,21 @@ def remove_entry() -> None:
 add, remove = st.columns(2)
 with add.form("add"):
     st.subheader("Add by hand")
-    st.radio("Channel", [str(c) for c in Channel], horizontal=True, key="add-channel")
+    st.radio(
+        "Channel",
+        [str(c) for c in Channel],
+        horizontal=True,
+        key="add-channel",
+        format_func=present.WORDS["channel"].get,
+    )
     st.text_input("Email address or phone number", key="add-address")
     st.radio(
         "Scope",
         [str(s) for s in UnsubscribeScope],
         horizontal=True,
         key="add-scope",
-        help="all: every send-out skips it; marketing: only marketing ones",
+        format_func=present.WORDS["scope"].get,
+        help="All messages: every send-out skips it; marketing only: marketing send-outs do",
     )
     st.text_input("Why", key="add-note")
     st.form_submit_button("Add", key="add", on_click=add_by_hand)

@@ -1,0 +1,80 @@
+"""How a page shows the warehouse's values to a person: words for codes, times in the reader's
+time zone without an offset, money with its currency, and headers in words."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+import streamlit as st
+
+from warehouse.settings import settings
+from warehouse.vocabulary import CHANNEL_WORDS, REASON_WORDS, SCOPE_WORDS, TYPE_WORDS
+
+WORDS = {
+    "reason": {str(k): v for k, v in REASON_WORDS.items()},
+    "scope": {str(k): v for k, v in SCOPE_WORDS.items()},
+    "communication_type": {str(k): v for k, v in TYPE_WORDS.items()},
+    "channel": {str(k): v for k, v in CHANNEL_WORDS.items()},
+}
+TIME_FORMAT = "%Y-%m-%d %H:%M"  # sorts as it reads
+
+
+def time_zone() -> str:
+    """The reader's time zone (their browser's), else UTC."""
+    zone = st.context.timezone or "UTC"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return zone
+
+
+def local(moment: datetime) -> datetime:
+    """A time in the reader's zone."""
+    return moment.astimezone(ZoneInfo(time_zone()))
+
+
+def money(amount: float | None) -> str:
+    """An amount with two decimals and the currency: 12.34 GBP."""
+    return f"{amount or 0:,.2f} {settings().currency}"
+
+
+def readable(frame: pl.DataFrame) -> pl.DataFrame:
+    """Codes as words, times as text in the reader's zone (no offset), and empty cells blank."""
+    zone = time_zone()
+    times = [
+        name
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+    ]
+    return frame.with_columns(
+        *(
+            pl.col(name).replace_strict(words, default=pl.col(name))
+            for name, words in WORDS.items()
+            if name in frame.columns
+        ),
+        *(
+            pl.col(name).dt.convert_time_zone(zone).dt.strftime(TIME_FORMAT).fill_null("")
+            for name in times
+        ),
+    ).with_columns(pl.col(pl.String).fill_null(""))
+
+
+def show_table(frame: pl.DataFrame, headers: dict[str, str], money_in: tuple[str, ...] = ()):
+    """A table a person reads: the columns in `headers` only, in that order, under those
+    words, with `readable` values and money in its currency."""
+    config: dict[str, object] = {
+        name: (
+            st.column_config.NumberColumn(header, format=f"%.2f {settings().currency}")
+            if name in money_in
+            else header
+        )
+        for name, header in headers.items()
+    }
+    return st.dataframe(
+        readable(frame),
+        hide_index=True,
+        width="stretch",
+        column_order=list(headers),
+        column_config=config,
+    )
