@@ -146,8 +146,8 @@ def unsubscribe_history(con: duckdb.DuckDBPyConnection, address: str) -> pl.Data
 
 
 @cached
-def unsubscribes_csv(con: duckdb.DuckDBPyConnection) -> str:
-    return unsubscribe_list.export_csv(con)
+def unsubscribes_csv(con: duckdb.DuckDBPyConnection, only: list[tuple[str, str, str]]) -> str:
+    return unsubscribe_list.export_csv(con, only)
 
 
 @cached

@@ -63,3 +63,15 @@ def test_the_export_normalises_the_address_and_defuses_formulas(db_path: Path) -
     assert row["sendout_id"] == ""
     cells = [cell for line in [header, *rows] for cell in line]
     assert not [cell for cell in cells if cell.startswith(FORMULA_STARTS)]
+
+
+def test_an_export_of_a_filtered_page_holds_exactly_the_entries_shown(tmp_path: Path) -> None:
+    with open_warehouse(tmp_path / "w.duckdb") as con:
+        for address in ("a@example.com", "b@example.com", "c@example.com"):
+            unsubscribes.add(con, "email", address, "all", "ops", "asked")
+        exported = unsubscribes.export_csv(
+            con, only=[("email", "b@example.com", "manual"), ("sms", "+447911123456", "manual")]
+        )
+
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert [(r["address"], r["reason"]) for r in rows] == [("b@example.com", "manual")]

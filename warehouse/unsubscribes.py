@@ -205,8 +205,12 @@ def safe_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-def export_csv(con: duckdb.DuckDBPyConnection) -> str:
-    """The current list as CSV text, safe against formula injection."""
+def export_csv(
+    con: duckdb.DuckDBPyConnection, only: list[tuple[str, str, str]] | None = None
+) -> str:
+    """The current list as CSV text, safe against formula injection; with `only`, just the
+    entries with those keys (channel, address, reason): what a filtered page shows."""
+    keep = None if only is None else set(map(tuple, only))
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -223,5 +227,6 @@ def export_csv(con: duckdb.DuckDBPyConnection) -> str:
         ]
     )
     for entry in entries(con):
-        writer.writerow([safe_cell(v) for v in vars(entry).values()])
+        if keep is None or (entry.channel, entry.address, entry.reason) in keep:
+            writer.writerow([safe_cell(v) for v in vars(entry).values()])
     return out.getvalue()

@@ -88,10 +88,19 @@ def percent(rate: float | None) -> str:
 
 def recipient_table(channel: str) -> None:
     filters = st.columns([2, 3])
+
+    def first_page() -> None:  # a new filter starts from its first page
+        st.session_state[f"page-{channel}"] = 0
+
     choice = filters[0].selectbox(
-        "Status", ["All", *[str(s) for s in DisplayStatus]], key=f"status-{channel}"
+        "Status",
+        ["All", *[str(s) for s in DisplayStatus]],
+        key=f"status-{channel}",
+        on_change=first_page,
     )
-    search = filters[1].text_input("Search name or address", key=f"search-{channel}")
+    search = filters[1].text_input(
+        "Search name or address", key=f"search-{channel}", on_change=first_page
+    )
     page_number = st.session_state.get(f"page-{channel}", 0)
     page, total = data.recipients(
         sendout_id,

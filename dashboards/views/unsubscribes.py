@@ -42,7 +42,10 @@ present.show_table(
 )
 st.caption(f"{shown.height} of {entries.height} entries")
 st.download_button(
-    "Export CSV", data.unsubscribes_csv(), file_name="unsubscribes.csv", mime="text/csv"
+    "Export CSV (what is shown)",
+    data.unsubscribes_csv(shown.select("channel", "address", "reason").rows()),
+    file_name="unsubscribes.csv",
+    mime="text/csv",
 )
 
 
