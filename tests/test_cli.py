@@ -82,6 +82,32 @@ def test_a_missing_path_is_one_clear_sentence_and_exit_code_1(runner, tmp_path: 
     assert result.output.strip() == "Error: nowhere.json does not exist"
 
 
+def test_a_folder_of_nothing_ingest_reads_names_its_files_and_fails(runner, tmp_path: Path):
+    folder = tmp_path / "bounces"
+    folder.mkdir()
+    (folder / "1.eml").write_text("From: MAILER-DAEMON\n\nUndelivered mail\n")
+    (folder / "2.ndjson").write_text('{"hello": "world"}\n')  # no provider's shape
+
+    result = runner.invoke(cli, ["--db", str(tmp_path / "w.duckdb"), "ingest", str(folder)])
+
+    assert result.exit_code == 1
+    assert "no file could be read as provider events" in result.output
+    assert "1.eml" in result.output and "2.ndjson" in result.output
+
+
+def test_files_ingest_did_not_understand_are_named_beside_those_it_read(runner, tmp_path):
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    write_ndjson(folder / "a.ndjson", [ses("Delivery")])
+    (folder / "notes.md").write_text("# not events\n")
+
+    result = runner.invoke(cli, ["--db", str(tmp_path / "w.duckdb"), "ingest", str(folder)])
+
+    assert result.exit_code == 0, result.output
+    assert "events new 1" in result.output
+    assert "Not understood as provider events:" in result.output and "notes.md" in result.output
+
+
 def test_an_unknown_provider_name_is_refused(runner, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["ingest", "--provider", "pigeon", str(tmp_path)])
 

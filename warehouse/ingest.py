@@ -91,6 +91,17 @@ def find_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
+def passed_over(paths: Iterable[Path]) -> list[Path]:
+    """The files under the folders in `paths` that are of no kind ingest reads."""
+    return [
+        p
+        for path in paths
+        if path.is_dir()
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and not is_readable_file(p)
+    ]
+
+
 def _already_ingested(con: duckdb.DuckDBPyConnection, facts: FileFacts) -> bool:
     found = con.execute(
         "SELECT count(*) FROM ingested_files WHERE file_hash = ? AND provider IS NOT NULL",

@@ -9,7 +9,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from flows.cli import cli, echo_json
 from flows.senders.sandbox import release_due
 from warehouse.db import open_warehouse
-from warehouse.ingest import FileResult, find_files, ingest_paths
+from warehouse.ingest import FileResult, find_files, ingest_paths, passed_over
 from warehouse.refresh import refresh
 from warehouse.settings import settings
 from warehouse.vocabulary import INGESTIBLE_PROVIDERS, Provider
@@ -58,6 +58,15 @@ def ingest(
             progress.advance(task, Path(result.path).stat().st_size)
 
         summary = ingest_paths(db, files, chosen, on_file=advance)
+    not_understood = [
+        Path(f.path) for f in summary.files if not f.skipped and f.provider is None
+    ] + passed_over(paths)
+    if not_understood and not any(f.provider or f.skipped for f in summary.files):
+        raise click.ClickException(
+            f"no file could be read as provider events: {_names(not_understood)}. Sendout reads "
+            ".json, .ndjson, .jsonl and .txt files (optionally .gz) from the providers it knows "
+            "(see docs/ingest.md)."
+        )
     if summary.events_new and not no_refresh:
         with open_warehouse(db) as con:
             refresh(con)
@@ -71,3 +80,10 @@ def ingest(
     )
     if summary.quarantined:
         click.echo("Quarantined records are in the `quarantine` table with file, line and reason.")
+    if not_understood:
+        click.echo(f"Not understood as provider events: {_names(not_understood)}")
+
+
+def _names(paths: list[Path], most: int = 10) -> str:
+    shown = ", ".join(str(p) for p in paths[:most])
+    return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
