@@ -1,12 +1,15 @@
 """The `sendout` command as people use it: global --db, $SENDOUT_DB, summaries and clear errors."""
 
+import importlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from flows.cli import cli
+from flows.cli import COMMANDS, cli
 from tests.events import ses, write_ndjson
 
 
@@ -144,3 +147,27 @@ def test_contacts_import_of_a_file_without_the_columns_says_which_are_missing(
 
     assert result.exit_code == 1
     assert "no column first_name, last_name, email, mobile" in result.output
+
+
+HELP_THEN_LIST_MODULES = """
+import sys
+import flows.cli
+sys.argv = ["sendout", "--help"]
+try:
+    flows.cli.main()
+except SystemExit:
+    pass
+print(sorted({m.split(".")[0] for m in sys.modules} & {"duckdb", "polars", "pyarrow", "warehouse"}))
+"""
+
+
+def test_every_command_is_where_the_help_says_and_help_loads_none_of_them() -> None:
+    for module in {module for module, _ in COMMANDS.values()}:
+        importlib.import_module(module)
+    shown = subprocess.run(
+        [sys.executable, "-c", HELP_THEN_LIST_MODULES], capture_output=True, text=True
+    )
+
+    assert sorted(cli.commands) == sorted(COMMANDS)
+    assert "ingester" in shown.stdout  # the help itself
+    assert shown.stdout.splitlines()[-1] == "[]"  # answered without the data libraries

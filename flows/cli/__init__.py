@@ -1,27 +1,51 @@
 """The `sendout` command: a thin layer over the warehouse that speaks to people.
 
 Library errors are turned into one clear sentence here; the work itself is in warehouse/.
-Each group of commands lives in its own module and registers itself on `cli`.
+Each group of commands lives in its own module and registers itself on `cli`; a module is
+imported only when one of its commands runs, so `sendout --help` answers at once.
 """
 
+import importlib
 import json
 from pathlib import Path
 
 import click
 
-from warehouse.addresses import InvalidAddressError
-from warehouse.contacts import ContactImportError
-from warehouse.db import WarehouseLockedError, default_db_path
-from warehouse.ingest import IngestError
-from warehouse.unsubscribes import UnsubscribeError
+#: Every command: the module that defines it, and its line in `sendout --help` (a test checks
+#: that each module defines exactly the commands named here).
+COMMANDS = {
+    "contacts": ("flows.cli.contacts", "The people you message: import a CSV."),
+    "dashboard": ("flows.cli.running", "Serve the dashboard until Ctrl-C."),
+    "demo": ("flows.cli.running", "Build a demo workspace through the sandbox."),
+    "dispatch": ("flows.cli.running", "Send a send-out's messages now."),
+    "ingest": ("flows.cli.ingest", "Read provider event files into the warehouse."),
+    "ingester": ("flows.cli.running", "Ingest files as they land, until Ctrl-C."),
+    "lookup": ("flows.cli.reports", "Why didn't they receive it?"),
+    "refresh": ("flows.cli.reports", "Recompute statuses, figures and the Unsubscribes list."),
+    "report": ("flows.cli.reports", "Each send-out's status, counts, rates and cost."),
+    "sendouts": ("flows.cli.sendouts", "Create, list, cancel and resend send-outs."),
+    "sns-confirmations": ("flows.cli.reports", "Amazon SNS subscriptions waiting for you."),
+    "unsubscribes": ("flows.cli.unsubscribes", "The Unsubscribes list: who is not messaged, why."),
+    "up": ("flows.cli.running", "Run everything on this machine, until Ctrl-C."),
+    "webhooks": ("flows.cli.running", "Receive the providers' webhooks, until Ctrl-C."),
+}
 
-PERSON_ERRORS = (
-    IngestError,
-    ContactImportError,
-    WarehouseLockedError,
-    InvalidAddressError,
-    UnsubscribeError,
-)
+
+def person_errors() -> tuple[type[Exception], ...]:
+    """The warehouse's errors that a person caused and can mend: said in one sentence."""
+    from warehouse.addresses import InvalidAddressError
+    from warehouse.contacts import ContactImportError
+    from warehouse.db import WarehouseLockedError
+    from warehouse.ingest import IngestError
+    from warehouse.unsubscribes import UnsubscribeError
+
+    return (
+        IngestError,
+        ContactImportError,
+        WarehouseLockedError,
+        InvalidAddressError,
+        UnsubscribeError,
+    )
 
 
 def echo_json(data: object) -> None:
@@ -30,13 +54,28 @@ def echo_json(data: object) -> None:
 
 
 class SendoutGroup(click.Group):
-    """Turns the warehouse's own errors into a one-line message and exit code 1."""
+    """Loads a command's module when it is used, and turns the warehouse's own errors into a
+    one-line message and exit code 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS and name not in self.commands:
+            importlib.import_module(COMMANDS[name][0])  # registers its commands on cli
+        return self.commands.get(name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, line) for name, (_, line) in sorted(COMMANDS.items())])
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except PERSON_ERRORS as error:
-            raise click.ClickException(str(error)) from error
+        except Exception as error:
+            if isinstance(error, person_errors()):
+                raise click.ClickException(str(error)) from error
+            raise
 
 
 @click.group(cls=SendoutGroup)
@@ -49,17 +88,9 @@ class SendoutGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, db: Path | None) -> None:
     """Sendout: track every email and SMS you send."""
+    from warehouse.db import default_db_path
+
     ctx.obj = db or default_db_path()
-
-
-from flows.cli import (  # noqa: E402  (each registers its commands on cli)
-    contacts,
-    ingest,
-    reports,
-    running,
-    sendouts,
-    unsubscribes,
-)
 
 
 def main() -> None:
@@ -67,4 +98,4 @@ def main() -> None:
     cli(prog_name="sendout")
 
 
-__all__ = ["cli", "contacts", "ingest", "main", "reports", "running", "sendouts", "unsubscribes"]
+__all__ = ["COMMANDS", "cli", "echo_json", "main"]
