@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 import streamlit as st
 
-from warehouse import reports
+from warehouse import reports, sendouts
 from warehouse import unsubscribes as unsubscribe_list
 from warehouse.db import connect, open_warehouse
 from warehouse.settings import settings
@@ -131,6 +131,11 @@ def replies(con: duckdb.DuckDBPyConnection, sendout_id: str) -> pl.DataFrame:
 @cached
 def bad_addresses(con: duckdb.DuckDBPyConnection, sendout_id: str) -> pl.DataFrame:
     return reports.bad_addresses(con, sendout_id)
+
+
+@cached
+def non_openers_count(con: duckdb.DuckDBPyConnection, sendout_id: str, exclude: bool) -> int:
+    return len(sendouts.non_openers(con, sendout_id, exclude))
 
 
 @cached

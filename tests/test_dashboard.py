@@ -242,7 +242,11 @@ def test_details_resend_to_non_openers_starts_a_new_send_out(warehouse):
     at.switch_page("views/sendout.py").run()
 
     at.button(key="resend-non-openers").click().run()
+    asked = [w.value for w in at.warning]
+    at.button(key="resend-yes").click().run()
 
+    assert any("again to" in question for question in asked)  # how many, asked first
+    assert at.session_state["sendout_id"] == sendout_id  # still on the send-out being read
     assert not at.exception
     assert any("New send-out" in s.value for s in at.success)
     with connect(db, read_only=True, lock_timeout=30) as con:

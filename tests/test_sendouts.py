@@ -263,3 +263,25 @@ def test_resend_to_non_openers_picks_exactly_the_right_people(db_path, tmp_path)
     assert default == ["machine", "nothing"]
     assert strict == ["nothing"]
     assert again.messages == 2
+
+
+def test_replies_are_forwarded_only_to_a_real_number_stored_in_e164(con):
+    from warehouse.sendouts import Draft, Recipients, create, validate
+
+    draft = Draft(
+        name="Reminder",
+        channels=["sms"],
+        communication_type="non_marketing",
+        recipients=Recipients(all_contacts=True),
+        sms_text="See you Tuesday",
+        forward_to="not a number",
+    )
+    assert [e.field for e in validate(draft)] == ["forward_to"]
+
+    con.execute("INSERT INTO contacts (first_name, mobile) VALUES ('Ada', '+447911123456')")
+    draft.forward_to = "07911 123457"
+    created = create(con, draft)
+    stored = con.execute(
+        "SELECT forward_to FROM sendouts WHERE sendout_id = ?", [created.sendout_id]
+    ).fetchall()
+    assert stored == [("+447911123457",)]

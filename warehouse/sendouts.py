@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from warehouse.addresses import InvalidAddressError, normalise_phone
 from warehouse.contacts import read_contacts, upsert_contacts
 from warehouse.db import fetch_dicts, transaction
 from warehouse.refresh import refresh_figures
@@ -133,6 +134,11 @@ def validate(draft: Draft, now: datetime | None = None) -> list[FieldError]:
             errors.append(FieldError("scheduled_at", "give the time zone of the schedule"))
         elif draft.scheduled_at <= now:
             errors.append(FieldError("scheduled_at", "the schedule is in the past"))
+    if draft.forward_to is not None:
+        try:
+            normalise_phone(draft.forward_to)
+        except InvalidAddressError as error:
+            errors.append(FieldError("forward_to", f"replies cannot be forwarded there: {error}"))
     chosen = draft.recipients
     if not (chosen.all_contacts or chosen.contact_ids or chosen.csv):
         errors.append(FieldError("recipients", "choose the recipients"))
@@ -207,7 +213,7 @@ def create(con: duckdb.DuckDBPyConnection, draft: Draft, now: datetime | None = 
                 draft.scheduled_at,
                 now,
                 draft.resend_of,
-                draft.forward_to,
+                normalise_phone(draft.forward_to) if draft.forward_to else None,
                 draft.auto_reply_text,
                 draft.is_tracked,
             ],

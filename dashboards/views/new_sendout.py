@@ -3,10 +3,11 @@
 import tempfile
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from dashboards import actions
+from dashboards import actions, present
 from warehouse.sendouts import Draft, Recipients, SendoutError
 from warehouse.settings import settings
 from warehouse.sms import is_gsm7, sms_segments
@@ -44,7 +45,7 @@ kind = st.radio(
     ],
 )
 
-subject = html = text = sms = tracking = None
+subject = html = text = sms = tracking = forward_to = auto_reply = None
 if "email" in channels:
     st.subheader("Email")
     subject = st.text_input("Subject ({first_name} and friends are filled in)", key="subject")
@@ -84,6 +85,13 @@ if "sms" in channels:
         f"{len(sms or '')} characters · {alphabet} · {segments} segment(s) · about "
         f"{segments * settings().sms_segment_cost:.2f} {settings().currency} per recipient"
     )
+    forward_to = st.text_input(
+        "Forward replies to (a mobile number; empty: not forwarded)", key="forward-to"
+    )
+    problem("forward_to")
+    auto_reply = st.text_input(
+        "Answer every reply with (empty: no automatic answer)", key="auto-reply"
+    )
 
 st.subheader("Recipients")
 how = st.radio(
@@ -109,8 +117,9 @@ scheduled_at = None
 if later:
     day, hour = st.columns(2)
     chosen_day = day.date_input("Date", value=date.today() + timedelta(days=1), key="day")
-    chosen_time = hour.time_input("Time", value=time(9, 0), key="time")
-    scheduled_at = datetime.combine(chosen_day, chosen_time).astimezone(UTC)
+    zone = present.time_zone()
+    chosen_time = hour.time_input(f"Time ({zone})", value=time(9, 0), key="time")
+    scheduled_at = datetime.combine(chosen_day, chosen_time, ZoneInfo(zone)).astimezone(UTC)
 problem("scheduled_at")
 
 if st.button("Schedule" if later else "Send now", type="primary", key="send"):
@@ -125,6 +134,8 @@ if st.button("Schedule" if later else "Send now", type="primary", key="send"):
         sms_text=sms or None,
         scheduled_at=scheduled_at,
         tracking=tracking,
+        forward_to=(forward_to or "").strip() or None,
+        auto_reply_text=(auto_reply or "").strip() or None,
     )
     try:
         created = actions.create_sendout(draft, send_now=not later)

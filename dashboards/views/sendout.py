@@ -201,13 +201,44 @@ else:
     st.dataframe(bad, hide_index=True)
 
 st.subheader("Send again")
+rows = data.sendout_rows(sendout_id)
+email = next((r for r in rows if r["channel"] == str(Channel.EMAIL)), None)
 again_to, again_non = st.columns(2)
 with again_to.container(border=True):
     picked = actions.pick_contacts("resend-to")
     if st.button("Resend to them", disabled=not picked, key="resend-to-button"):
-        actions.resend_to(sendout_id, picked)
+        st.session_state["resend-asking"] = "to"
 with again_non.container(border=True):
-    exclude = st.checkbox("Leave out people opened only by machines (Apple Mail etc.)")
-    if st.button("Resend to non-openers", key="resend-non-openers"):
-        actions.resend_to_non_openers(sendout_id, exclude)
+    if email is None or not email["done"]:
+        st.caption("Resending to those who did not open it is possible once the email went out.")
+        non_openers = 0
+    else:
+        exclude = st.checkbox("Leave out people opened only by machines (Apple Mail etc.)")
+        non_openers = data.non_openers_count(sendout_id, exclude)
+        if st.button(
+            f"Resend to non-openers ({non_openers})",
+            key="resend-non-openers",
+            disabled=not non_openers,
+        ):
+            st.session_state["resend-asking"] = "non-openers"
+asking = st.session_state.get("resend-asking")
+if asking:
+    reach = len(picked) if asking == "to" else non_openers
+    with st.container(border=True):
+        st.warning(
+            f"Send **{rows[0]['name']}** again to {reach} "
+            f"{'person' if reach == 1 else 'people'}? It goes out at once.",
+            icon=":material/send:",
+        )
+        yes, no = st.columns(2)
+        if yes.button("Yes, send it", key="resend-yes", type="primary"):
+            del st.session_state["resend-asking"]
+            if asking == "to":
+                actions.resend_to(sendout_id, picked)
+            else:
+                actions.resend_to_non_openers(sendout_id, exclude)
+            st.rerun()
+        if no.button("No", key="resend-no"):
+            del st.session_state["resend-asking"]
+            st.rerun()
 actions.show_notice("resend")
