@@ -11,6 +11,7 @@ from dashboards import actions, present
 from warehouse.sendouts import Draft, Recipients, SendoutError
 from warehouse.settings import settings
 from warehouse.sms import is_gsm7, sms_segments
+from warehouse.vocabulary import Channel, CommunicationType
 
 SAMPLE = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org"}
 
@@ -26,18 +27,25 @@ def problem(field: str) -> None:
 def type_changed() -> None:
     """Tracking follows the type (on for marketing) until the person chooses it."""
     if not st.session_state.get("tracking-chosen"):
-        st.session_state["tracking"] = st.session_state["type"] == "marketing"
+        st.session_state["tracking"] = st.session_state["type"] == CommunicationType.MARKETING
 
 
 name = st.text_input("Name", key="name")
 problem("name")
-channels = st.multiselect("Channels", ["email", "sms"], default=["email"], key="channels")
+channels = st.multiselect(
+    "Channels",
+    [str(c) for c in Channel],
+    default=[str(Channel.EMAIL)],
+    key="channels",
+    format_func=present.WORDS["channel"].get,
+)
 problem("channels")
 kind = st.radio(
     "Communication type",
-    ["marketing", "non_marketing"],
+    [str(t) for t in CommunicationType],
     horizontal=True,
     key="type",
+    format_func=present.WORDS["communication_type"].get,
     on_change=type_changed,
     captions=[
         "News and offers: skipped for anyone who unsubscribed from marketing.",
@@ -46,14 +54,14 @@ kind = st.radio(
 )
 
 subject = html = text = sms = tracking = forward_to = auto_reply = None
-if "email" in channels:
+if Channel.EMAIL in channels:
     st.subheader("Email")
     subject = st.text_input("Subject ({first_name} and friends are filled in)", key="subject")
     problem("subject")
     html = st.text_area("HTML body", key="html", height=160)
     text = st.text_area("Text body", key="text", height=100)
     problem("body")
-    st.session_state.setdefault("tracking", kind == "marketing")
+    st.session_state.setdefault("tracking", kind == CommunicationType.MARKETING)
     tracking = st.checkbox(
         "Track opens and clicks",
         key="tracking",
@@ -75,7 +83,7 @@ if "email" in channels:
                 if "{" in html and "}" in html
                 else html
             )
-if "sms" in channels:
+if Channel.SMS in channels:
     st.subheader("SMS")
     sms = st.text_area("SMS text", key="sms", height=100)
     problem("sms_text")

@@ -198,7 +198,17 @@ bad = data.bad_addresses(sendout_id)
 if bad.is_empty():
     st.caption("None.")
 else:
-    st.dataframe(bad, hide_index=True)
+    present.show_table(
+        bad,
+        {
+            "address": "Address",
+            "channel": "Channel",
+            "reason": "Reason",
+            "first_name": "First name",
+            "last_name": "Last name",
+            "added_at": "Found",
+        },
+    )
 
 st.subheader("Send again")
 rows = data.sendout_rows(sendout_id)
