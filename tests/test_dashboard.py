@@ -198,6 +198,20 @@ def test_compose_shows_errors_next_to_fields_then_sends_through_the_sandbox(ware
     assert sent == 60
 
 
+def test_a_compose_error_goes_as_soon_as_its_field_is_fixed(warehouse):
+    at = app()
+    at.switch_page("views/new_sendout.py").run()
+    at.button(key="send").click().run()
+    before = [e.value for e in at.error]
+
+    at.text_input(key="name").input("Reminder").run()
+
+    after = [e.value for e in at.error]
+    assert "give the send-out a name" in before
+    assert "give the send-out a name" not in after
+    assert "an email needs a subject" in after  # the others stay until fixed
+
+
 def test_tracking_follows_the_type_until_it_is_chosen_by_hand(warehouse):
     db, _ = warehouse
     at = app()

@@ -19,6 +19,11 @@ st.title("New send-out")
 errors: dict[str, str] = st.session_state.get("compose_errors", {})
 
 
+def fixed(field: str):
+    """A widget's on_change: the person changed the field, so its old problem goes."""
+    return lambda: st.session_state.get("compose_errors", {}).pop(field, None)
+
+
 def problem(field: str) -> None:
     if field in errors:
         st.error(errors[field], icon=":material/error:")
@@ -30,13 +35,14 @@ def type_changed() -> None:
         st.session_state["tracking"] = st.session_state["type"] == CommunicationType.MARKETING
 
 
-name = st.text_input("Name", key="name")
+name = st.text_input("Name", key="name", on_change=fixed("name"))
 problem("name")
 channels = st.multiselect(
     "Channels",
     [str(c) for c in Channel],
     default=[str(Channel.EMAIL)],
     key="channels",
+    on_change=fixed("channels"),
     format_func=present.WORDS["channel"].get,
 )
 problem("channels")
@@ -56,10 +62,14 @@ kind = st.radio(
 subject = html = text = sms = tracking = forward_to = auto_reply = None
 if Channel.EMAIL in channels:
     st.subheader("Email")
-    subject = st.text_input("Subject ({first_name} and friends are filled in)", key="subject")
+    subject = st.text_input(
+        "Subject ({first_name} and friends are filled in)",
+        key="subject",
+        on_change=fixed("subject"),
+    )
     problem("subject")
-    html = st.text_area("HTML body", key="html", height=160)
-    text = st.text_area("Text body", key="text", height=100)
+    html = st.text_area("HTML body", key="html", height=160, on_change=fixed("body"))
+    text = st.text_area("Text body", key="text", height=100, on_change=fixed("body"))
     problem("body")
     st.session_state.setdefault("tracking", kind == CommunicationType.MARKETING)
     tracking = st.checkbox(
@@ -85,7 +95,7 @@ if Channel.EMAIL in channels:
             )
 if Channel.SMS in channels:
     st.subheader("SMS")
-    sms = st.text_area("SMS text", key="sms", height=100)
+    sms = st.text_area("SMS text", key="sms", height=100, on_change=fixed("sms_text"))
     problem("sms_text")
     segments = sms_segments(sms or "")
     alphabet = "GSM-7" if is_gsm7(sms or "") else "UCS-2 (special characters)"
@@ -94,7 +104,9 @@ if Channel.SMS in channels:
         f"{segments * settings().sms_segment_cost:.2f} {settings().currency} per recipient"
     )
     forward_to = st.text_input(
-        "Forward replies to (a mobile number; empty: not forwarded)", key="forward-to"
+        "Forward replies to (a mobile number; empty: not forwarded)",
+        key="forward-to",
+        on_change=fixed("forward_to"),
     )
     problem("forward_to")
     auto_reply = st.text_input(
@@ -107,6 +119,7 @@ how = st.radio(
     ["All contacts", "Pick contacts", "Upload a CSV"],
     horizontal=True,
     key="recipients-how",
+    on_change=fixed("recipients"),
 )
 recipients = Recipients(all_contacts=how == "All contacts")
 if how == "Pick contacts":
@@ -124,9 +137,16 @@ later = st.toggle("Schedule for later", key="later")
 scheduled_at = None
 if later:
     day, hour = st.columns(2)
-    chosen_day = day.date_input("Date", value=date.today() + timedelta(days=1), key="day")
+    chosen_day = day.date_input(
+        "Date",
+        value=date.today() + timedelta(days=1),
+        key="day",
+        on_change=fixed("scheduled_at"),
+    )
     zone = present.time_zone()
-    chosen_time = hour.time_input(f"Time ({zone})", value=time(9, 0), key="time")
+    chosen_time = hour.time_input(
+        f"Time ({zone})", value=time(9, 0), key="time", on_change=fixed("scheduled_at")
+    )
     scheduled_at = datetime.combine(chosen_day, chosen_time, ZoneInfo(zone)).astimezone(UTC)
 problem("scheduled_at")
 
