@@ -312,7 +312,7 @@ def test_a_bad_address_a_send_out_found_can_be_corrected(warehouse, tmp_path):
     at = app()
     at.switch_page("views/unsubscribes.py").run()
 
-    at.text_input(key="sendout-filter").input(sendout_id).run()
+    at.selectbox(key="sendout-filter").select(sendout_id).run()
     at.text_input(key="new-p7@example.com").input("P7@Example.org")
     at.button(key="fix-p7@example.com").click().run()
 

@@ -16,7 +16,14 @@ reasons = left.multiselect(
 channels = middle.multiselect(
     "Channel", [str(c) for c in Channel], format_func=present.WORDS["channel"].get
 )
-sendout = right.text_input("Send-out id", key="sendout-filter")
+listed = data.sendout_list()
+names = dict(zip(listed["sendout_id"].to_list(), listed["name"].to_list(), strict=True))
+sendout = right.selectbox(
+    "Send-out",
+    ["", *names],
+    key="sendout-filter",
+    format_func=lambda i: names.get(i, "Any send-out"),
+)
 added_since = since.date_input("Added since", value=None, key="since")
 shown = entries
 if reasons:
