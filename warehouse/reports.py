@@ -194,11 +194,17 @@ RECIPIENT_COUNT = f"SELECT count(*) FROM ({FILTERED_RECIPIENTS})"
 
 # is_unsubscribed: the number is on the Unsubscribes list for SMS now (a STOP, or added by hand)
 REPLIES = """
-SELECT event_id, received_at, from_number, body, keyword, status, forwarded_at, replied_at, cost,
+SELECT inbound.event_id, inbound.received_at, inbound.from_number, inbound.body,
+       inbound.keyword, inbound.status, inbound.forwarded_at, inbound.replied_at, inbound.cost,
+       contacts.first_name, contacts.last_name,
        EXISTS (SELECT 1 FROM unsubscribes
-               WHERE unsubscribes.channel = $sms AND unsubscribes.address = from_number)
+               WHERE unsubscribes.channel = $sms AND unsubscribes.address = inbound.from_number)
            AS is_unsubscribed
-FROM inbound_messages WHERE sendout_id = $sendout_id ORDER BY received_at DESC
+FROM inbound_messages AS inbound
+LEFT JOIN messages USING (message_id)
+LEFT JOIN contacts USING (contact_id)
+WHERE inbound.sendout_id = $sendout_id
+ORDER BY inbound.received_at DESC, inbound.event_id
 """
 
 BAD_ADDRESSES = """

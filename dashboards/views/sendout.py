@@ -15,6 +15,7 @@ from warehouse.vocabulary import (
 )
 
 PAGE_SIZE = 50
+REPLIES_PAGE = 20  # replies shown at first, and how many more each "Show more" adds
 FOLLOW_BEFORE = timedelta(minutes=10)  # a scheduled send-out is followed once this close
 FOLLOW_FOR = timedelta(days=1)  # how long after sending the page keeps itself up to date
 FOLLOW_EVERY = timedelta(seconds=3)
@@ -148,8 +149,12 @@ def replies_list() -> None:
     replies = data.replies(sendout_id)
     if replies.is_empty():
         st.caption("No replies yet.")
-    for reply in replies.iter_rows(named=True):
+    shown = st.session_state.get("replies-shown", REPLIES_PAGE)
+    for reply in replies.head(shown).iter_rows(named=True):
         unsubscribed = reply["keyword"] == str(Keyword.STOP) or reply["is_unsubscribed"]
+        who = " ".join(n for n in (reply["first_name"], reply["last_name"]) if n)
+        sender = f"{who} ({reply['from_number']})" if who else reply["from_number"]
+        when = f"{present.local(reply['received_at']):%d %b, %H:%M}"
         colour = "orange" if unsubscribed else "green"
         marks = " · ".join(
             m
@@ -160,7 +165,7 @@ def replies_list() -> None:
             if m
         )
         line, add = st.columns([5, 1])
-        line.markdown(f":{colour}[**{reply['from_number']}**: {reply['body']}] {marks}")
+        line.markdown(f":{colour}[**{sender}** · {when}: {reply['body']}] {marks}")
         place = f"unsub-{reply['from_number']}-{reply['event_id']}"
         if not unsubscribed and add.button("Unsubscribe", key=place):
             actions.add_unsubscribe(
@@ -173,6 +178,10 @@ def replies_list() -> None:
             )
             st.rerun()
         actions.show_notice(place)
+    older = replies.height - shown
+    if older > 0 and st.button(f"Show more ({older} older)", key="replies-more"):
+        st.session_state["replies-shown"] = shown + REPLIES_PAGE
+        st.rerun()
 
 
 def details() -> None:
