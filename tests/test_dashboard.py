@@ -53,6 +53,14 @@ def test_messages_lists_the_send_outs_with_status_and_progress(warehouse):
     assert table.value["progress"].tolist() == [1.0]
 
 
+def test_messages_counts_recipients_as_people_not_messages(warehouse):
+    at = app()  # 60 people, each sent an email and an SMS
+
+    [table] = at.dataframe
+
+    assert table.value["recipients"].tolist() == [60]
+
+
 def test_details_show_counts_doughnut_rates_and_recipients(warehouse):
     _, sendout_id = warehouse
     at = app()

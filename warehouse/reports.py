@@ -164,16 +164,19 @@ def advice(found: Lookup, remove_hint: str = REMOVE_BY_COMMAND) -> list[str]:
 
 # the Messages page: sendout_summary's rows of a send-out added up over its channels
 SENDOUT_LIST = """
-SELECT sendout_id, any_value(name) AS name,
-       list(channel ORDER BY channel) AS channels,
-       any_value(communication_type) AS communication_type,
-       any_value(created_at) AS created_at, any_value(scheduled_at) AS scheduled_at,
-       any_value(sendout_status) AS status,
-       coalesce(sum(planned), 0)::INTEGER AS planned,
-       coalesce(sum(done), 0)::INTEGER AS done
-FROM sendout_summary
-GROUP BY sendout_id
-ORDER BY created_at DESC, sendout_id
+SELECT summary.sendout_id, any_value(summary.name) AS name,
+       list(summary.channel ORDER BY summary.channel) AS channels,
+       any_value(summary.communication_type) AS communication_type,
+       any_value(summary.created_at) AS created_at,
+       any_value(summary.scheduled_at) AS scheduled_at,
+       any_value(summary.sendout_status) AS status,
+       coalesce(sum(summary.planned), 0)::INTEGER AS planned,
+       coalesce(sum(summary.done), 0)::INTEGER AS done,
+       coalesce(any_value(sendouts.recipients), 0)::INTEGER AS recipients  -- people
+FROM sendout_summary AS summary
+JOIN sendouts USING (sendout_id)
+GROUP BY summary.sendout_id
+ORDER BY created_at DESC, summary.sendout_id
 """
 
 # a send-out's recipients on a channel, filtered by status and by a search on name or address

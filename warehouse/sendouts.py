@@ -219,6 +219,14 @@ def create(con: duckdb.DuckDBPyConnection, draft: Draft, now: datetime | None = 
             ],
         )
         messages, without_address = _create_messages(con, sendout_id, draft, contact_ids)
+        con.execute(
+            """
+            UPDATE sendouts SET recipients = (
+                SELECT count(DISTINCT contact_id) FROM messages WHERE sendout_id = $id
+            ) WHERE sendout_id = $id
+            """,
+            {"id": sendout_id},
+        )
     refresh_figures(con)  # its recipients count, as Queued, from this moment
     return Created(sendout_id, messages, without_address)
 

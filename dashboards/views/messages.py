@@ -48,7 +48,7 @@ def sendout_table() -> None:
             "communication_type",
             "created_at",
             "scheduled_at",
-            "planned",
+            "recipients",
             "progress",
             "sendout_id",
         )
@@ -66,7 +66,7 @@ def sendout_table() -> None:
             "communication_type": "Type",
             "created_at": f"Created ({present.time_zone()})",
             "scheduled_at": "Scheduled",
-            "planned": "Messages",
+            "recipients": "Recipients",
             "progress": st.column_config.ProgressColumn("Progress", min_value=0, max_value=1),
             "sendout_id": "Id",
         },

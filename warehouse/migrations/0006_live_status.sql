@@ -44,3 +44,10 @@ CREATE TABLE sendout_status_groups (
     first_sent_at         TIMESTAMPTZ,
     delivered_at          TIMESTAMPTZ
 );
+
+-- how many people a send-out is for (a person with an email and a mobile gets two messages of
+-- a send-out on both channels): set when its messages are created
+ALTER TABLE sendouts ADD COLUMN recipients INTEGER;
+UPDATE sendouts SET recipients = (
+    SELECT count(DISTINCT contact_id) FROM messages WHERE messages.sendout_id = sendouts.sendout_id
+);
