@@ -306,6 +306,22 @@ def test_a_reply_can_be_put_on_the_unsubscribes_list_from_the_sms_tab(warehouse,
         ).fetchall() == [("manual", sendout_id)]
 
 
+def test_the_sms_cost_is_split_into_what_was_sent_and_the_replies(warehouse, tmp_path):
+    db, sendout_id = warehouse
+    reply = twilio_inbound("SMcost", "+447911100000", "thanks", "2099-01-01T10:00:00Z")
+    ingest_paths(db, [write_ndjson(tmp_path / "reply.ndjson", [reply])])
+    run_refresh(db)
+    at = app()
+    at.session_state["sendout_id"] = sendout_id
+    at.switch_page("views/sendout.py").run()
+
+    split = [c.value for c in at.caption if "replies and what answered them" in c.value]
+
+    assert not at.exception
+    assert len(split) == 1
+    assert split[0].startswith("Sent SMS ") and split[0].endswith(" GBP")
+
+
 def test_a_bad_address_a_send_out_found_can_be_corrected(warehouse, tmp_path):
     db, sendout_id = warehouse
     with connect(db, read_only=True) as con:

@@ -140,6 +140,12 @@ def channel_tab(row: dict) -> None:
     else:
         rates.metric("Replies", row["inbound"])
     rates.metric("Cost", present.money(row["cost"]))
+    if row["channel"] == str(Channel.SMS) and row["inbound"]:
+        inbound = data.replies(sendout_id)["cost"].sum()  # replies, forwards and auto-replies
+        rates.caption(
+            f"Sent SMS {present.money(row['cost'] - inbound)} · "
+            f"replies and what answered them {present.money(inbound)}"
+        )
     recipient_table(row["channel"])
 
 
