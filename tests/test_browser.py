@@ -156,3 +156,85 @@ def test_a_send_out_started_from_the_dashboard_moves_on_the_messages_page(live_s
             ingester.wait(timeout=30)
         page.screenshot(path=str(tmp_path / "messages-delivered.png"))
         browser.close()
+
+
+def browser_page(playwright, timezone: str = "Europe/Paris"):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    context = browser.new_context(viewport={"width": 1400, "height": 2400}, timezone_id=timezone)
+    return browser, context.new_page()
+
+
+def test_the_pages_read_like_a_product(server, tmp_path):
+    url, _ = server
+    with sync_playwright() as playwright:
+        browser, page = browser_page(playwright)
+        page.goto(url)
+        expect(page.get_by_role("heading", name="Messages")).to_be_visible(timeout=30_000)
+        cells = page.locator("td[role=gridcell]")
+        expect(cells.filter(has_text="Marketing").first).to_be_attached()
+        expect(cells.filter(has_text="Email + SMS").first).to_be_attached()
+        expect(page.get_by_text("Created (Europe/Paris)")).to_be_attached()
+        assert page.get_by_role("button", name="Deploy").count() == 0
+        assert cells.filter(has_text="+00:00").count() == 0
+
+        page.goto(f"{url}/unsubscribes")
+        expect(page.get_by_role("heading", name="Unsubscribes")).to_be_visible(timeout=30_000)
+        expect(page.locator("td[role=gridcell]").first).to_be_attached()
+        reasons = page.locator("td[role=gridcell]").all_inner_texts()
+        assert not {"bad_email", "bad_number", "stop_reply", "all"} & set(reasons)
+        page.screenshot(path=str(tmp_path / "unsubscribes.png"))
+        browser.close()
+
+
+def test_a_long_unsubscribes_list_with_a_note_far_down_opens_and_adding_says_why_not(
+    server, tmp_path
+):
+    url, _ = server
+    from warehouse import unsubscribes
+    from warehouse.db import open_warehouse
+
+    with open_warehouse(tmp_path / "warehouse.duckdb") as con:
+        for n in range(150):
+            unsubscribes.add(con, "email", f"quiet{n}@example.com", "all", "ops", "-")
+        con.execute("UPDATE unsubscribe_changes SET note = NULL WHERE cause = 'manual'")
+        unsubscribes.add(con, "sms", "+447911000123", "all", "ops", "replied 'stop it please'")
+        con.execute(
+            "UPDATE unsubscribe_changes SET effective_at = TIMESTAMPTZ '2020-01-01 00:00:00+00' "
+            "WHERE address = '+447911000123'"
+        )
+    with sync_playwright() as playwright:
+        browser, page = browser_page(playwright)
+        page.goto(f"{url}/unsubscribes")
+        expect(page.get_by_role("heading", name="Unsubscribes")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text(re.compile(r"^\d+ of \d+ entries$"))).to_be_visible()
+        assert page.get_by_test_id("stException").count() == 0
+
+        page.get_by_label("Email address or phone number").fill("not an address")
+        page.get_by_label("Why", exact=True).fill("asked at the desk")
+        page.get_by_role("button", name="Add").click()
+        refused = page.get_by_text("'not an address' is not a valid email address")
+        expect(refused).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(3_000)  # it stays until read, and the text stays to be mended
+        expect(refused).to_be_visible()
+        expect(page.get_by_label("Email address or phone number")).to_have_value("not an address")
+        page.screenshot(path=str(tmp_path / "refused.png"))
+        browser.close()
+
+
+def test_a_resend_says_how_many_it_reaches_asks_first_and_stays_on_the_send_out(server, tmp_path):
+    url, sendout_id = server
+    with sync_playwright() as playwright:
+        browser, page = browser_page(playwright)
+        page.goto(f"{url}/sendout?id={sendout_id}")
+        expect(page.get_by_role("heading", name="News")).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name=re.compile(r"^Resend to non-openers \(\d+\)$")).click()
+        expect(page.get_by_text(re.compile(r"again to \d+ (people|person)"))).to_be_visible(
+            timeout=30_000
+        )
+        page.get_by_role("button", name="Yes, send it").click()
+        expect(
+            page.get_by_text(re.compile(r"^New send-out so_\w+ to \d+ recipients"))
+        ).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("heading", name="News")).to_be_visible()  # still this one
+        page.screenshot(path=str(tmp_path / "resent.png"))
+        browser.close()
