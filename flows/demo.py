@@ -167,6 +167,7 @@ def build_demo(db: Path, landing: Path, contacts: int = 2000, seed: int = 7) -> 
                 sms_text="Hi {first_name}, see you Tuesday 10:00 at the study "
                 "centre. Reply STOP to opt out.",
                 auto_reply_text="Thanks, we got your message.",
+                forward_to="+447911123999",  # the study team's phone
             ),
             now - timedelta(days=1),
         ),

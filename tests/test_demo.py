@@ -49,6 +49,11 @@ def test_the_demo_workspace_has_every_kind_of_send_out(tmp_path: Path, monkeypat
         wrong_words = con.sql(
             "SELECT count(*) FROM inbound_messages WHERE lower(body) LIKE 'stop %'"
         ).fetchall()[0][0]
+        handled = dict(
+            con.sql("SELECT status, count(*) FROM inbound_messages GROUP BY 1").fetchall()
+        )
     assert stops > 0  # a STOP reply is on the Unsubscribes list
     assert wrong_words > 0  # and a reply with the wrong word is not a STOP
+    # every reply forwarded to the team's phone; all but Twilio's own keywords answered too
+    assert set(handled) == {"Forwarded", "Replied"}
     settings.cache_clear()

@@ -40,6 +40,9 @@ class Outgoing:
     sms_text: str | None
     is_possible_duplicate: bool
     is_tracked: bool  # open and click tracking, where the sender adds it (SMTP)
+    # what happens to SMS replies (the send-out's own; None: the global settings)
+    forward_to: str | None = None
+    auto_reply_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,8 @@ def _render(row: dict) -> Outgoing:
         sms_text=row["sms_text"],
         is_possible_duplicate=row["is_possible_duplicate"],
         is_tracked=row["is_tracked"],
+        forward_to=row["forward_to"],
+        auto_reply_text=row["auto_reply_text"],
     )
 
 

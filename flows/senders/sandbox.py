@@ -26,7 +26,7 @@ import orjson
 from flows.senders import RateLimit
 from warehouse.dispatch import Outcome, Outgoing
 from warehouse.settings import Settings
-from warehouse.vocabulary import Channel, EventType, Provider
+from warehouse.vocabulary import KEYWORDS, Channel, EventType, Provider
 
 
 class Dice:
@@ -272,12 +272,44 @@ REPLIES = [
 
 
 class SandboxSms(Sandbox):
-    """SMS through a pretend Twilio API."""
+    """SMS through a pretend Twilio API; replies are forwarded and answered as the webhook
+    service would (the send-out's choices, else the settings')."""
 
     prefix = "twilio"
     event_type = EventType.QUEUED
     provider = Provider.TWILIO
     channel = Channel.SMS
+
+    def __init__(self, config: Settings, now=datetime.now):
+        super().__init__(config, now)
+        self.forward_to = config.forward_to
+        self.auto_reply_text = config.auto_reply_text
+
+    def handling(
+        self, message: Outgoing, sid: str, body: str, received: datetime
+    ) -> Iterator[tuple[datetime, dict]]:
+        """What our webhook service records after it forwards or answers a reply. Twilio
+        answers its own keywords (STOP, START, HELP), so those get no auto-reply of ours."""
+        forward_to = message.forward_to or self.forward_to
+        is_keyword = any(body.strip().upper() in words for words in KEYWORDS.values())
+        auto_reply = None if is_keyword else message.auto_reply_text or self.auto_reply_text
+        handled = [
+            ("forwarded", f"From {message.recipient}: {body}", forward_to),
+            ("replied", auto_reply, auto_reply),
+        ]
+        for seconds, (status, text, wanted) in enumerate(handled, start=1):
+            if wanted:
+                at = received + timedelta(seconds=seconds)
+                yield (
+                    at,
+                    {
+                        "MessageSid": sid,
+                        "MessageStatus": status,
+                        "To": message.recipient,
+                        "Body": text,
+                        "sendout_received_at": _iso(at),
+                    },
+                )
 
     def provider_id(self, message: Outgoing) -> str:
         return "SM" + hashlib.md5(message.message_id.encode()).hexdigest()
@@ -332,4 +364,5 @@ class SandboxSms(Sandbox):
                         "sendout_received_at": _iso(replied),
                     },
                 )
+                yield from self.handling(message, f"SMin{sid[2:22]}", body, replied)
                 return

@@ -20,7 +20,7 @@ SELECT
     messages.message_id, messages.sendout_id, messages.channel, messages.recipient,
     messages.sms_text, messages.is_possible_duplicate,
     sendouts.communication_type, sendouts.sender, sendouts.subject, sendouts.html_body,
-    sendouts.text_body, sendouts.is_tracked,
+    sendouts.text_body, sendouts.is_tracked, sendouts.forward_to, sendouts.auto_reply_text,
     contacts.first_name, contacts.last_name, contacts.email, contacts.mobile,
     (
         SELECT min(unsubscribes.reason)
