@@ -20,7 +20,12 @@ from flows.dispatch import run_dispatch
 from flows.senders.sandbox import release_due
 from flows.up import dashboard_command
 from tests.smtp_sink import free_port
-from tests.warehouse_builders import add_people, create_sendout, run_refresh
+from tests.warehouse_builders import (
+    add_long_unsubscribe_list,
+    add_people,
+    create_sendout,
+    run_refresh,
+)
 from warehouse.ingest import ingest_paths
 from warehouse.settings import Settings
 
@@ -190,18 +195,7 @@ def test_a_long_unsubscribes_list_with_a_note_far_down_opens_and_adding_says_why
     server, tmp_path
 ):
     url, _ = server
-    from warehouse import unsubscribes
-    from warehouse.db import open_warehouse
-
-    with open_warehouse(tmp_path / "warehouse.duckdb") as con:
-        for n in range(150):
-            unsubscribes.add(con, "email", f"quiet{n}@example.com", "all", "ops", "-")
-        con.execute("UPDATE unsubscribe_changes SET note = NULL WHERE cause = 'manual'")
-        unsubscribes.add(con, "sms", "+447911000123", "all", "ops", "replied 'stop it please'")
-        con.execute(
-            "UPDATE unsubscribe_changes SET effective_at = TIMESTAMPTZ '2020-01-01 00:00:00+00' "
-            "WHERE address = '+447911000123'"
-        )
+    add_long_unsubscribe_list(tmp_path / "warehouse.duckdb")
     with sync_playwright() as playwright:
         browser, page = browser_page(playwright)
         page.goto(f"{url}/unsubscribes")

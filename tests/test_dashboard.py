@@ -12,7 +12,12 @@ from streamlit.testing.v1 import AppTest
 from flows.dispatch import run_dispatch
 from flows.senders.sandbox import release_due
 from tests.events import ses, twilio_inbound, write_ndjson
-from tests.warehouse_builders import add_people, create_sendout, run_refresh
+from tests.warehouse_builders import (
+    add_long_unsubscribe_list,
+    add_people,
+    create_sendout,
+    run_refresh,
+)
 from warehouse import unsubscribes
 from warehouse.db import connect, open_warehouse
 from warehouse.ingest import ingest_paths
@@ -101,15 +106,7 @@ def test_unsubscribes_add_then_remove_by_hand(warehouse):
 
 def test_unsubscribes_lists_an_entry_with_a_note_far_down_a_long_list(warehouse):
     db, _ = warehouse
-    with open_warehouse(db) as con:  # 150 entries without a note, the oldest with one
-        for n in range(150):
-            unsubscribes.add(con, "email", f"quiet{n}@example.com", "all", "ops", "bounced")
-        con.execute("UPDATE unsubscribe_changes SET note = NULL WHERE cause = 'manual'")
-        unsubscribes.add(con, "sms", "+447911000123", "all", "ops", "replied 'stop it please'")
-        con.execute(
-            "UPDATE unsubscribe_changes SET effective_at = TIMESTAMPTZ '2020-01-01 00:00:00+00' "
-            "WHERE address = '+447911000123'"
-        )
+    add_long_unsubscribe_list(db)
 
     at = app()
     at.switch_page("views/unsubscribes.py").run()

@@ -107,3 +107,19 @@ def create_sendout(
     )
     with open_warehouse(db) as con:
         return sendouts.create(con, draft).sendout_id
+
+
+def add_long_unsubscribe_list(db: Path, note: str = "replied 'stop it please'") -> None:
+    """150 entries without a note, and the oldest of all with `note`: it sorts below row 100,
+    where a frame's types guessed from the first rows would not expect a text."""
+    from warehouse import unsubscribes
+
+    with open_warehouse(db) as con:
+        for n in range(150):
+            unsubscribes.add(con, "email", f"quiet{n}@example.com", "all", "ops", "-")
+        con.execute("UPDATE unsubscribe_changes SET note = NULL WHERE cause = 'manual'")
+        unsubscribes.add(con, "sms", "+447911000123", "all", "ops", note)
+        con.execute(
+            "UPDATE unsubscribe_changes SET effective_at = TIMESTAMPTZ '2020-01-01 00:00:00+00' "
+            "WHERE address = '+447911000123'"
+        )
