@@ -10,10 +10,12 @@ import polars as pl
 from warehouse.db import connect, default_db_path, fetch_dicts
 from warehouse.unsubscribes import Entry, entries, normalise_address
 from warehouse.vocabulary import (
+    REASON_WORDS,
     Channel,
     CommunicationType,
     DisplayStatus,
     EventType,
+    UnsubscribeReason,
     UnsubscribeScope,
 )
 
@@ -109,7 +111,8 @@ def advice(found: Lookup, remove_hint: str = REMOVE_BY_COMMAND) -> list[str]:
             else "every send-out on this channel skips it"
         )
         lines.append(
-            f"On the Unsubscribes list since {entry.added_at:%Y-%m-%d} ({entry.reason}): {who}. "
+            f"On the Unsubscribes list since {entry.added_at:%Y-%m-%d} "
+            f"({REASON_WORDS[UnsubscribeReason(entry.reason)]}): {who}. "
             f"If that is a mistake, remove it {remove_hint} and send again."
         )
     if not found.messages:

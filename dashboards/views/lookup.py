@@ -1,9 +1,23 @@
 """Why didn't they receive it? Everything about one email address or phone number."""
 
+import polars as pl
 import streamlit as st
 
-from dashboards import data
+from dashboards import data, present
 from warehouse.addresses import InvalidAddressError
+
+TIME = pl.Datetime("us", "UTC")
+MESSAGE_SCHEMA = {
+    "sendout_id": pl.String,
+    "sendout_name": pl.String,
+    "communication_type": pl.String,
+    "channel": pl.String,
+    "status": pl.String,
+    "first_sent_at": TIME,
+    "delivered_at": TIME,
+    "first_opened_at": TIME,
+    "status_code": pl.String,
+}
 
 st.title("Why didn't they receive it?")
 address = st.text_input("Email address or phone number", key="address")
@@ -17,9 +31,22 @@ if address.strip():
     st.subheader(f"{found.address} {listed}")
     for entry in found.entries:
         st.warning(
-            f"{entry.reason} ({entry.scope}) since {entry.added_at:%d %b %Y}, by "
-            f"{entry.added_by}: {entry.note or entry.cause}"
+            f"{present.WORDS['reason'][entry.reason]} ({present.WORDS['scope'][entry.scope]}) "
+            f"since {present.local(entry.added_at):%d %b %Y}, by {entry.added_by}: "
+            f"{entry.note or entry.cause}"
         )
     if found.messages:
-        st.dataframe([vars(m) for m in found.messages], hide_index=True)
+        messages = pl.DataFrame([vars(m) for m in found.messages], schema=MESSAGE_SCHEMA)
+        present.show_table(
+            messages,
+            {
+                "sendout_name": "Send-out",
+                "communication_type": "Type",
+                "status": "Status",
+                "first_sent_at": "Sent",
+                "delivered_at": "Delivered",
+                "first_opened_at": "First opened",
+                "status_code": "Bounce code",
+            },
+        )
     st.markdown("\n".join(f"- {line}" for line in found.advice))

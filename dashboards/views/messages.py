@@ -103,8 +103,9 @@ if scheduled is not None and not scheduled.is_empty():
         if asking:
             with st.container(border=True):
                 st.warning(
-                    f"Cancel **{row['name']}**? Its {row['planned']} recipients will not get it, "
-                    "and it cannot be sent later.",
+                    f"Cancel **{row['name']}**? Its {row['recipients']} recipients will not "
+                    "get it,"
+                    " and it cannot be sent later.",
                     icon=":material/warning:",
                 )
                 yes, no = st.columns(2)
