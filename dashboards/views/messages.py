@@ -104,8 +104,7 @@ if scheduled is not None and not scheduled.is_empty():
             with st.container(border=True):
                 st.warning(
                     f"Cancel **{row['name']}**? Its {row['recipients']} recipients will not "
-                    "get it,"
-                    " and it cannot be sent later.",
+                    "get it, and it cannot be sent later.",
                     icon=":material/warning:",
                 )
                 yes, no = st.columns(2)
