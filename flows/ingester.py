@@ -9,18 +9,17 @@ nothing and counts nothing twice: a file whose transaction had not committed is 
 the next start, and refresh takes in exactly the events stored since the last one.
 """
 
+import contextlib
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from flows.senders.sandbox import release_due
 from warehouse.db import WarehouseLockedError, open_warehouse
-from warehouse.ingest import IngestSummary, ingest_files
-from warehouse.records import is_readable_file
+from warehouse.ingest import IngestSummary, find_files, ingest_files
 from warehouse.refresh import refresh
 
 log = logging.getLogger(__name__)
@@ -37,18 +36,6 @@ class Batch:
     seconds: float
 
 
-def _walk(folder: Path) -> Iterator[os.DirEntry]:
-    try:
-        entries = list(os.scandir(folder))
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk(Path(entry.path))
-        elif entry.is_file() and is_readable_file(Path(entry.name)):
-            yield entry
-
-
 class LandingWatcher:
     """Tells which files under a folder are new or changed since they were last read."""
 
@@ -57,20 +44,20 @@ class LandingWatcher:
         self.read: dict[str, tuple[int, int]] = {}
 
     def new_files(self) -> list[Path]:
-        found = []
-        for entry in _walk(self.folder):
-            stat = entry.stat()
-            if self.read.get(entry.path) != (stat.st_size, stat.st_mtime_ns):
-                found.append(Path(entry.path))
-        return sorted(found)
+        if not self.folder.is_dir():
+            return []
+        return [p for p in find_files([self.folder]) if self.read.get(str(p)) != _looks(p)]
 
     def mark_read(self, path: Path) -> None:
         path = path.resolve()
-        try:
-            stat = path.stat()
-        except FileNotFoundError:  # gone since: nothing to look at again
-            return
-        self.read[str(path)] = (stat.st_size, stat.st_mtime_ns)
+        with contextlib.suppress(FileNotFoundError):  # gone since: nothing to look at again
+            self.read[str(path)] = _looks(path)
+
+
+def _looks(path: Path) -> tuple[int, int]:
+    """What tells a file changed: its size and modification time."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def ingest_new_files(db: Path, landing: Path, watcher: LandingWatcher) -> Batch | None:
