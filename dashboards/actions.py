@@ -107,8 +107,9 @@ def show_notice(place: str) -> None:
 def act(
     place: str, write: Callable[[duckdb.DuckDBPyConnection], T], done: Callable[[T], str]
 ) -> T | None:
-    """Run one write on a short connection; say what it did at `place`, or why it could not
-    (a library error as one sentence). Returns what the write returned, or None."""
+    """Run one write on a short connection; say what it did at `place` (`done` runs once the
+    write is committed), or why it could not (a library error as one sentence). Returns what
+    the write returned, or None."""
     try:
         with data.writing() as con:
             result = write(con)
@@ -159,15 +160,16 @@ def cancel_sendout(sendout_id: str, name: str) -> None:
 
 
 def _resend(create: Callable[[duckdb.DuckDBPyConnection], Created]) -> None:
-    """Create the resend and start it; the page stays on the send-out the person was reading."""
-    created = act("resend", create, lambda c: f"New send-out {c.sendout_id}")
-    if created is not None:
-        note = start_dispatch(created.sendout_id)
-        notify(
-            "resend",
-            "success",
-            f"New send-out {created.sendout_id} to {created.messages} recipients: {note}.",
-        )
+    """Create the resend and start it once it is stored; the page stays on the send-out the
+    person was reading."""
+    act(
+        "resend",
+        create,
+        lambda c: (
+            f"New send-out {c.sendout_id} to {c.messages} recipients: "
+            f"{start_dispatch(c.sendout_id)}."
+        ),
+    )
 
 
 def resend_to(sendout_id: str, contact_ids: list[int]) -> None:
