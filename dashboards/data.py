@@ -35,6 +35,17 @@ ENTRY_SCHEMA = {
     "added_at": pl.Datetime("us", "UTC"),
     "note": pl.String,
 }
+LOOKUP_MESSAGE_SCHEMA = {
+    "sendout_id": pl.String,
+    "sendout_name": pl.String,
+    "communication_type": pl.String,
+    "channel": pl.String,
+    "status": pl.String,
+    "first_sent_at": pl.Datetime("us", "UTC"),
+    "delivered_at": pl.Datetime("us", "UTC"),
+    "first_opened_at": pl.Datetime("us", "UTC"),
+    "status_code": pl.String,
+}
 HISTORY_SCHEMA = {
     "changed_at": pl.Datetime("us", "UTC"),
     "channel": pl.String,

@@ -6,19 +6,6 @@ import streamlit as st
 from dashboards import data, present
 from warehouse.addresses import InvalidAddressError
 
-TIME = pl.Datetime("us", "UTC")
-MESSAGE_SCHEMA = {
-    "sendout_id": pl.String,
-    "sendout_name": pl.String,
-    "communication_type": pl.String,
-    "channel": pl.String,
-    "status": pl.String,
-    "first_sent_at": TIME,
-    "delivered_at": TIME,
-    "first_opened_at": TIME,
-    "status_code": pl.String,
-}
-
 st.title("Why didn't they receive it?")
 address = st.text_input("Email address or phone number", key="address")
 if address.strip():
@@ -36,7 +23,9 @@ if address.strip():
             f"{entry.note or entry.cause}"
         )
     if found.messages:
-        messages = pl.DataFrame([vars(m) for m in found.messages], schema=MESSAGE_SCHEMA)
+        messages = pl.DataFrame(
+            [vars(m) for m in found.messages], schema=data.LOOKUP_MESSAGE_SCHEMA
+        )
         present.show_table(
             messages,
             {
