@@ -25,6 +25,7 @@ EVENT_SCHEMA = {
     "occurred_at": pl.Datetime("us", "UTC"),
     "is_machine_open": pl.Boolean,
     "bounce_kind": pl.String,
+    "bounce_reason": pl.String,
 }
 # the ranking written out as DESIGN §4 states it, highest first (bad_email = bad_number)
 DESIGN_ORDER = [
@@ -50,6 +51,7 @@ def status_of(events: list[tuple], channel: str = "email", sms_text: str | None 
             "occurred_at": T0 + timedelta(minutes=minutes),
             "is_machine_open": extra.get("machine", False),
             "bounce_kind": extra.get("kind"),
+            "bounce_reason": extra.get("reason"),
         }
         for event_type, minutes, *rest in events
         for extra in [rest[0] if rest else {}]
@@ -101,6 +103,15 @@ def test_a_late_bounce_after_delivery_wins() -> None:
 def test_deferred_then_delivered_is_delivered_whatever_arrives_first() -> None:
     assert status_of([("deferred", 0), ("delivered", 30)])["status"] == "Delivered"
     assert status_of([("delivered", 30), ("deferred", 0)])["status"] == "Delivered"
+
+
+def test_a_message_keeps_the_reason_of_the_event_that_set_its_status() -> None:
+    deferred = ("deferred", 0, {"reason": "mailbox_full"})
+    bounced = ("bounced", 60, {"kind": "hard", "reason": "user_unknown"})
+
+    assert status_of([deferred, ("delivered", 30)])["bounce_reason"] is None
+    assert status_of([deferred])["bounce_reason"] == "mailbox_full"
+    assert status_of([bounced, deferred, ("delivered", 30)])["bounce_reason"] == "user_unknown"
 
 
 def test_a_final_soft_bounce_shows_as_bounced_with_kind_soft() -> None:
@@ -191,13 +202,17 @@ EVENTS = st.lists(
         st.sampled_from([*RANKED, "unsubscribed"]),
         st.integers(0, 10_000),
         st.fixed_dictionaries(
-            {"machine": st.booleans(), "kind": st.sampled_from([None, "hard", "soft"])}
+            {
+                "machine": st.booleans(),
+                "kind": st.sampled_from([None, "hard", "soft"]),
+                "reason": st.sampled_from([None, "user_unknown", "policy"]),
+            }
         ),
     ),
     min_size=1,
     max_size=12,
 )
-EVENTS_DEFAULT = {"machine": False, "kind": None}
+EVENTS_DEFAULT = {"machine": False, "kind": None, "reason": None}
 
 
 @given(events=EVENTS, data=st.data())
@@ -226,6 +241,7 @@ def _outcomes(events: list[tuple]) -> pl.LazyFrame:
             "occurred_at": T0 + timedelta(minutes=minutes),
             "is_machine_open": extra["machine"],
             "bounce_kind": extra["kind"],
+            "bounce_reason": extra.get("reason"),
         }
         for kind, minutes, extra in events
     ]

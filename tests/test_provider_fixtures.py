@@ -29,7 +29,10 @@ COMPARED = (
 
 def _as_expected(row: dict, receipt_time: datetime) -> dict:
     occurred = row["occurred_at"]
+    reason = row["bounce_reason"]
     row = {key: row[key] for key in COMPARED}
+    if reason is not None:  # why a delivery failed, where it did (only then expected)
+        row["bounce_reason"] = reason
     row["occurred_at"] = (
         None
         if occurred == receipt_time

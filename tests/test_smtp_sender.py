@@ -80,7 +80,8 @@ def test_connections_are_opened_once_and_reused_across_batches(sink):
 @pytest.mark.parametrize(
     ("recipient", "event_type", "status_code"),
     [
-        ("unknown@example.com", "bad_email", "5.1.1"),
+        # whether a refusal proves a bad address is the classifier's to say, when it is stored
+        ("unknown@example.com", "bounced", "5.1.1"),
         ("policy@example.com", "bounced", "5.7.1"),
         ("busy@example.com", "deferred", "4.2.0"),
     ],

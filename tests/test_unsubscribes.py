@@ -29,7 +29,7 @@ def listed(query) -> list[tuple]:
 @pytest.mark.parametrize(
     ("event", "reason", "scope"),
     [
-        (ses("Bounce", ADA, bounce_type="Permanent", status="5.7.1"), "bounced", "all"),
+        (ses("Bounce", ADA, bounce_type="Permanent", status="5.0.0"), "bounced", "all"),
         (ses("Bounce", ADA, status="5.1.1"), "bad_email", "all"),
         (ses("Complaint", ADA), "complaint", "all"),
         (ses("Subscription", ADA), "unsubscribed", "marketing"),
@@ -42,6 +42,17 @@ def test_each_email_cause_adds_its_reason_and_scope(db_path, landing, query, eve
     run_refresh(db_path)
 
     assert listed(query) == [("email", ADA, reason, scope)]
+
+
+@pytest.mark.parametrize("status", ["5.7.1", "5.7.26", "5.2.2", "5.3.4"])
+def test_a_refusal_of_the_message_not_the_address_lists_nobody(db_path, landing, query, status):
+    """Blocked as spam, failed authentication, a full mailbox, a message too big: the address
+    is good, and a good address on the list is the worst error (DESIGN §4)."""
+    ingest_events(db_path, landing, [ses("Bounce", ADA, bounce_type="Permanent", status=status)])
+
+    run_refresh(db_path)
+
+    assert listed(query) == []
 
 
 def test_a_soft_bounce_alone_adds_nothing(db_path, landing, query):

@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from warehouse.db import transaction
+from warehouse.parsers import install_macros
 from warehouse.sendouts import render
 from warehouse.sql import run_script
 from warehouse.vocabulary import Channel, EventType, Provider
@@ -190,6 +191,7 @@ def _record(
         }
         for o in outcomes
     ]
+    install_macros(con)  # the classifier judges refusals and delays
     con.register("outcomes", pa.Table.from_pylist(rows))
     try:
         run_script(con, "record_outcomes.sql", {"run_id": run_id, "now": now})

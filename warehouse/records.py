@@ -2,7 +2,8 @@
 
 Files are JSON lines (`.ndjson`, `.jsonl`, or JSON lines under any name), a JSON array of events
 (SendGrid), one JSON document (Mailgun's `{"items": [...]}` page, a single object, perhaps
-pretty-printed), or form-encoded lines (Twilio callbacks, `.txt`); any of them may be gzipped.
+pretty-printed), form-encoded lines (Twilio callbacks, `.txt`), or raw email (bounce mail:
+warehouse.mail_files); any of them may be gzipped.
 Large files are read in chunks so memory stays flat, and JSON lines are cut without a Python
 loop per line. A record that is not valid UTF-8 or not form-encoded is still yielded, with the
 reason in `problem`, so that it lands in quarantine instead of being lost.
@@ -26,6 +27,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from warehouse.mail_files import is_mail_file, looks_like_mbox, mail_records
+
 CHUNK_BYTES = 32 * 1024 * 1024
 PEEK_BYTES = 64 * 1024
 RECORD_SCHEMA = pa.schema(
@@ -48,7 +51,7 @@ class FileFacts:
 def is_readable_file(path: Path) -> bool:
     """True for the file names ingest reads when walking a folder (optionally `.gz`)."""
     name = path.name.lower().removesuffix(".gz")
-    return name.endswith(READABLE_SUFFIXES)
+    return name.endswith(READABLE_SUFFIXES) or is_mail_file(path)
 
 
 def describe(path: Path) -> FileFacts:
@@ -249,7 +252,9 @@ def read_records(
     with _open(path) as handle:
         head = handle.read(PEEK_BYTES)
         start, first = _first_value(head)
-        if first == b"[" and con is not None:
+        if is_mail_file(path) or looks_like_mbox(head):
+            yield from mail_records(handle, head, RECORD_SCHEMA)
+        elif first == b"[" and con is not None:
             yield from _array_records(path, con)
         elif first == b"[" or (first == b"{" and _is_document(head, start)):
             text, problem = _decode(head + handle.read())

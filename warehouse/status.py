@@ -51,12 +51,13 @@ def _when(condition: pl.Expr) -> pl.Expr:
 def message_outcomes(events: pl.LazyFrame) -> pl.LazyFrame:
     """One row per message from its events: the highest-ranked event and the engagement facts.
 
-    Input columns: message_id, event_type, occurred_at, is_machine_open, bounce_kind.
-    Arrival order and duplicates do not matter: only ranks, counts and minimum times are used.
-    The top event and its bounce kind are one number, `top_key` = code * 4 + kind score, so one
-    maximum picks both. A machine's click (a link scanner's) proves no more than a machine's
-    open, so it counts as one. Every column is a maximum, sum, minimum or "any", so the
-    outcomes of two sets of events merge into those of both (`merge_outcomes`).
+    Input columns: message_id, event_type, occurred_at, is_machine_open, bounce_kind,
+    bounce_reason. Arrival order and duplicates do not matter: only ranks, counts and minimum
+    times are used. The top event and its bounce kind are one number, `top_key` = code * 4 +
+    kind score, so one maximum picks both; the reason is the top event's (`_top_reason`). A
+    machine's click (a link scanner's) proves no more than a machine's open, so it counts as
+    one. Every column is a maximum, sum, minimum or "any" (or the top event's), so the outcomes
+    of two sets of events merge into those of both (`merge_outcomes`).
     """
     code = pl.col("code")
     sent_evidence = [_code(e) for e in SENT_EVIDENCE]
@@ -87,8 +88,15 @@ def message_outcomes(events: pl.LazyFrame) -> pl.LazyFrame:
             first_clicked_at=_when(code == _code(EventType.CLICKED)).min(),
             has_unsubscribed=(code == _code(EventType.UNSUBSCRIBED)).any(),
             has_complained=(code == _code(EventType.COMPLAINT)).any(),
+            bounce_reason=_top_reason(),
         )
     )
+
+
+def _top_reason() -> pl.Expr:
+    """The bounce reason of the top event; among equal top events the greatest reason, so that
+    every grouping of the events gives the same one."""
+    return pl.col("bounce_reason").sort_by("top_key", "bounce_reason", nulls_last=False).last()
 
 
 #: How each column of `message_outcomes` combines over two sets of events.
@@ -104,7 +112,7 @@ _MERGE = {
     "has_unsubscribed": pl.Expr.any,
     "has_complained": pl.Expr.any,
 }
-OUTCOME_COLUMNS = list(_MERGE)
+OUTCOME_COLUMNS = [*_MERGE, "bounce_reason"]
 
 
 def merge_outcomes(known: pl.LazyFrame, new: pl.LazyFrame) -> pl.LazyFrame:
@@ -115,6 +123,7 @@ def merge_outcomes(known: pl.LazyFrame, new: pl.LazyFrame) -> pl.LazyFrame:
         .group_by("message_id")
         .agg(
             *(merge(pl.col(name)).alias(name) for name, merge in _MERGE.items()),
+            bounce_reason=_top_reason(),
         )
         .with_columns(pl.col("top_key", "open_count", "click_count").cast(pl.Int32))
         .with_columns(pl.col("machine_open_count").cast(pl.Int32))
@@ -181,6 +190,7 @@ def message_status(
                 & (pl.col("click_count") == 0)
             ).alias("is_machine_open_only"),
             bounce_kind.alias("bounce_kind"),
+            "bounce_reason",
             "has_unsubscribed",
             "has_complained",
             pl.when(billable)

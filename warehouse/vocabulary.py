@@ -19,7 +19,8 @@ class CommunicationType(StrEnum):
 
 class Provider(StrEnum):
     """Who reported an event. `smtp` is what our own SMTP sender and tracking record;
-    `sendout` is what dispatch itself decided (a message skipped by the Unsubscribes list)."""
+    `sendout` is what dispatch itself decided (a message skipped by the Unsubscribes list);
+    `mail` is bounce mail from any relay (DSNs, feedback reports), read as raw email."""
 
     SES = "ses"
     SENDGRID = "sendgrid"
@@ -28,6 +29,7 @@ class Provider(StrEnum):
     TWILIO = "twilio"
     SMTP = "smtp"
     SENDOUT = "sendout"
+    MAIL = "mail"
 
 
 #: Providers whose event logs `sendout ingest` reads, with the channel their events are on.
@@ -38,6 +40,7 @@ INGESTIBLE_PROVIDERS: dict[Provider, Channel] = {
     Provider.POSTMARK: Channel.EMAIL,
     Provider.TWILIO: Channel.SMS,
     Provider.SMTP: Channel.EMAIL,  # what our tracking service saw (opens, clicks, unsubscribes)
+    Provider.MAIL: Channel.EMAIL,
 }
 
 
@@ -67,8 +70,38 @@ INBOUND_EVENT_TYPES = frozenset({EventType.RECEIVED, EventType.FORWARDED, EventT
 
 
 class BounceKind(StrEnum):
+    """`hard`: the address will not take mail (permanent, about the recipient); `soft`: it may
+    later (temporary, or about this message or its sender: full, blocked, too big)."""
+
     HARD = "hard"
     SOFT = "soft"
+
+
+class Verdict(StrEnum):
+    """What the reporter of a delivery attempt says of it: the classifier's first piece of
+    evidence (warehouse/parsers/classify.sql). `gave_up`: it stopped retrying temporary
+    failures (a final soft bounce)."""
+
+    FAILED = "failed"
+    GAVE_UP = "gave_up"
+    DELAYED = "delayed"
+    DELIVERED = "delivered"
+
+
+class BounceReason(StrEnum):
+    """Why a message was not delivered, decided by warehouse/parsers/classify.sql from all the
+    evidence (DESIGN §4). Only `user_unknown` and `domain_unknown` can prove a bad address."""
+
+    USER_UNKNOWN = "user_unknown"
+    DOMAIN_UNKNOWN = "domain_unknown"
+    MAILBOX_FULL = "mailbox_full"
+    MAILBOX_DISABLED = "mailbox_disabled"
+    POLICY = "policy"
+    AUTHENTICATION = "authentication"
+    TOO_BIG = "too_big"
+    EXPIRED = "expired"
+    NETWORK = "network"
+    OTHER = "other"
 
 
 class DisplayStatus(StrEnum):
@@ -201,6 +234,20 @@ REASON_WORDS: dict[UnsubscribeReason, str] = {
     UnsubscribeReason.PROVIDER_SUPPRESSED: "Refused by the provider",
     UnsubscribeReason.REPEATED_SOFT_BOUNCE: "Soft bounces in a row",
     UnsubscribeReason.MANUAL: "Added by hand",
+}
+
+#: How a person reads a bounce reason.
+BOUNCE_REASON_WORDS: dict[BounceReason, str] = {
+    BounceReason.USER_UNKNOWN: "Mailbox does not exist",
+    BounceReason.DOMAIN_UNKNOWN: "Domain does not exist",
+    BounceReason.MAILBOX_FULL: "Mailbox full",
+    BounceReason.MAILBOX_DISABLED: "Mailbox disabled",
+    BounceReason.POLICY: "Blocked as spam or by policy",
+    BounceReason.AUTHENTICATION: "Sender authentication failed (SPF, DKIM, DMARC)",
+    BounceReason.TOO_BIG: "Message too big",
+    BounceReason.EXPIRED: "Gave up retrying",
+    BounceReason.NETWORK: "Network or server problem",
+    BounceReason.OTHER: "Other",
 }
 
 #: How a person reads a scope, a communication type and a channel.

@@ -26,11 +26,10 @@ from flows.senders import RateLimit, SenderUnavailable
 from flows.webhooks.tracking import add_tracking, tracking_secret, unsubscribe_url
 from warehouse.dispatch import Outcome, Outgoing
 from warehouse.settings import Settings
-from warehouse.vocabulary import BounceKind, EventType, Provider
+from warehouse.vocabulary import EventType, Provider
 
 RETRIES = 3
 RETRY_PAUSE = 0.5  # seconds, doubled after each try
-BAD_ADDRESS_CODES = ("5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10")
 
 
 class TemporaryFailure(Exception):
@@ -98,18 +97,17 @@ def _enhanced(reply: str) -> str | None:
 
 
 def refused(message_id: str, code: int, reply: bytes, at: datetime) -> Outcome:
-    """The outcome of a permanent refusal at RCPT: a bad address when the code proves it."""
+    """The outcome of a permanent refusal at RCPT: a bounce, with the relay's words. Whether
+    it proves a bad address, its kind and its reason are the classifier's to say when it is
+    recorded (warehouse/parsers/classify.sql), as for every other bounce."""
     text = reply.decode(errors="replace")
-    status = _enhanced(text)
-    bad = status in BAD_ADDRESS_CODES
     return Outcome(
         message_id,
-        EventType.BAD_EMAIL if bad else EventType.BOUNCED,
+        EventType.BOUNCED,
         Provider.SMTP,
         at,
-        status_code=status or str(code),
+        status_code=_enhanced(text),
         reason=f"{code} {text}",
-        bounce_kind=str(BounceKind.HARD),
     )
 
 

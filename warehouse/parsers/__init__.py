@@ -29,6 +29,7 @@ CANONICAL_COLUMNS = (
     "url",
     "bounce_kind",
     "status_code",
+    "bounce_reason",
     "reason",
     "body",
     "payload",
@@ -57,13 +58,17 @@ def load_parser(con: duckdb.DuckDBPyConnection, provider: Provider) -> Parser:
 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the helper macros every parser uses (temporary, for this connection)."""
-    for statement in con.extract_statements(read_sql("macros.sql", PACKAGE)):
-        con.execute(statement)
+    """Create the helper macros every parser uses and the classifier (temporary, for this
+    connection)."""
+    for name in ("macros.sql", "classify.sql"):
+        for statement in con.extract_statements(read_sql(name, PACKAGE)):
+            con.execute(statement)
 
 
 def _provider_of(event: dict) -> Provider | None:
     keys = event.keys()
+    if "sendout_mail" in keys:
+        return Provider.MAIL
     if "sendout_event" in keys:
         return Provider.SMTP
     if {"eventType", "notificationType"} & keys or ("TopicArn" in keys and "Type" in keys):

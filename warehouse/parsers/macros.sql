@@ -25,11 +25,6 @@ CREATE OR REPLACE TEMP MACRO enhanced_status(value) AS (
     nullif(regexp_extract(value, '(^|[^0-9.])([245]\.[0-9]{1,3}\.[0-9]{1,3})($|[^0-9])', 2), '')
 );
 
--- Enhanced status codes that prove the address itself is wrong (bad_email, DESIGN §3).
-CREATE OR REPLACE TEMP MACRO proves_bad_address(code) AS (
-    coalesce(code IN ('5.1.1', '5.1.2', '5.1.3', '5.1.6', '5.1.10'), false)
-);
-
 -- Why a record that did not parse as a JSON object was rejected.
 CREATE OR REPLACE TEMP MACRO json_problem(record) AS (
     CASE WHEN json_valid(record) THEN 'not a JSON object' ELSE 'malformed JSON' END

@@ -31,6 +31,24 @@ mapped AS (
     FROM parsed
 ),
 
+judged AS (
+    SELECT *,
+        CASE WHEN e.event = 'failed' THEN classify_failure(
+            CASE
+                -- "old": Mailgun gave up retrying, whatever severity it reports
+                WHEN e.reason = 'old' THEN 'gave_up'
+                WHEN e.severity = 'temporary' THEN 'delayed'
+                WHEN ds."bounce-type" = 'soft' THEN 'gave_up'
+                ELSE 'failed'
+            END,
+            code,
+            coalesce(smtp_reply_code(ds.code), smtp_reply_code(ds_text)),
+            ds_text,
+            'mailgun:' || e.reason
+        ) END AS verdict
+    FROM mapped
+),
+
 classified AS (
     SELECT *,
         CASE e.event
@@ -38,15 +56,9 @@ classified AS (
             WHEN 'delivered' THEN 'delivered'
             WHEN 'failed' THEN
                 CASE
-                    -- "old": Mailgun gave up retrying, whatever severity it reports
-                    WHEN e.reason = 'old' THEN 'bounced'
-                    WHEN e.severity = 'temporary' THEN 'deferred'
                     WHEN e.reason IN ('suppress-bounce', 'suppress-unsubscribe', 'suppress-complaint')
                         THEN 'skipped'
-                    WHEN proves_bad_address(code)
-                        OR regexp_matches(lower(ds_text), 'no such (user|mailbox|address|recipient)')
-                        THEN 'bad_email'
-                    ELSE 'bounced'
+                    ELSE verdict.event_type
                 END
             WHEN 'rejected' THEN 'failed'
             WHEN 'opened' THEN 'opened'
@@ -54,7 +66,7 @@ classified AS (
             WHEN 'unsubscribed' THEN 'unsubscribed'
             WHEN 'complained' THEN 'complaint'
         END AS event_type
-    FROM mapped
+    FROM judged
 )
 
 SELECT
@@ -70,10 +82,10 @@ SELECT
         false
     ) AS is_machine_open,
     CASE WHEN e.event = 'clicked' THEN e.url END AS url,
-    CASE WHEN event_type IN ('bounced', 'bad_email') THEN
-        CASE WHEN e.reason = 'old' OR ds."bounce-type" = 'soft' THEN 'soft' ELSE 'hard' END
-    END AS bounce_kind,
+    CASE WHEN event_type IN ('bounced', 'bad_email') THEN verdict.bounce_kind END AS bounce_kind,
     CASE WHEN e.event = 'failed' THEN coalesce(code, ds.code) END AS status_code,
+    CASE WHEN event_type IN ('bounced', 'bad_email', 'deferred') THEN verdict.bounce_reason END
+        AS bounce_reason,
     coalesce(nullif(ds_text, ''), e.reason) AS reason,
     NULL::VARCHAR AS body,
     record AS payload,

@@ -16,9 +16,26 @@ parsed AS (
     FROM records
 ),
 
-mapped AS (
+judged AS (
     SELECT *,
         enhanced_status(concat_ws(' ', e.Details, e.Description)) AS code,
+        CASE WHEN e.RecordType = 'Bounce' THEN classify_failure(
+            CASE
+                WHEN e.Type IN ('HardBounce', 'BadEmailAddress', 'Undeliverable', 'DMARCPolicy')
+                    THEN 'failed'
+                WHEN e.Type IN ('SoftBounce', 'Blocked', 'Unknown') THEN 'gave_up'
+                WHEN e.Type IN ('Transient', 'DnsError') THEN 'delayed'
+            END,
+            code,
+            smtp_reply_code(e.Details),
+            concat_ws(' ', e.Details, e.Description),
+            'postmark:' || e.Type
+        ) END AS verdict
+    FROM parsed
+),
+
+mapped AS (
+    SELECT *,
         CASE e.RecordType
             WHEN 'Delivery' THEN 'delivered'
             WHEN 'Open' THEN 'opened'
@@ -30,23 +47,14 @@ mapped AS (
                         AND coalesce(e.Origin, 'Recipient') = 'Recipient'
                     THEN 'unsubscribed' END
             WHEN 'Bounce' THEN
-                CASE e.Type
-                    WHEN 'HardBounce' THEN
-                        CASE WHEN proves_bad_address(enhanced_status(concat_ws(' ', e.Details, e.Description)))
-                            THEN 'bad_email' ELSE 'bounced' END
-                    WHEN 'BadEmailAddress' THEN 'bad_email'
-                    WHEN 'SoftBounce' THEN 'bounced'
-                    WHEN 'Blocked' THEN 'bounced'
-                    WHEN 'Undeliverable' THEN 'bounced'
-                    WHEN 'DMARCPolicy' THEN 'bounced'
-                    WHEN 'Unknown' THEN 'bounced'
-                    WHEN 'Transient' THEN 'deferred'
-                    WHEN 'DnsError' THEN 'deferred'
-                    WHEN 'SpamComplaint' THEN 'complaint'
-                    WHEN 'Unsubscribe' THEN 'unsubscribed'
-                    WHEN 'ManuallyDeactivated' THEN 'skipped'
-                    WHEN 'SMTPApiError' THEN 'failed'
-                    WHEN 'TemplateRenderingFailed' THEN 'failed'
+                CASE
+                    WHEN e.Type IN ('HardBounce', 'BadEmailAddress', 'Undeliverable', 'DMARCPolicy',
+                                    'SoftBounce', 'Blocked', 'Unknown', 'Transient', 'DnsError')
+                        THEN verdict.event_type
+                    WHEN e.Type = 'SpamComplaint' THEN 'complaint'
+                    WHEN e.Type = 'Unsubscribe' THEN 'unsubscribed'
+                    WHEN e.Type = 'ManuallyDeactivated' THEN 'skipped'
+                    WHEN e.Type IN ('SMTPApiError', 'TemplateRenderingFailed') THEN 'failed'
                 END
         END AS event_type,
         CASE e.RecordType
@@ -56,7 +64,7 @@ mapped AS (
             WHEN 'SubscriptionChange' THEN e.ChangedAt
             ELSE e.ReceivedAt
         END AS time_text
-    FROM parsed
+    FROM judged
 )
 
 SELECT
@@ -69,12 +77,10 @@ SELECT
     event_time(time_text) AS occurred_at,
     false AS is_machine_open,
     e.OriginalLink AS url,
-    CASE
-        WHEN event_type NOT IN ('bounced', 'bad_email') THEN NULL
-        WHEN e.Type IN ('HardBounce', 'BadEmailAddress', 'Undeliverable', 'DMARCPolicy') THEN 'hard'
-        WHEN e.Type IN ('SoftBounce', 'Blocked') THEN 'soft'
-    END AS bounce_kind,
+    CASE WHEN event_type IN ('bounced', 'bad_email') THEN verdict.bounce_kind END AS bounce_kind,
     CASE WHEN e.RecordType = 'Bounce' THEN code END AS status_code,
+    CASE WHEN event_type IN ('bounced', 'bad_email', 'deferred') THEN verdict.bounce_reason END
+        AS bounce_reason,
     coalesce(e.Details, e.Description, e.SuppressionReason) AS reason,
     NULL::VARCHAR AS body,
     record AS payload,

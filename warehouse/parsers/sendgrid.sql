@@ -6,6 +6,7 @@ CREATE OR REPLACE TEMP MACRO sendgrid_event(record) AS try(from_json(record, '{
     "email": "VARCHAR", "timestamp": "VARCHAR", "event": "VARCHAR", "sg_event_id": "VARCHAR",
     "sg_message_id": "VARCHAR", "sendout_message_id": "VARCHAR", "type": "VARCHAR",
     "status": "VARCHAR", "reason": "VARCHAR", "response": "VARCHAR", "url": "VARCHAR",
+    "bounce_classification": "VARCHAR",
     "sg_machine_open": "BOOLEAN"
 }'));
 
@@ -16,19 +17,30 @@ parsed AS (
     FROM records
 ),
 
-mapped AS (
+judged AS (
     SELECT *,
         coalesce(e.status, enhanced_status(coalesce(e.reason, e.response))) AS code,
+        CASE WHEN e.event IN ('bounce', 'deferred') THEN classify_failure(
+            CASE
+                WHEN e.event = 'deferred' THEN 'delayed'
+                WHEN e.type = 'blocked' THEN 'gave_up'  -- a block: the address may take mail later
+                ELSE 'failed'
+            END,
+            code,
+            smtp_reply_code(coalesce(e.reason, e.response)),
+            coalesce(e.reason, e.response),
+            'sendgrid:' || e.bounce_classification
+        ) END AS verdict
+    FROM parsed
+),
+
+mapped AS (
+    SELECT *,
         CASE e.event
             WHEN 'processed' THEN 'queued'
             WHEN 'delivered' THEN 'delivered'
-            WHEN 'deferred' THEN 'deferred'
-            WHEN 'bounce' THEN
-                CASE
-                    WHEN e.type = 'blocked' THEN 'bounced'
-                    WHEN proves_bad_address(coalesce(e.status, enhanced_status(e.reason))) THEN 'bad_email'
-                    ELSE 'bounced'
-                END
+            WHEN 'deferred' THEN verdict.event_type
+            WHEN 'bounce' THEN verdict.event_type
             WHEN 'dropped' THEN
                 CASE
                     WHEN e.reason IN ('Bounced Address', 'Unsubscribed Address', 'Spam Reporting Address')
@@ -42,7 +54,7 @@ mapped AS (
             WHEN 'unsubscribe' THEN 'unsubscribed'
             WHEN 'group_unsubscribe' THEN 'unsubscribed'
         END AS event_type
-    FROM parsed
+    FROM judged
 )
 
 SELECT
@@ -55,9 +67,9 @@ SELECT
     event_time(e.timestamp) AS occurred_at,
     coalesce(e.event = 'open' AND e.sg_machine_open, false) AS is_machine_open,
     CASE WHEN e.event = 'click' THEN e.url END AS url,
-    CASE WHEN e.event = 'bounce' THEN CASE WHEN e.type = 'blocked' THEN 'soft' ELSE 'hard' END END
-        AS bounce_kind,
+    CASE WHEN e.event = 'bounce' THEN verdict.bounce_kind END AS bounce_kind,
     CASE WHEN e.event IN ('bounce', 'deferred', 'dropped') THEN code END AS status_code,
+    verdict.bounce_reason AS bounce_reason,
     coalesce(e.reason, e.response) AS reason,
     NULL::VARCHAR AS body,
     record AS payload,

@@ -10,8 +10,8 @@ CREATE OR REPLACE TEMP MACRO ses_record(record) AS try(from_json(record, '{
     "mail": {"timestamp": "VARCHAR", "messageId": "VARCHAR", "destination": ["VARCHAR"],
              "tags": {"sendout_message_id": ["VARCHAR"]}},
     "bounce": {"bounceType": "VARCHAR", "bounceSubType": "VARCHAR", "timestamp": "VARCHAR",
-               "bouncedRecipients": [{"emailAddress": "VARCHAR", "status": "VARCHAR",
-                                      "diagnosticCode": "VARCHAR"}]},
+               "bouncedRecipients": [{"emailAddress": "VARCHAR", "action": "VARCHAR",
+                                      "status": "VARCHAR", "diagnosticCode": "VARCHAR"}]},
     "complaint": {"complaintFeedbackType": "VARCHAR", "complaintSubType": "VARCHAR",
                   "timestamp": "VARCHAR", "complainedRecipients": [{"emailAddress": "VARCHAR"}]},
     "delivery": {"timestamp": "VARCHAR", "recipients": ["VARCHAR"], "smtpResponse": "VARCHAR"},
@@ -61,6 +61,7 @@ per_record AS (
         e.mail.messageId AS provider_message_id,
         e.bounce.bounceType AS bounce_type,
         e.bounce.bounceSubType AS bounce_subtype,
+        e.deliveryDelay.delayType AS delay_type,
         CASE kind
             WHEN 'Send' THEN 'queued'
             WHEN 'Reject' THEN 'failed'
@@ -102,15 +103,20 @@ per_record AS (
         ) AS record_reason,
         CASE kind
             WHEN 'Bounce' THEN list_transform(e.bounce.bouncedRecipients, lambda x: {
-                'address': x.emailAddress, 'status': x.status, 'diagnostic': x.diagnosticCode})
+                'address': x.emailAddress, 'action': x.action, 'status': x.status,
+                'diagnostic': x.diagnosticCode})
             WHEN 'Complaint' THEN list_transform(e.complaint.complainedRecipients, lambda x: {
-                'address': x.emailAddress, 'status': NULL::VARCHAR, 'diagnostic': NULL::VARCHAR})
+                'address': x.emailAddress, 'action': NULL::VARCHAR, 'status': NULL::VARCHAR,
+                'diagnostic': NULL::VARCHAR})
             WHEN 'Delivery' THEN list_transform(e.delivery.recipients, lambda x: {
-                'address': x, 'status': NULL::VARCHAR, 'diagnostic': NULL::VARCHAR})
+                'address': x, 'action': NULL::VARCHAR, 'status': NULL::VARCHAR,
+                'diagnostic': NULL::VARCHAR})
             WHEN 'DeliveryDelay' THEN list_transform(e.deliveryDelay.delayedRecipients, lambda x: {
-                'address': x.emailAddress, 'status': x.status, 'diagnostic': x.diagnosticCode})
+                'address': x.emailAddress, 'action': 'delayed', 'status': x.status,
+                'diagnostic': x.diagnosticCode})
             ELSE list_transform(e.mail.destination, lambda x: {
-                'address': x, 'status': NULL::VARCHAR, 'diagnostic': NULL::VARCHAR})
+                'address': x, 'action': NULL::VARCHAR, 'status': NULL::VARCHAR,
+                'diagnostic': NULL::VARCHAR})
         END AS recipients
     FROM unwrapped
 ),
@@ -121,20 +127,34 @@ per_recipient AS (
     FROM per_record
 ),
 
-mapped AS (
+judged AS (
     SELECT *,
         email_address(rcpt.address) AS recipient,
         coalesce(rcpt.status, enhanced_status(rcpt.diagnostic)) AS status_code,
-        CASE
-            WHEN kind <> 'Bounce' THEN record_event_type
-            WHEN bounce_type = 'Permanent'
-                AND bounce_subtype IN ('Suppressed', 'OnAccountSuppressionList') THEN 'skipped'
-            WHEN bounce_type = 'Permanent'
-                AND (bounce_subtype = 'NoEmail' OR proves_bad_address(status_code))
-                THEN 'bad_email'
-            ELSE 'bounced'
-        END AS event_type
+        -- each recipient's own action counts: one bounce notification may hold a delay
+        CASE WHEN kind IN ('Bounce', 'DeliveryDelay') THEN classify_failure(
+            CASE
+                WHEN rcpt.action IN ('delayed', 'delivered') THEN rcpt.action
+                WHEN rcpt.action = 'relayed' THEN 'delivered'
+                WHEN bounce_type = 'Permanent' THEN 'failed'
+                ELSE 'gave_up'  -- Transient and Undetermined: SES stopped trying
+            END,
+            status_code,
+            smtp_reply_code(rcpt.diagnostic),
+            rcpt.diagnostic,
+            'ses:' || coalesce(bounce_subtype, delay_type)
+        ) END AS verdict
     FROM per_recipient
+),
+
+mapped AS (
+    SELECT *,
+        CASE
+            WHEN kind NOT IN ('Bounce', 'DeliveryDelay') THEN record_event_type
+            WHEN bounce_subtype IN ('Suppressed', 'OnAccountSuppressionList') THEN 'skipped'
+            ELSE verdict.event_type
+        END AS event_type
+    FROM judged
 )
 
 SELECT
@@ -147,10 +167,10 @@ SELECT
     occurred_at,
     false AS is_machine_open,
     url,
-    CASE WHEN event_type IN ('bounced', 'bad_email') THEN
-        CASE bounce_type WHEN 'Permanent' THEN 'hard' WHEN 'Transient' THEN 'soft' END
-    END AS bounce_kind,
+    CASE WHEN event_type IN ('bounced', 'bad_email') THEN verdict.bounce_kind END AS bounce_kind,
     status_code,
+    CASE WHEN event_type IN ('bounced', 'bad_email', 'deferred') THEN verdict.bounce_reason END
+        AS bounce_reason,
     coalesce(rcpt.diagnostic, record_reason) AS reason,
     NULL::VARCHAR AS body,
     record AS payload,

@@ -41,6 +41,7 @@ SELECT
     CASE WHEN event_type = 'clicked' THEN e.url END AS url,
     NULL::VARCHAR AS bounce_kind,
     NULL::VARCHAR AS status_code,
+    NULL::VARCHAR AS bounce_reason,
     e.user_agent AS reason,
     NULL::VARCHAR AS body,
     record AS payload,

@@ -36,13 +36,7 @@ classified AS (
             WHEN status = 'replied' THEN 'replied'
             WHEN status = 'forwarded' THEN 'forwarded'
             WHEN status = 'canceled' THEN 'failed'
-            WHEN status IN ('undelivered', 'failed') THEN
-                CASE
-                    WHEN error_code = '30003' THEN 'deferred'
-                    WHEN error_code IN ('21211', '21614', '21635', '30005', '30006') THEN 'bad_number'
-                    WHEN error_code = '21610' THEN 'skipped'
-                    ELSE 'failed'
-                END
+            WHEN status IN ('undelivered', 'failed') THEN classify_sms_failure(error_code).event_type
         END AS event_type,
         CASE WHEN status = 'received' THEN e."From" ELSE e."To" END AS address,
         coalesce(event_time(e.sendout_received_at), $received_at::TIMESTAMPTZ) AS event_at
@@ -61,6 +55,8 @@ SELECT
     NULL::VARCHAR AS url,
     NULL::VARCHAR AS bounce_kind,
     error_code AS status_code,
+    CASE WHEN status IN ('undelivered', 'failed') THEN classify_sms_failure(error_code).bounce_reason END
+        AS bounce_reason,
     e.ErrorMessage AS reason,
     CASE WHEN event_type IN ('received', 'replied', 'forwarded') THEN e.Body END AS body,
     record AS payload,

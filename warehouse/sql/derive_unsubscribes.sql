@@ -13,6 +13,8 @@ new_events AS (
            occurred_at
     FROM events
     WHERE recipient IS NOT NULL AND ($since_seq IS NULL OR seq > $since_seq)
+      -- bounce mail for a message we never sent is backscatter: kept, never listed
+      AND NOT (provider = 'mail' AND message_id IS NULL)
 ),
 
 event_votes AS (

@@ -37,6 +37,7 @@ SELECT
     url,
     bounce_kind,
     status_code,
+    bounce_reason,
     reason,
     body,
     payload,

@@ -3,13 +3,13 @@
 -- (linked_events: stored earlier, unmatched until this refresh); and the messages whose status
 -- may change: the ones these events belong to and those created since the last refresh.
 CREATE OR REPLACE TEMP TABLE refresh_events AS
-SELECT message_id, event_type, occurred_at, is_machine_open, bounce_kind
+SELECT message_id, event_type, occurred_at, is_machine_open, bounce_kind, bounce_reason
 FROM events
 WHERE message_id IS NOT NULL
   AND ($since_seq IS NULL OR seq > $since_seq)
   AND event_type IN (SELECT unnest($outbound))
 UNION ALL
-SELECT message_id, event_type, occurred_at, is_machine_open, bounce_kind
+SELECT message_id, event_type, occurred_at, is_machine_open, bounce_kind, bounce_reason
 FROM events
 SEMI JOIN linked_events USING (seq)
 WHERE $since_seq IS NOT NULL AND seq <= $since_seq

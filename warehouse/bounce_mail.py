@@ -1,0 +1,369 @@
+"""Read bounce mail: what one raw email says happened to each recipient (DESIGN §7).
+
+RFC 3464 delivery status notifications are read field by field; RFC 5965 feedback reports
+are complaints; the non-standard bounces that real mail servers send (Exim, qmail, Sendmail,
+Exchange, Gmail, Yahoo, Domino, ...) are read by finding each failed address and the reply
+next to it, with GNU Mailman's detectors (flufl.bounce) as the last resort for finding the
+addresses. RFC 3834 auto-replies are never bounces. What a message says becomes one JSON
+record of evidence; warehouse/parsers/mail.sql turns it into events with the one classifier.
+
+Our message id (`msg_` and 32 hex digits) joins a bounce back: in the VERP address it was sent
+back to (`bounces+<id>@...`), the DSN's envelope id, or the returned message's headers.
+"""
+
+import hashlib
+import re
+from email import message_from_bytes
+from email.message import Message
+from email.policy import compat32
+from email.utils import getaddresses, parsedate_to_datetime
+
+import orjson
+
+MESSAGE_ID = re.compile(r"msg_[0-9a-f]{32}")
+VERP = re.compile(r"\+(msg_[0-9a-f]{32})@", re.IGNORECASE)
+RETURNED_ID = re.compile(
+    r"^(?:x-sendout-message-id:\s*(msg_[0-9a-f]{32})|message-id:\s*<(msg_[0-9a-f]{32})@)",
+    re.IGNORECASE | re.MULTILINE,
+)
+ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+SMTP_REPLY = re.compile(
+    r"(?<![0-9.])[245][0-5][0-9](?:[ -]|$)|(?<![0-9.])[245]\.[0-9]{1,3}\.[0-9]{1,3}"
+)
+FAILURE_WORDS = re.compile(
+    r"unknown|no such|does ?n[o']t exist|not found|invalid|rejected|refused|denied|full|quota|"
+    r"disabled|unrouteable|unroutable|not listed|failed|error|blocked|too (large|big)|expired",
+    re.IGNORECASE,
+)
+BOUNCE_SENDER = re.compile(
+    r"mailer-daemon|postmaster|mail delivery|mailer|mail administrator", re.IGNORECASE
+)
+BOUNCE_SUBJECT = re.compile(
+    r"undeliver|returned mail|delivery (status|failure|failed|notification|report|problem)|"
+    r"non.?delivery|not (be )?delivered|failure notice|mail delivery failed|bounce|"
+    r"could not send|delivery has failed|delayed mail|warning: could not|nondeliverable",
+    re.IGNORECASE,
+)
+AUTO_REPLY_SUBJECT = re.compile(
+    r"^(auto(matic)?[ -]?(reply|response|antwort|réponse)|out of (the )?office|vacation|"
+    r"abwesenheit|absence|away from)",
+    re.IGNORECASE,
+)
+DELAY_WORDS = re.compile(
+    r"delayed|will (continue to )?(retry|try)|still (be )?trying|not yet been delivered|"
+    r"warning: message|has not been delivered yet|temporar",
+    re.IGNORECASE,
+)
+# where the copy of the original message starts in a bounce's text
+RETURNED_COPY = re.compile(
+    r"^[ \t>-]*(-+ ?(original message|this is a copy|below this line|the original message|"
+    r"returned message|original message follows)|original message follows|"
+    r"------ this is a copy of the message|received: from )",
+    re.IGNORECASE | re.MULTILINE,
+)
+ROLE_LOCAL_PARTS = ("mailer-daemon", "postmaster", "double-bounce", "noreply", "no-reply")
+LOOK_AHEAD_LINES = 6
+RAW_KEPT = 64 * 1024  # what a record keeps of a message that yields nothing, for quarantine
+
+
+def read_message(raw: bytes) -> tuple[str, str | None]:
+    """One email as a JSON record of evidence, and why it yields no event (or None)."""
+    message = message_from_bytes(raw, policy=compat32)
+    if not message.keys():
+        return _record(raw, {"mail": "none"}), "not an email message: no header fields"
+    evidence = _common(raw, message)
+    report_type = (message.get_param("report-type") or "").lower()
+    feedback = _part(message, "message/feedback-report")
+    status = _part(message, "message/delivery-status")
+    if feedback is not None or report_type == "feedback-report":
+        evidence.update(_feedback(message, feedback))
+    elif status is not None:
+        evidence.update(_dsn(status))
+    elif _is_auto_reply(message):
+        return _record(raw, {**evidence, "mail": "auto_reply"}), (
+            "an auto-reply (RFC 3834), not a bounce"
+        )
+    else:
+        evidence.update(_non_standard(message))
+    if not evidence.get("recipients"):
+        return _record(raw, evidence), "no failed recipient found in the message"
+    return _record(None, evidence), None
+
+
+def _record(raw: bytes | None, evidence: dict) -> str:
+    if raw is not None:
+        evidence["raw"] = raw[:RAW_KEPT].decode("utf-8", "replace")
+    return orjson.dumps({"sendout_mail": evidence}).decode()
+
+
+# --- what every kind of message carries -----------------------------------------------------
+
+
+def _common(raw: bytes, message: Message) -> dict:
+    message_id = _header(message, "Message-ID").strip()
+    return {
+        "mail": "unknown",
+        "id": message_id or hashlib.sha256(raw).hexdigest(),
+        "date": _date(_header(message, "Date")),
+        "subject": _header(message, "Subject")[:300],
+        "sendout_message_id": _our_id(raw, message),
+    }
+
+
+def _header(message: Message, name: str) -> str:
+    value = message.get(name)
+    return "" if value is None else str(value)
+
+
+def _date(text: str) -> str | None:
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.isoformat() if when.tzinfo else when.isoformat() + "Z"
+
+
+def _our_id(raw: bytes, message: Message) -> str | None:
+    """Our message id: the VERP address the bounce came back to, else the returned headers."""
+    for name in ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To"):
+        for value in message.get_all(name) or []:
+            if found := VERP.search(str(value)):
+                return found.group(1).lower()
+    text = raw.decode("latin-1")
+    if found := RETURNED_ID.search(text):
+        return found.group(1) or found.group(2)
+    return None
+
+
+def _part(message: Message, content_type: str) -> Message | None:
+    for part in message.walk():
+        if part.get_content_type() == content_type:
+            return part
+    return None
+
+
+def _text(part: Message) -> str:
+    """A part's text, decoded, whatever charset it claims (or wrongly claims)."""
+    payload = part.get_payload(decode=True)
+    if payload is None:  # a message/* part holds messages, not bytes
+        inner = part.get_payload()
+        if isinstance(inner, list):
+            return "\n\n".join(m.as_string() for m in inner if isinstance(m, Message))
+        return str(inner or "")
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset, "replace")
+    except LookupError:  # an unknown charset name
+        return payload.decode("utf-8", "replace")
+
+
+# --- RFC 3464 and RFC 5965 -------------------------------------------------------------------
+
+
+def _field_blocks(text: str) -> list[dict[str, str]]:
+    """Header-like field groups separated by blank lines, names lower-cased."""
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    name = None
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if not line.strip():
+            if current:
+                blocks.append(current)
+            current, name = {}, None
+        elif line[0] in " \t" and name:
+            current[name] += " " + line.strip()
+        elif ":" in line:
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            current[name] = value.strip()
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _typed(value: str | None) -> str | None:
+    """A DSN value without its type ("rfc822; a@b" -> "a@b", "smtp; 550 ..." -> "550 ...")."""
+    if not value:
+        return None
+    kind, sep, rest = value.partition(";")
+    return (rest if sep and " " not in kind.strip() else value).strip() or None
+
+
+def _dsn(status: Message) -> dict:
+    blocks = _field_blocks(_text(status))
+    per_message = blocks[0] if blocks and "final-recipient" not in blocks[0] else {}
+    recipients = []
+    for block in blocks:
+        address = _typed(block.get("final-recipient")) or _typed(block.get("original-recipient"))
+        if not address:
+            continue
+        recipients.append(
+            {
+                "address": address.strip("<> "),
+                "action": (block.get("action") or "").strip().lower() or None,
+                "status": _status_code(block.get("status")),
+                "diagnostic": _typed(block.get("diagnostic-code")),
+                "remote_mta": _typed(block.get("remote-mta")),
+            }
+        )
+    envelope_id = per_message.get("original-envelope-id", "")
+    evidence: dict = {"mail": "dsn", "recipients": recipients}
+    evidence["reporting_mta"] = _typed(per_message.get("reporting-mta"))
+    if found := MESSAGE_ID.search(envelope_id):
+        evidence["envelope_id"] = found.group(0)
+    if not evidence["reporting_mta"]:
+        evidence.pop("reporting_mta")
+    return evidence
+
+
+def _status_code(value: str | None) -> str | None:
+    found = re.search(r"[245]\.[0-9]{1,3}\.[0-9]{1,3}", value or "")
+    return found.group(0) if found else None
+
+
+def _feedback(message: Message, report: Message | None) -> dict:
+    fields = _field_blocks(_text(report))[0] if report is not None else {}
+    address = fields.get("original-rcpt-to")
+    if not address:
+        returned = _part(message, "message/rfc822") or _part(message, "text/rfc822-headers")
+        if returned is not None:
+            headers = message_from_bytes(_text(returned).encode(), policy=compat32)
+            address = _header(headers, "To")
+    addresses = [a for _, a in getaddresses([address]) if "@" in a]
+    return {
+        "mail": "feedback",
+        "feedback_type": (fields.get("feedback-type") or "abuse").lower(),
+        "recipients": [{"address": a} for a in addresses[:1]],
+    }
+
+
+# --- auto-replies and the bounces that follow no standard ------------------------------------
+
+
+def _is_auto_reply(message: Message) -> bool:
+    auto = _header(message, "Auto-Submitted").lower()
+    flagged = message.get("X-Autoreply") or message.get("X-Autorespond")
+    if auto.startswith("auto-replied") or flagged:
+        return not _looks_like_bounce(message)
+    precedence = _header(message, "Precedence").lower()
+    subject = _header(message, "Subject")
+    return (precedence == "auto_reply" or bool(AUTO_REPLY_SUBJECT.match(subject))) and (
+        not _looks_like_bounce(message)
+    )
+
+
+def _looks_like_bounce(message: Message) -> bool:
+    return bool(
+        BOUNCE_SENDER.search(_header(message, "From"))
+        or BOUNCE_SUBJECT.search(_header(message, "Subject"))
+        or _header(message, "Return-Path").strip() == "<>"
+    )
+
+
+def _body_text(message: Message) -> str:
+    """The bounce's own words: its text parts, not the copy of the original it returns."""
+    texts = []
+    for part in _own_parts(message):
+        if part.get_content_type() in ("text/plain", "text/html"):
+            text = _text(part)
+            if part.get_content_type() == "text/html":
+                text = re.sub(r"<br\s*/?>|</p>|</div>|</tr>", "\n", text, flags=re.I)
+                text = re.sub(r"<[^>]+>", " ", text)
+            texts.append(text)
+    body = "\n".join(texts)
+    cut = RETURNED_COPY.search(body)
+    return body[: cut.start()] if cut else body
+
+
+def _own_parts(message: Message):
+    if message.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
+        return
+    if message.is_multipart():
+        for part in message.get_payload():
+            if isinstance(part, Message):
+                yield from _own_parts(part)
+    else:
+        yield message
+
+
+def _non_standard(message: Message) -> dict:
+    if not _looks_like_bounce(message):
+        return {"mail": "not_a_bounce"}
+    text = _body_text(message)
+    ignored = _own_addresses(message)
+    recipients = _addresses_with_replies(text, ignored)
+    kind = "text"
+    if not recipients:
+        recipients = _flufl_addresses(message, text, ignored)
+        kind = "detector"
+    delayed = DELAY_WORDS.search(text) and not re.search(r"\b5[0-9][0-9]\b", text)
+    verdict = "delayed" if delayed else None
+    for recipient in recipients:
+        recipient["action"] = verdict
+    return {"mail": kind, "recipients": recipients}
+
+
+def _own_addresses(message: Message) -> set[str]:
+    """Addresses of the bounce itself (its sender, where it went): never the failed ones."""
+    values = [_header(message, n) for n in ("From", "To", "Cc", "Reply-To", "Delivered-To")]
+    return {a.lower() for _, a in getaddresses(values) if a}
+
+
+def _is_candidate(address: str, ignored: set[str]) -> bool:
+    address = address.lower().rstrip(".")
+    local = address.partition("@")[0]
+    return address not in ignored and local not in ROLE_LOCAL_PARTS and not VERP.search(address)
+
+
+def _addresses_with_replies(text: str, ignored: set[str]) -> list[dict]:
+    """Each address in the text with a failure reply on its line or the next few."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    found: dict[str, dict] = {}
+    for number, line in enumerate(lines):
+        for address in ADDRESS.findall(line):
+            address = address.strip(".").lower()
+            if address in found or not _is_candidate(address, ignored):
+                continue
+            diagnostic = _reply_near(lines, number, address)
+            if diagnostic:
+                found[address] = {"address": address, "diagnostic": diagnostic}
+    return list(found.values())
+
+
+def _reply_near(lines: list[str], number: int, address: str) -> str | None:
+    """The failure reply given for `address`: on its line or in the lines after it, up to the
+    next address or blank paragraph break."""
+    window = []
+    for offset, line in enumerate(lines[number : number + LOOK_AHEAD_LINES]):
+        others = [a for a in ADDRESS.findall(line) if a.strip(".").lower() != address]
+        if offset and others and not SMTP_REPLY.search(line):
+            break
+        window.append(line.strip())
+    joined = " ".join(w for w in window if w)
+    reply = SMTP_REPLY.search(joined)
+    if reply:
+        return joined[max(0, reply.start() - 40) :][:500].strip()
+    words = FAILURE_WORDS.search(joined)
+    return joined[:500] if words else None
+
+
+def _flufl_addresses(message: Message, text: str, ignored: set[str]) -> list[dict]:
+    """GNU Mailman's detectors, for formats the text reading did not understand."""
+    from flufl.bounce import all_failures  # imported here: it is needed for few messages
+
+    try:
+        temporary, permanent = all_failures(message)
+    except Exception:  # a detector that trips over a malformed message finds nothing
+        return []
+    lines = text.split("\n")
+    recipients = []
+    for raw_address, action in [(a, "delayed") for a in temporary] + [(a, None) for a in permanent]:
+        if isinstance(raw_address, bytes):
+            raw_address = raw_address.decode("utf-8", "replace")
+        address = raw_address.strip("<> ").lower()
+        if "@" not in address or not _is_candidate(address, ignored):
+            continue
+        number = next((i for i, line in enumerate(lines) if address in line.lower()), None)
+        diagnostic = _reply_near(lines, number, address) if number is not None else None
+        recipients.append({"address": address, "action": action, "diagnostic": diagnostic})
+    return recipients
