@@ -7,6 +7,8 @@
 - `ingest_and_refresh()`: the two above in a row, every five minutes: catch-up and backfills
   behind the continuous ingester (`sendout ingester`, flows/ingester.py), which brings events
   to the screen within seconds.
+- `fetch_bounce_mail()`: every two minutes, the bounce mailbox into the landing folder, where
+  the ingester reads it (nothing to do when no mailbox is configured).
 
 Runs of these flows are the one writer of the warehouse (DESIGN §9); the warehouse's own lock
 retries absorb the occasional overlap with the CLI.
@@ -17,6 +19,7 @@ from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger, task
 
+from flows import bounces
 from flows.dispatch import run_dispatch
 from flows.senders.sandbox import release_due
 from warehouse import dispatch as dispatch_state
@@ -97,3 +100,14 @@ def refresh_reports(full: bool = False) -> dict:
 def ingest_and_refresh() -> dict:
     """Ingest, then refresh: what the five-minute schedule runs."""
     return {"ingest": ingest_provider_events(), "refresh": refresh_reports()}
+
+
+@flow(name="fetch-bounce-mail", log_prints=True)
+def fetch_bounce_mail() -> dict:
+    """Land the bounce mailbox's messages for ingest, when a mailbox is configured."""
+    config = settings()
+    if not config.bounce_imap_host:
+        return {"fetched": 0, "configured": False}
+    summary = bounces.fetch(config)
+    get_run_logger().info("bounce mail: %d fetched, %d new", summary.fetched, summary.landed)
+    return {"fetched": summary.fetched, "landed": summary.landed, "configured": True}

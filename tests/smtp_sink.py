@@ -24,6 +24,7 @@ class Sink:
     """What the server received."""
 
     messages: list[Message] = field(default_factory=list)
+    envelope_senders: list[str] = field(default_factory=list)
     connections: int = 0
     rcpt_refusals: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -40,6 +41,7 @@ class Sink:
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
             self.messages.append(message_from_bytes(envelope.content))
+            self.envelope_senders.append(envelope.mail_from)
             number = len(self.messages)
         return f"250 Ok: queued as Q{number}"
 

@@ -86,16 +86,16 @@ def test_a_missing_path_is_one_clear_sentence_and_exit_code_1(runner, tmp_path: 
 
 
 def test_a_folder_of_nothing_ingest_reads_names_its_files_and_fails(runner, tmp_path: Path):
-    folder = tmp_path / "bounces"
+    folder = tmp_path / "exports"
     folder.mkdir()
-    (folder / "1.eml").write_text("From: MAILER-DAEMON\n\nUndelivered mail\n")
+    (folder / "1.csv").write_text("email,status\nada@example.com,bounced\n")
     (folder / "2.ndjson").write_text('{"hello": "world"}\n')  # no provider's shape
 
     result = runner.invoke(cli, ["--db", str(tmp_path / "w.duckdb"), "ingest", str(folder)])
 
     assert result.exit_code == 1
     assert "no file could be read as provider events" in result.output
-    assert "1.eml" in result.output and "2.ndjson" in result.output
+    assert "1.csv" in result.output and "2.ndjson" in result.output
 
 
 def test_files_ingest_did_not_understand_are_named_beside_those_it_read(runner, tmp_path):

@@ -65,6 +65,30 @@ def test_each_message_carries_our_id_in_every_providers_tag_header(sink):
     )
 
 
+def test_bounces_come_back_to_an_address_that_names_the_message(sink):
+    received, port = sink
+    smtp = sender(port, smtp_connections=1, email_from="News <news@example.org>")
+
+    smtp.send([outgoing(1), outgoing(2)])
+    smtp.close()
+
+    assert received.envelope_senders == [
+        "bounces+msg_0001@example.org",
+        "bounces+msg_0002@example.org",
+    ]
+    assert [m["X-Sendout-Message-Id"] for m in received.messages] == ["msg_0001", "msg_0002"]
+
+
+def test_the_bounce_address_can_be_set(sink):
+    received, port = sink
+    smtp = sender(port, smtp_connections=1, bounce_address="returns@bounces.example.net")
+
+    smtp.send([outgoing(3)])
+    smtp.close()
+
+    assert received.envelope_senders == ["returns+msg_0003@bounces.example.net"]
+
+
 def test_connections_are_opened_once_and_reused_across_batches(sink):
     received, port = sink
     smtp = sender(port, smtp_connections=3)

@@ -66,6 +66,7 @@ def test_up_serves_the_deployments_and_stops_everything_on_sigterm(tmp_path: Pat
     assert sorted(d["name"] for d in answer.json()) == [
         "dispatch-due-sendouts",
         "dispatch-sendout",
+        "fetch-bounce-mail",
         "ingest-and-refresh",
         "refresh-reports",
     ]

@@ -42,6 +42,18 @@ class Settings(BaseSettings):
     smtp_connections: int = 4
     email_rate: float = 0.0  # messages per second over all connections; 0 is no limit
     ses_configuration_set: str | None = None
+    # where bounces go back to: each message's envelope sender is this address with our
+    # message id after a "+" (VERP: bounces+<id>@domain); default bounces@<domain of email_from>
+    bounce_address: str | None = None
+    smtp_dsn: bool = True  # ask for delivery status notifications where the relay offers DSN
+    # the mailbox bounces land in, read by `sendout bounces fetch` over IMAP with TLS
+    bounce_imap_host: str | None = None
+    bounce_imap_port: int = 993
+    bounce_imap_user: str | None = None
+    bounce_imap_password: SecretStr | None = None
+    bounce_imap_folder: str = "INBOX"
+    bounce_imap_ca_file: str | None = None  # to trust a server's private certificate authority
+    bounce_imap_done_folder: str | None = None  # move read messages here; none: delete them
     # Twilio's Messages API
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None

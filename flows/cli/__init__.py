@@ -14,6 +14,7 @@ import click
 #: Every command: the module that defines it, and its line in `sendout --help` (a test checks
 #: that each module defines exactly the commands named here).
 COMMANDS = {
+    "bounces": ("flows.cli.bounces", "Bounce mail: fetch it over IMAP, or take it from a pipe."),
     "contacts": ("flows.cli.contacts", "The people you message: import a CSV."),
     "dashboard": ("flows.cli.running", "Serve the dashboard until Ctrl-C."),
     "demo": ("flows.cli.running", "Build a demo workspace through the sandbox."),

@@ -64,8 +64,8 @@ def ingest(
     if not_understood and not any(f.provider or f.skipped for f in summary.files):
         raise click.ClickException(
             f"no file could be read as provider events: {_names(not_understood)}. Sendout reads "
-            ".json, .ndjson, .jsonl and .txt files (optionally .gz) from the providers it knows "
-            "(see docs/ingest.md)."
+            ".json, .ndjson, .jsonl and .txt files (optionally .gz) from the providers it knows, "
+            "and bounce mail as .eml, .mbox or Maildir folders (see docs/ingest.md)."
         )
     if summary.events_new and not no_refresh:
         with open_warehouse(db) as con:

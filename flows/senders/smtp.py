@@ -2,8 +2,11 @@
 
 Connections are opened once and reused, `smtp_connections` of them in parallel; an optional rate
 limit spreads messages over time. Every message carries our message id in its Message-ID and in
-each provider's tag header, so the provider's events join back. The relay's answer at RCPT is
-the first outcome: 5xx is a bad address (5.1.x) or a bounce, 4xx is retried and then deferred.
+each provider's tag header, so the provider's events join back, and in its envelope sender
+(VERP: `bounces+<id>@domain`), so the bounce mail of any relay joins back too. Where the relay
+offers DSN (RFC 3461) we ask to hear of success, failure and delay, with our id as ENVID. The
+relay's answer at RCPT is the first outcome: 5xx is a bounce (the classifier says whether it
+proves a bad address), 4xx is retried and then deferred.
 """
 
 import json
@@ -91,6 +94,20 @@ def build_message(
     return email
 
 
+def return_path(bounce_address: str, message_id: str) -> str:
+    """The VERP envelope sender of one message: our id after a "+" in the local part."""
+    local, _, domain = bounce_address.rpartition("@")
+    return f"{local}+{message_id}@{domain}"
+
+
+def bounce_address(config: Settings) -> str:
+    """Where bounces go: the configured address, else bounces@ the From address's domain."""
+    if config.bounce_address:
+        return parseaddr(config.bounce_address)[1]
+    domain = parseaddr(config.email_from)[1].rpartition("@")[2] or "sendout.invalid"
+    return f"bounces@{domain}"
+
+
 def _enhanced(reply: str) -> str | None:
     first = reply.split(maxsplit=1)[0] if reply.strip() else ""
     return first if first.count(".") == 2 and first.replace(".", "").isdigit() else None
@@ -124,6 +141,7 @@ class SmtpSender:
                 tracking_secret(secret, Path(config.db).parent),
                 config.tracking_base_url.rstrip("/"),
             )
+        self.bounces = bounce_address(config)
         self.idle: queue.SimpleQueue[smtplib.SMTP] = queue.SimpleQueue()
         self.pool = ThreadPoolExecutor(max_workers=max(1, config.smtp_connections))
 
@@ -200,15 +218,20 @@ class SmtpSender:
         )
 
     def _transaction(self, connection: smtplib.SMTP, message: Outgoing, email: Message) -> Outcome:
-        sender = parseaddr(message.sender or self.config.email_from)[1]
+        sender = return_path(self.bounces, message.message_id)
         connection.ehlo_or_helo_if_needed()  # again after a reconnect
-        code, reply = connection.mail(sender)
+        mail_options: list[str] = []
+        rcpt_options: list[str] = []
+        if self.config.smtp_dsn and connection.has_extn("dsn"):
+            mail_options = ["RET=HDRS", f"ENVID={message.message_id}"]
+            rcpt_options = ["NOTIFY=SUCCESS,FAILURE,DELAY"]
+        code, reply = connection.mail(sender, mail_options)
         if code >= 400:
             connection.rset()
             if code >= 500:
                 raise SenderUnavailable(f"the SMTP relay refuses the sender {sender}: {code}")
             raise TemporaryFailure(code, reply)
-        code, reply = connection.rcpt(message.recipient)
+        code, reply = connection.rcpt(message.recipient, rcpt_options)
         if code >= 400:
             connection.rset()
             if code >= 500:

@@ -1,0 +1,162 @@
+"""Getting bounce mail into the landing folder, where ingest reads it (DESIGN §7).
+
+Messages land in a Maildir, `<landing>/bounces`: written under `tmp/`, flushed to disk, then
+renamed into `new/`, so a reader never sees half a message and a crash leaves nothing half
+landed. A message's file is named by the hash of its bytes, so landing it twice is harmless.
+
+- `receive`: one message from standard input (Postfix's pipe transport, a `.forward`).
+- `fetch`: every message of an IMAP mailbox (TLS), each moved or deleted on the server only
+  once its file is durable here: at least once, never lost.
+"""
+
+import hashlib
+import imaplib
+import os
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from warehouse.settings import Settings
+
+MAILDIR = "bounces"
+FETCH_BATCH = 100  # messages fetched per IMAP command
+
+
+class BounceMailboxError(RuntimeError):
+    """The bounce mailbox cannot be used (not configured, unreachable, login refused)."""
+
+
+@dataclass
+class FetchSummary:
+    fetched: int = 0
+    landed: int = 0  # new files (a message landed before is not landed again)
+
+
+def maildir(landing: Path) -> Path:
+    """The landing Maildir of bounce mail, created when missing."""
+    root = landing / MAILDIR
+    for sub in ("tmp", "new", "cur"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def land_message(raw: bytes, landing: Path) -> tuple[Path, bool]:
+    """Put one message durably in the landing Maildir; return its file and whether it is new."""
+    root = maildir(landing)
+    name = hashlib.sha256(raw).hexdigest()[:32] + ".eml"
+    final = root / "new" / name
+    if final.exists() or (root / "cur" / name).exists():
+        return final, False
+    temporary = root / "tmp" / f"{name}.{os.getpid()}"
+    with temporary.open("wb") as handle:
+        handle.write(raw)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, final)
+    _sync_folder(final.parent)
+    return final, True
+
+
+def _sync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def fetch(config: Settings, on_message=None) -> FetchSummary:
+    """Land every message of the configured IMAP folder, then move or delete it there."""
+    if not config.bounce_imap_host or not config.bounce_imap_user:
+        raise BounceMailboxError(
+            "no bounce mailbox is configured: set SENDOUT_BOUNCE_IMAP_HOST, "
+            "SENDOUT_BOUNCE_IMAP_USER and SENDOUT_BOUNCE_IMAP_PASSWORD"
+        )
+    summary = FetchSummary()
+    with _session(config) as imap:
+        uids = _search(imap, config.bounce_imap_folder)
+        for start in range(0, len(uids), FETCH_BATCH):
+            batch = uids[start : start + FETCH_BATCH]
+            for raw in _fetch(imap, batch):
+                _, new = land_message(raw, config.landing)
+                summary.fetched += 1
+                summary.landed += new
+                if on_message:
+                    on_message(summary)
+            _done(imap, batch, config.bounce_imap_done_folder)  # only after landing them
+        imap.expunge()
+    return summary
+
+
+class _session:
+    """An IMAP session over TLS, logged in, logged out at the end whatever happens."""
+
+    def __init__(self, config: Settings):
+        self.config = config
+
+    def __enter__(self) -> imaplib.IMAP4_SSL:
+        config = self.config
+        context = ssl.create_default_context(cafile=config.bounce_imap_ca_file)
+        password = (
+            config.bounce_imap_password.get_secret_value() if config.bounce_imap_password else ""
+        )
+        where = f"{config.bounce_imap_host}:{config.bounce_imap_port}"
+        try:
+            self.imap = imaplib.IMAP4_SSL(
+                config.bounce_imap_host, config.bounce_imap_port, ssl_context=context, timeout=30
+            )
+        except (OSError, imaplib.IMAP4.error) as error:
+            raise BounceMailboxError(
+                f"the bounce mailbox at {where} cannot be reached: {error}"
+            ) from error
+        try:
+            self.imap.login(config.bounce_imap_user, password)
+        except imaplib.IMAP4.error as error:
+            self.imap.shutdown()
+            raise BounceMailboxError(
+                f"the bounce mailbox at {where} refused the login of {config.bounce_imap_user}"
+            ) from error
+        return self.imap
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.imap.logout()
+        except (OSError, imaplib.IMAP4.error):
+            self.imap.shutdown()
+
+
+def _search(imap: imaplib.IMAP4_SSL, folder: str) -> list[bytes]:
+    status, _ = imap.select(_quoted(folder))
+    if status != "OK":
+        raise BounceMailboxError(f"the bounce mailbox has no folder {folder!r}")
+    status, data = imap.uid("SEARCH", "ALL")
+    if status != "OK":
+        raise BounceMailboxError(f"the bounce mailbox would not list folder {folder!r}")
+    return data[0].split() if data and data[0] else []
+
+
+def _fetch(imap: imaplib.IMAP4_SSL, uids: list[bytes]):
+    """The bytes of each message, read without marking it seen."""
+    status, data = imap.uid("FETCH", b",".join(uids).decode(), "(BODY.PEEK[])")
+    if status != "OK":
+        raise BounceMailboxError("the bounce mailbox would not hand over its messages")
+    for item in data:
+        if isinstance(item, tuple) and len(item) == 2:
+            yield item[1]
+
+
+def _done(imap: imaplib.IMAP4_SSL, uids: list[bytes], done_folder: str | None) -> None:
+    """Move the landed messages to the done folder, or flag them deleted."""
+    if not uids:
+        return
+    numbers = b",".join(uids).decode()
+    if done_folder:
+        imap.create(_quoted(done_folder))  # fails harmlessly when it exists
+        status, _ = imap.uid("COPY", numbers, _quoted(done_folder))
+        if status != "OK":
+            raise BounceMailboxError(f"the bounce mailbox would not copy to {done_folder!r}")
+    imap.uid("STORE", numbers, "+FLAGS.SILENT", r"(\Deleted)")
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
