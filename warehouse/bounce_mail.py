@@ -189,8 +189,21 @@ def _typed(value: str | None) -> str | None:
     return (rest if sep and " " not in kind.strip() else value).strip() or None
 
 
+def _status_blocks(status: Message) -> list[dict[str, str]]:
+    """The field groups of a message/delivery-status part: as the email package parsed them,
+    else (an encoded part, a part it could not parse) read from its text."""
+    parsed = status.get_payload()
+    if isinstance(parsed, list) and parsed and not status.get("Content-Transfer-Encoding"):
+        return [
+            {name.lower(): " ".join(str(value).split()) for name, value in block.items()}
+            for block in parsed
+            if isinstance(block, Message)
+        ]
+    return _field_blocks(_text(status))
+
+
 def _dsn(status: Message) -> dict:
-    blocks = _field_blocks(_text(status))
+    blocks = _status_blocks(status)
     per_message = blocks[0] if blocks and "final-recipient" not in blocks[0] else {}
     recipients = []
     for block in blocks:

@@ -4,27 +4,43 @@ A file whose bytes were already ingested is skipped. Inside a file, events are d
 (provider, event_id) against everything stored, so overlapping or re-delivered files add nothing.
 A record that cannot become an event goes to `quarantine` with its file, line, reason and text.
 A crash mid-file rolls the whole file back; running again completes the job.
+
+Small mail files (a Maildir's messages, one per file) are ingested in bundles of up to
+`BUNDLE_FILES`, one transaction and one parse per bundle: planning the parse costs more than
+parsing one message, so file by file a Maildir would go at a few dozen messages a second.
 """
 
+import collections
 import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from warehouse.db import open_warehouse, transaction
 from warehouse.links import link_events
+from warehouse.mail_files import is_mail_file
 from warehouse.parsers import Parser, detect_provider, install_macros, load_parser
-from warehouse.records import FileFacts, describe, is_readable_file, read_records
+from warehouse.records import (
+    FileFacts,
+    describe,
+    is_readable_file,
+    read_mail_bundle,
+    read_records,
+)
 from warehouse.sql import read_sql
 from warehouse.vocabulary import INBOUND_EVENT_TYPES, INGESTIBLE_PROVIDERS, Provider
 
 DETECT_SAMPLE = 50  # records looked at to tell which provider wrote a file
 HOLD_SECONDS = 2.0  # longest we keep the warehouse from other processes between two files
+BUNDLE_FILES = 2000  # small mail files ingested together
+BUNDLE_FILE_BYTES = 256 * 1024  # a mail file larger than this is ingested on its own
+LINE_SPAN = 1 << 40  # a bundle numbers the records of its i-th file from i * LINE_SPAN
 
 
 class IngestError(Exception):
@@ -110,37 +126,63 @@ def _already_ingested(con: duckdb.DuckDBPyConnection, facts: FileFacts) -> bool:
     return found[0][0] > 0
 
 
-def _stage(con: duckdb.DuckDBPyConnection, parser: Parser, batch: pa.Table, received_at) -> None:
+def _stage(
+    con: duckdb.DuckDBPyConnection,
+    parser: Parser,
+    batch: pa.Table,
+    bundle: list[FileFacts],
+    received_at: datetime,
+) -> None:
+    """Parse a batch of records into the temp table `staged`, each row with the file it came
+    from and its line in that file (a scalar look-up, not a join: rows keep their order)."""
     # small record batches let DuckDB spread the parsing over every core
     con.register("records", pa.Table.from_batches(batch.to_batches(max_chunksize=8192)))
     try:
-        params = {"received_at": received_at} if parser.needs_receipt_time else None
-        con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {parser.query}", params)
+        params = {"span": LINE_SPAN, **_bundle_params(bundle)}
+        if parser.needs_receipt_time:
+            params["received_at"] = received_at
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE staged AS
+            SELECT parsed.* REPLACE (parsed.source_line % $span AS source_line),
+                $files[parsed.source_line // $span + 1] AS source_file,
+                $hashes[parsed.source_line // $span + 1] AS file_hash
+            FROM ({parser.query}) parsed
+            """,
+            params,
+        )
     finally:
         con.unregister("records")
 
 
+def _bundle_params(bundle: list[FileFacts]) -> dict[str, list[str]]:
+    return {"files": [str(f.path) for f in bundle], "hashes": [f.file_hash for f in bundle]}
+
+
 def _store_batch(
-    con: duckdb.DuckDBPyConnection, parser: Parser, facts: FileFacts, ingested_at: datetime
-) -> tuple[int, int, int]:
-    """Move the staged rows into events and quarantine; return new, duplicate and bad counts."""
-    common = {
-        "provider": str(parser.provider),
-        "source_file": str(facts.path),
-        "ingested_at": ingested_at,
-    }
-    new = con.execute(
-        read_sql("insert_new_events.sql"), {**common, "channel": _channel(parser)}
-    ).fetchall()[0][0]
-    con.execute(read_sql("quarantine_staged.sql"), {**common, "file_hash": facts.file_hash})
-    valid, bad = con.execute(
+    con: duckdb.DuckDBPyConnection, parser: Parser, ingested_at: datetime
+) -> dict[str, tuple[int, int, int]]:
+    """Move the staged rows into events and quarantine; return each file's new, duplicate and
+    bad counts."""
+    common = {"provider": str(parser.provider), "ingested_at": ingested_at}
+    before = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
+    con.execute(read_sql("insert_new_events.sql"), {**common, "channel": _channel(parser)})
+    con.execute(read_sql("quarantine_staged.sql"), common)
+    counts = con.execute(
         """
-        SELECT count(*) FILTER (WHERE problem IS NULL),
+        WITH new AS (
+            SELECT source_file, count(*) AS new FROM events WHERE seq > $before GROUP BY ALL
+        )
+        SELECT source_file,
+               coalesce(any_value(new.new), 0),
+               count(*) FILTER (WHERE problem IS NULL),
                count(DISTINCT source_line) FILTER (WHERE problem IS NOT NULL)
-        FROM staged
-        """
-    ).fetchall()[0]
-    return new, valid - new, bad
+        FROM staged LEFT JOIN new USING (source_file)
+        GROUP BY source_file
+        """,
+        {"before": before},
+    ).fetchall()
+    return {path: (new, valid - new, bad) for path, new, valid, bad in counts}
 
 
 def _channel(parser: Parser) -> str:
@@ -148,102 +190,186 @@ def _channel(parser: Parser) -> str:
 
 
 def _quarantine_unrecognised(
-    con: duckdb.DuckDBPyConnection, facts: FileFacts, batches: Iterable[pa.Table], at: datetime
-) -> int:
-    total = 0
+    con: duckdb.DuckDBPyConnection,
+    batches: Iterable[pa.Table],
+    bundle: list[FileFacts],
+    at: datetime,
+) -> dict[str, int]:
+    """Keep every record of files no parser recognised; return how many per file."""
+    totals: dict[str, int] = {}
     for batch in batches:
         con.register("records", batch)
         try:
-            con.execute(
-                read_sql("quarantine_unrecognised.sql"),
-                {"source_file": str(facts.path), "file_hash": facts.file_hash, "at": at},
-            )
+            params = {"span": LINE_SPAN, **_bundle_params(bundle)}
+            con.execute(read_sql("quarantine_unrecognised.sql"), {**params, "at": at})
+            counted = con.execute(
+                "SELECT $files[source_line // $span + 1], count(*) FROM records GROUP BY ALL",
+                {"span": LINE_SPAN, "files": params["files"]},
+            ).fetchall()
         finally:
             con.unregister("records")
-        total += batch.num_rows
-    return total
+        for path, count in counted:
+            totals[path] = totals.get(path, 0) + count
+    return totals
 
 
 def _ingest_batches(
     con: duckdb.DuckDBPyConnection,
     parser: Parser,
-    facts: FileFacts,
     batches: Iterable[pa.Table],
+    bundle: list[FileFacts],
+    received_at: datetime,
     ingested_at: datetime,
-    result: FileResult,
+    results: dict[str, FileResult],
 ) -> None:
-    """Parse, deduplicate and store every batch of a file; count into `result`."""
-    received_at = datetime.fromtimestamp(facts.path.stat().st_mtime, UTC)
-    # the file's events are those stored after this one (one writer: nothing else comes between)
+    """Parse, deduplicate and store every batch of a bundle; count into each file's result."""
+    # the bundle's events are those stored after this one (one writer: nothing else comes between)
     last_seq = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
     for statement in parser.setup:
         con.execute(statement)
     for batch in batches:
-        _stage(con, parser, batch, received_at)
-        new, duplicate, bad = _store_batch(con, parser, facts, ingested_at)
-        result.records += batch.num_rows
-        result.events_new += new
-        result.events_duplicate += duplicate
-        result.quarantined += bad
+        _stage(con, parser, batch, bundle, received_at)
+        for path, (new, duplicate, bad) in _store_batch(con, parser, ingested_at).items():
+            results[path].events_new += new
+            results[path].events_duplicate += duplicate
+            results[path].quarantined += bad
     link_events(con, since_seq=last_seq)
-    result.unmatched = _unmatched_since(con, last_seq)
+    for path, unmatched in _unmatched_since(con, last_seq).items():
+        results[path].unmatched = unmatched
 
 
 def ingest_file(
     con: duckdb.DuckDBPyConnection, path: Path, provider: Provider | None = None
 ) -> FileResult:
     """Ingest one file in one transaction; `provider=None` detects it from the content."""
-    facts = describe(path.resolve())
-    result = FileResult(path=str(facts.path))
+    return ingest_bundle(con, [path], provider)[0]
+
+
+def ingest_bundle(
+    con: duckdb.DuckDBPyConnection, paths: list[Path], provider: Provider | None = None
+) -> list[FileResult]:
+    """Ingest files of one kind (one file, or small mail files) in one transaction, parsed
+    together; `provider=None` detects it from the first records. A result per file, in order."""
+    described = [describe(path.resolve()) for path in paths]
+    results = {str(f.path): FileResult(path=str(f.path)) for f in described}
     with transaction(con):
-        if _already_ingested(con, facts):
-            result.skipped = True
-            return result
-        ingested_at = datetime.now(UTC)
-        batches = read_records(facts.path, con=con)
-        first = next(batches, None)
-        if first is not None:
-            batches = itertools.chain([first], batches)
-            sample = first.column("record").slice(0, DETECT_SAMPLE).to_pylist()
-            provider = provider or detect_provider(sample)
-            if provider is None:
-                result.quarantined = _quarantine_unrecognised(con, facts, batches, ingested_at)
-                result.records = result.quarantined
-            else:
-                _ingest_batches(
-                    con, load_parser(con, provider), facts, batches, ingested_at, result
-                )
+        fresh = _not_yet_ingested(con, described)
+        taken = {id(facts) for facts in fresh}
+        for facts in described:
+            results[str(facts.path)].skipped = id(facts) not in taken
+        if fresh:
+            _ingest_fresh(con, fresh, provider, results)
+    return [results[str(f.path)] for f in described]
+
+
+def _not_yet_ingested(
+    con: duckdb.DuckDBPyConnection, described: list[FileFacts]
+) -> list[FileFacts]:
+    hashes = [f.file_hash for f in described]
+    ingested = {
+        row[0]
+        for row in con.execute(
+            """
+            SELECT file_hash FROM ingested_files
+            WHERE file_hash IN (SELECT unnest($hashes)) AND provider IS NOT NULL
+            """,
+            {"hashes": hashes},
+        ).fetchall()
+    }
+    fresh, seen = [], set()
+    for facts in described:
+        if facts.file_hash not in ingested and facts.file_hash not in seen:
+            fresh.append(facts)
+            seen.add(facts.file_hash)
+    return fresh
+
+
+def _ingest_fresh(
+    con: duckdb.DuckDBPyConnection,
+    fresh: list[FileFacts],
+    provider: Provider | None,
+    results: dict[str, FileResult],
+) -> None:
+    ingested_at = datetime.now(UTC)
+    batches = _bundle_records(con, fresh, results)
+    first = next(batches, None)
+    if first is not None:
+        batches = itertools.chain([first], batches)
+        sample = first.column("record").slice(0, DETECT_SAMPLE).to_pylist()
+        provider = provider or detect_provider(sample)
+        if provider is None:
+            quarantined = _quarantine_unrecognised(con, batches, fresh, ingested_at)
+            for path, count in quarantined.items():
+                results[path].quarantined = count
+        else:
+            received_at = max(datetime.fromtimestamp(f.path.stat().st_mtime, UTC) for f in fresh)
+            parser = load_parser(con, provider)
+            _ingest_batches(con, parser, batches, fresh, received_at, ingested_at, results)
+    for facts in fresh:
+        result = results[str(facts.path)]
         result.provider = str(provider) if provider else None
+        if provider is None:
+            result.records = result.quarantined
+    _record_files(con, fresh, results, ingested_at)
+
+
+def _bundle_records(
+    con: duckdb.DuckDBPyConnection, fresh: list[FileFacts], results: dict[str, FileResult]
+) -> Iterator[pa.Table]:
+    """One file's records, or a bundle's (the i-th file's lines numbered from i * LINE_SPAN);
+    each file's result counts its records."""
+    if len(fresh) == 1:
+        batches = read_records(fresh[0].path, con=con)
+    else:
+        batches = read_mail_bundle([f.path for f in fresh], LINE_SPAN)
+    for batch in batches:
+        files = pc.divide(batch.column("source_line"), LINE_SPAN).to_pylist()
+        for index, count in collections.Counter(files).items():
+            results[str(fresh[index].path)].records += count
+        yield batch
+
+
+def _record_files(
+    con: duckdb.DuckDBPyConnection,
+    fresh: list[FileFacts],
+    results: dict[str, FileResult],
+    ingested_at: datetime,
+) -> None:
+    done = [results[str(f.path)] for f in fresh]
+    files = pa.table(
+        {
+            "file_hash": [f.file_hash for f in fresh],
+            "path": [str(f.path) for f in fresh],
+            "provider": [r.provider for r in done],
+            "size_bytes": pa.array([f.size_bytes for f in fresh], pa.int64()),
+            "records": pa.array([r.records for r in done], pa.int64()),
+            "events_new": pa.array([r.events_new for r in done], pa.int64()),
+            "events_duplicate": pa.array([r.events_duplicate for r in done], pa.int64()),
+            "quarantined": pa.array([r.quarantined for r in done], pa.int64()),
+        }
+    )
+    con.register("read_files", files)
+    try:
+        con.execute(
+            "INSERT INTO ingested_files BY NAME SELECT *, $at AS ingested_at FROM read_files",
+            {"at": ingested_at},
+        )
+    finally:
+        con.unregister("read_files")
+
+
+def _unmatched_since(con: duckdb.DuckDBPyConnection, last_seq: int) -> dict[str, int]:
+    inbound = [str(t) for t in INBOUND_EVENT_TYPES]
+    return dict(
         con.execute(
             """
-            INSERT INTO ingested_files (file_hash, path, provider, size_bytes, records,
-                events_new, events_duplicate, quarantined, ingested_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            SELECT source_file, count(*) FROM events
+            WHERE seq > ? AND message_id IS NULL AND NOT list_contains(?, event_type)
+            GROUP BY source_file
             """,
-            [
-                facts.file_hash,
-                str(facts.path),
-                result.provider,
-                facts.size_bytes,
-                result.records,
-                result.events_new,
-                result.events_duplicate,
-                result.quarantined,
-                ingested_at,
-            ],
-        )
-    return result
-
-
-def _unmatched_since(con: duckdb.DuckDBPyConnection, last_seq: int) -> int:
-    inbound = [str(t) for t in INBOUND_EVENT_TYPES]
-    return con.execute(
-        """
-        SELECT count(*) FROM events
-        WHERE seq > ? AND message_id IS NULL AND NOT list_contains(?, event_type)
-        """,
-        [last_seq, inbound],
-    ).fetchall()[0][0]
+            [last_seq, inbound],
+        ).fetchall()
+    )
 
 
 def ingest_paths(
@@ -279,10 +405,28 @@ def ingest_files(
     processes have the warehouse before going on with the rest)."""
     install_macros(con)
     opened = time.monotonic()
-    for path in files:
-        result = ingest_file(con, path, provider)
-        summary.add(result)
-        if on_file:
-            on_file(result)
+    for group in _bundles(files):
+        for result in ingest_bundle(con, group, provider):
+            summary.add(result)
+            if on_file:
+                on_file(result)
         if time.monotonic() - opened >= hold_seconds:
             return
+
+
+def _bundles(files: list[Path]) -> Iterator[list[Path]]:
+    """The files in order, consecutive small mail files together (up to BUNDLE_FILES)."""
+    group: list[Path] = []
+    for path in files:
+        if is_mail_file(path) and path.stat().st_size <= BUNDLE_FILE_BYTES:
+            group.append(path)
+            if len(group) >= BUNDLE_FILES:
+                yield group
+                group = []
+            continue
+        if group:
+            yield group
+            group = []
+        yield [path]
+    if group:
+        yield group

@@ -6,8 +6,12 @@ the line its "From " separator is on. Each message becomes one record of evidenc
 (warehouse.bounce_mail), in batches, so a large mbox is read with flat memory.
 """
 
+import atexit
 import io
-from collections.abc import Iterator
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,7 +20,9 @@ import pyarrow as pa
 from warehouse.bounce_mail import read_message
 
 MAIL_SUFFIXES = (".eml", ".mbox", ".msg")
-BATCH = 1000  # messages per record batch
+BATCH = 2000  # messages per record batch
+PARALLEL_FROM = 200  # messages in a batch worth parsing on every core
+_pool: ProcessPoolExecutor | None = None
 
 
 @lru_cache(maxsize=1024)
@@ -36,19 +42,45 @@ def looks_like_mbox(head: bytes) -> bool:
 
 def mail_records(handle: io.BufferedIOBase, head: bytes, schema: pa.Schema) -> Iterator[pa.Table]:
     """The records of a mail file whose first bytes are `head`: one per message."""
-    batch: tuple[list, list, list] = ([], [], [])
-    for line, raw in _messages(handle, head):
-        record, problem = read_message(raw)
-        for column, value in zip(batch, (line, record, problem), strict=True):
-            column.append(value)
-        if len(batch[0]) >= BATCH:
-            yield pa.table(list(batch), schema=schema)
-            batch = ([], [], [])
-    if batch[0]:
-        yield pa.table(list(batch), schema=schema)
+    yield from message_records(file_messages(handle, head), schema)
 
 
-def _messages(handle: io.BufferedIOBase, head: bytes) -> Iterator[tuple[int, bytes]]:
+def message_records(messages: Iterable[tuple[int, bytes]], schema: pa.Schema) -> Iterator[pa.Table]:
+    """(source_line, raw message) pairs as record batches, parsed on every core when many."""
+    batch: list[tuple[int, bytes]] = []
+    for message in messages:
+        batch.append(message)
+        if len(batch) >= BATCH:
+            yield _parsed(batch, schema)
+            batch = []
+    if batch:
+        yield _parsed(batch, schema)
+
+
+def _parsed(batch: list[tuple[int, bytes]], schema: pa.Schema) -> pa.Table:
+    raws = [raw for _, raw in batch]
+    if len(raws) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1:
+        parsed = list(_workers().map(read_message, raws, chunksize=64))
+    else:
+        parsed = [read_message(raw) for raw in raws]
+    lines = [line for line, _ in batch]
+    records = [record for record, _ in parsed]
+    problems = [problem for _, problem in parsed]
+    return pa.table([lines, records, problems], schema=schema)
+
+
+def _workers() -> ProcessPoolExecutor:
+    """Processes that parse mail (the email package is pure Python: one core each), started
+    once per process and fresh (spawned: they share nothing with the warehouse's threads)."""
+    global _pool
+    if _pool is None:
+        context = multiprocessing.get_context("spawn")
+        _pool = ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=context)
+        atexit.register(_pool.shutdown, cancel_futures=True)
+    return _pool
+
+
+def file_messages(handle: io.BufferedIOBase, head: bytes) -> Iterator[tuple[int, bytes]]:
     """(line number, bytes) of each message: the whole file, or each of an mbox's messages."""
     if not looks_like_mbox(head):
         yield 1, head + handle.read()

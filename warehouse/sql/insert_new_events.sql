@@ -42,7 +42,7 @@ SELECT
     body,
     payload,
     md5_number_lower(event_id) AS event_hash,
-    $source_file AS source_file,
+    source_file,
     source_line,
     $ingested_at::TIMESTAMPTZ AS ingested_at
 FROM staged

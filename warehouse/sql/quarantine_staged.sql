@@ -1,7 +1,8 @@
--- Keep every staged record that could not become an event, with why.
+-- Keep every staged record that could not become an event, with why (one row per record: a
+-- record of many recipients may have a problem on each).
 INSERT INTO quarantine (source_file, file_hash, source_line, provider, reason, raw, quarantined_at)
-SELECT DISTINCT ON (source_line)
-    $source_file, $file_hash, source_line, $provider, problem, payload, $ingested_at
+SELECT DISTINCT ON (source_file, source_line)
+    source_file, file_hash, source_line, $provider, problem, payload, $ingested_at
 FROM staged
 WHERE problem IS NOT NULL
-ORDER BY source_line
+ORDER BY source_file, source_line
