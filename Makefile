@@ -27,18 +27,23 @@ format: setup
 	$(UV) run --locked ruff format .
 	$(UV) run --locked ruff check --fix .
 
-# what the tests need from Debian: Chromium for the browser tests, openssl for the TLS test;
-# installed when missing and we are root, else the one command to run is said
+# what the tests need from Debian: Chromium for the browser tests, openssl for the TLS test,
+# Postfix and Dovecot as real mail servers (tests/mail_servers.py); installed when missing and we
+# are root, else the one command to run is said. Postfix is preseeded "No configuration" so the
+# package configures and starts no system daemon: the tests run instances of their own.
 test-deps:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	[ -x /usr/sbin/postfix ] || missing="$$missing postfix"; \
+	[ -x /usr/sbin/dovecot ] || missing="$$missing dovecot-imapd"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			echo "Installing$$missing from Debian for the tests ..."; \
+			echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		else \
-			echo "The tests need$$missing: run 'sudo apt-get install -y$$missing', then make test again." >&2; \
+			echo "The tests need$$missing: run 'echo \"postfix postfix/main_mailer_type select No configuration\" | sudo debconf-set-selections && sudo apt-get install -y$$missing', then make test again." >&2; \
 			exit 1; \
 		fi; \
 	fi

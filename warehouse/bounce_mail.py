@@ -14,6 +14,7 @@ back to (`bounces+<id>@...`), the DSN's envelope id, or the returned message's h
 import hashlib
 import re
 from email import message_from_bytes
+from email.header import decode_header, make_header
 from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
@@ -26,13 +27,21 @@ RETURNED_ID = re.compile(
     r"^(?:x-sendout-message-id:\s*(msg_[0-9a-f]{32})|message-id:\s*<(msg_[0-9a-f]{32})@)",
     re.IGNORECASE | re.MULTILINE,
 )
-ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
-SMTP_REPLY = re.compile(
-    r"(?<![0-9.])[245][0-5][0-9](?:[ -]|$)|(?<![0-9.])[245]\.[0-9]{1,3}\.[0-9]{1,3}"
+ADDRESS = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}"
 )
+# an X.400 gateway's way of writing an address: "dda:SMTP=user@example.com", "smtp=..."
+ADDRESS_PREFIX = re.compile(r"(?:dda:)?(?:smtp|rfc-?822)=", re.IGNORECASE)
+# a failure reply: 4xx or 5xx, or an enhanced code of class 4 or 5
+SMTP_REPLY = re.compile(
+    r"(?<![0-9.])[45][0-5][0-9](?:[ -]|$)|(?<![0-9.])[45]\.[0-9]{1,3}\.[0-9]{1,3}"
+)
+SENDER_BEFORE = re.compile(r"(mail from|from|sender)\s*:?\s*<?$", re.IGNORECASE)
 FAILURE_WORDS = re.compile(
-    r"unknown|no such|does ?n[o']t exist|not found|invalid|rejected|refused|denied|full|quota|"
-    r"disabled|unrouteable|unroutable|not listed|failed|error|blocked|too (large|big)|expired",
+    r"unknown|no such|does ?n[o']t (exist|have)|not found|invalid|rejected|refused|denied|full|"
+    r"quota|disabled|discontinued|unrouteable|unroutable|not listed|fail|error|blocked|"
+    r"too (large|big)|expired|could ?n[o']t|cannot|can't|unable|undeliver|not (be )?delivered|"
+    r"not accepting|not (been )?collected|no longer|aborted|not recogni[sz]ed|postponed",
     re.IGNORECASE,
 )
 BOUNCE_SENDER = re.compile(
@@ -51,7 +60,14 @@ AUTO_REPLY_SUBJECT = re.compile(
 )
 DELAY_WORDS = re.compile(
     r"delayed|will (continue to )?(retry|try)|still (be )?trying|not yet been delivered|"
-    r"warning: message|has not been delivered yet|temporar",
+    r"warning: message|has not been delivered yet|postponed|attempts will continue|"
+    r"will be retried|continue to try",
+    re.IGNORECASE,
+)
+GIVE_UP_WORDS = re.compile(
+    r"after \d+ attempt|not going to try again|gave up|giving up|too long|will not be retried|"
+    r"no further attempts|aborted after|permanent(ly)?|delivery failed \d+ attempts|"
+    r"could not be delivered within|not been collected",
     re.IGNORECASE,
 )
 # where the copy of the original message starts in a bounce's text
@@ -62,7 +78,7 @@ RETURNED_COPY = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 ROLE_LOCAL_PARTS = ("mailer-daemon", "postmaster", "double-bounce", "noreply", "no-reply")
-LOOK_AHEAD_LINES = 6
+LOOK_AHEAD_LINES = 10
 RAW_KEPT = 64 * 1024  # what a record keeps of a message that yields nothing, for quarantine
 
 
@@ -79,6 +95,10 @@ def read_message(raw: bytes) -> tuple[str, str | None]:
         evidence.update(_feedback(message, feedback))
     elif status is not None:
         evidence.update(_dsn(status))
+        if not evidence["recipients"]:  # a report that names its recipients only in words
+            evidence.update(_non_standard(message, is_report=True))
+        else:
+            _add_words(evidence["recipients"], message)
     elif _is_auto_reply(message):
         return _record(raw, {**evidence, "mail": "auto_reply"}), (
             "an auto-reply (RFC 3834), not a bounce"
@@ -111,8 +131,14 @@ def _common(raw: bytes, message: Message) -> dict:
 
 
 def _header(message: Message, name: str) -> str:
+    """A header's text, its encoded words (RFC 2047) decoded."""
     value = message.get(name)
-    return "" if value is None else str(value)
+    if value is None:
+        return ""
+    try:
+        return str(make_header(decode_header(str(value))))
+    except (LookupError, UnicodeError, ValueError):  # an unknown charset, broken encoding
+        return str(value)
 
 
 def _date(text: str) -> str | None:
@@ -189,6 +215,32 @@ def _typed(value: str | None) -> str | None:
     return (rest if sep and " " not in kind.strip() else value).strip() or None
 
 
+def _dsn_address(block: dict[str, str]) -> str | None:
+    """The address we sent to: the original recipient where the report keeps it (the final one
+    may be an alias it expanded to, or an X.400 name), else the final one."""
+    for name in ("original-recipient", "final-recipient"):
+        value = _typed(block.get(name)) or ""
+        if found := ADDRESS.search(ADDRESS_PREFIX.sub("", value)):
+            return found.group(0).strip(".'\"`")
+    return None
+
+
+ACTIONS = {
+    "fail": "failed",
+    "error": "failed",
+    "delay": "delayed",
+    "deliver": "delivered",
+    "relay": "relayed",
+    "expand": "expanded",
+}
+
+
+def _action(value: str | None) -> str | None:
+    """RFC 3464's action, from what servers write ("failed", "failure", "Error", ...)."""
+    word = (value or "").strip().lower()
+    return next((action for start, action in ACTIONS.items() if word.startswith(start)), None)
+
+
 def _status_blocks(status: Message) -> list[dict[str, str]]:
     """The field groups of a message/delivery-status part: as the email package parsed them,
     else (an encoded part, a part it could not parse) read from its text."""
@@ -207,25 +259,31 @@ def _dsn(status: Message) -> dict:
     per_message = blocks[0] if blocks and "final-recipient" not in blocks[0] else {}
     recipients = []
     for block in blocks:
-        address = _typed(block.get("final-recipient")) or _typed(block.get("original-recipient"))
+        address = _dsn_address(block)
         if not address:
             continue
+        code = _status_code(block.get("status"))
+        # what else the report says: words after the status code, a gateway's own notes
+        said = [
+            _typed(block.get("diagnostic-code")),
+            (block.get("status") or "").replace(code or "", "", 1).strip(" ()"),
+            block.get("x-supplementary-info") or block.get("x400-supplementary-info"),
+        ]
         recipients.append(
             {
-                "address": address.strip("<> "),
-                "action": (block.get("action") or "").strip().lower() or None,
-                "status": _status_code(block.get("status")),
-                "diagnostic": _typed(block.get("diagnostic-code")),
+                "address": address,
+                "action": _action(block.get("action")),
+                "status": code,
+                "diagnostic": " ".join(s for s in said if s) or None,
                 "remote_mta": _typed(block.get("remote-mta")),
             }
         )
     envelope_id = per_message.get("original-envelope-id", "")
     evidence: dict = {"mail": "dsn", "recipients": recipients}
-    evidence["reporting_mta"] = _typed(per_message.get("reporting-mta"))
+    if reporting := _typed(per_message.get("reporting-mta")):
+        evidence["reporting_mta"] = reporting
     if found := MESSAGE_ID.search(envelope_id):
         evidence["envelope_id"] = found.group(0)
-    if not evidence["reporting_mta"]:
-        evidence.pop("reporting_mta")
     return evidence
 
 
@@ -299,21 +357,39 @@ def _own_parts(message: Message):
         yield message
 
 
-def _non_standard(message: Message) -> dict:
-    if not _looks_like_bounce(message):
+def _non_standard(message: Message, is_report: bool = False) -> dict:
+    if not is_report and not _looks_like_bounce(message):
         return {"mail": "not_a_bounce"}
-    text = _body_text(message)
+    text = ADDRESS_PREFIX.sub("", _body_text(message))
     ignored = _own_addresses(message)
     recipients = _addresses_with_replies(text, ignored)
     kind = "text"
     if not recipients:
         recipients = _flufl_addresses(message, text, ignored)
         kind = "detector"
-    delayed = DELAY_WORDS.search(text) and not re.search(r"\b5[0-9][0-9]\b", text)
-    verdict = "delayed" if delayed else None
+    verdict = None
+    if GIVE_UP_WORDS.search(text):
+        verdict = "failed"
+    elif DELAY_WORDS.search(text) and not re.search(r"(?<![0-9.])5[0-9][0-9](?![0-9.])", text):
+        verdict = "delayed"
     for recipient in recipients:
         recipient["action"] = verdict
     return {"mail": kind, "recipients": recipients}
+
+
+def _add_words(recipients: list[dict], message: Message) -> None:
+    """Give a report's recipients that came without a diagnostic the words its text part says
+    of them (or of the failure, when it names none)."""
+    wordless = [r for r in recipients if not r.get("diagnostic")]
+    if not wordless:
+        return
+    text = _body_text(message)
+    lines = text.split("\n")
+    for recipient in wordless:
+        address = recipient["address"].lower()
+        numbers = [i for i, line in enumerate(lines) if address in line.lower()]
+        near = [_reply_near(lines, number, address) for number in numbers]
+        recipient["diagnostic"] = next((n for n in near if n), None) or _gist(text)
 
 
 def _own_addresses(message: Message) -> set[str]:
@@ -323,32 +399,37 @@ def _own_addresses(message: Message) -> set[str]:
 
 
 def _is_candidate(address: str, ignored: set[str]) -> bool:
-    address = address.lower().rstrip(".")
     local = address.partition("@")[0]
     return address not in ignored and local not in ROLE_LOCAL_PARTS and not VERP.search(address)
 
 
 def _addresses_with_replies(text: str, ignored: set[str]) -> list[dict]:
-    """Each address in the text with a failure reply on its line or the next few."""
+    """Each address in the text with a failure reply near one of its mentions (the first
+    mention with a reply, else the first with words of failure)."""
     lines = text.replace("\r\n", "\n").split("\n")
-    found: dict[str, dict] = {}
+    mentions: dict[str, list[int]] = {}
     for number, line in enumerate(lines):
-        for address in ADDRESS.findall(line):
-            address = address.strip(".").lower()
-            if address in found or not _is_candidate(address, ignored):
-                continue
-            diagnostic = _reply_near(lines, number, address)
-            if diagnostic:
-                found[address] = {"address": address, "diagnostic": diagnostic}
-    return list(found.values())
+        for found in ADDRESS.finditer(line):
+            address = found.group(0).strip(".'\"`").lower()
+            if SENDER_BEFORE.search(line[: found.start()]) or not _is_candidate(address, ignored):
+                continue  # the sender ("not accepting mail from <us>"), a role address
+            mentions.setdefault(address, []).append(number)
+    recipients = []
+    for address, numbers in mentions.items():
+        near = [_reply_near(lines, number, address) for number in numbers]
+        replies = [n for n in near if n and SMTP_REPLY.search(n)]
+        diagnostic = next(iter(replies), None) or next((n for n in near if n), None)
+        if diagnostic:
+            recipients.append({"address": address, "diagnostic": diagnostic})
+    return recipients
 
 
 def _reply_near(lines: list[str], number: int, address: str) -> str | None:
     """The failure reply given for `address`: on its line or in the lines after it, up to the
-    next address or blank paragraph break."""
+    next line naming another address."""
     window = []
     for offset, line in enumerate(lines[number : number + LOOK_AHEAD_LINES]):
-        others = [a for a in ADDRESS.findall(line) if a.strip(".").lower() != address]
+        others = [a for a in ADDRESS.findall(line) if a.strip(".'\"`").lower() != address]
         if offset and others and not SMTP_REPLY.search(line):
             break
         window.append(line.strip())
@@ -378,5 +459,14 @@ def _flufl_addresses(message: Message, text: str, ignored: set[str]) -> list[dic
             continue
         number = next((i for i, line in enumerate(lines) if address in line.lower()), None)
         diagnostic = _reply_near(lines, number, address) if number is not None else None
-        recipients.append({"address": address, "action": action, "diagnostic": diagnostic})
+        recipients.append(
+            {"address": address, "action": action, "diagnostic": diagnostic or _gist(text)}
+        )
     return recipients
+
+
+def _gist(text: str) -> str | None:
+    """The first words of a bounce that say what went wrong, when no line names an address."""
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text)]
+    failing = [p for p in paragraphs if p and (SMTP_REPLY.search(p) or FAILURE_WORDS.search(p))]
+    return " ".join(failing)[:500] or None

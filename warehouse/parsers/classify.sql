@@ -53,7 +53,7 @@ CREATE OR REPLACE TEMP MACRO says_no_such_mailbox(t) AS (
         || '|unknown (recipient|mailbox|local.?part|address|account)|recipient not found'
         || '|invalid (recipient|mailbox)|not a valid (mailbox|recipient|user)|no mailbox (here )?by that name'
         || '|(user|recipient|address) (is )?not (listed|local|here)|doesn''t have an? [a-z0-9.-]+ account'
-        || '|bad destination mailbox|mailbox (is )?(not )?(unavailable|not available) \(user unknown\)'
+        || '|bad destination mailbox|not listed in (the )?(domino|public|name)|not recogni[sz]ed|mailbox (is )?(not )?(unavailable|not available) \(user unknown\)'
         || '|resolver\.adr\.recipientnotfound|addressee unknown|unrouteable address')
 );
 
@@ -61,7 +61,7 @@ CREATE OR REPLACE TEMP MACRO says_no_such_mailbox(t) AS (
 CREATE OR REPLACE TEMP MACRO says_policy(t) AS (
     regexp_matches(t, 'spam|black.?list|block.?list|deny.?list|blocked|reputation|\brbl\b|spamhaus|'
         || 'barracuda|junk|virus|malware|phish|content|policy|abuse|prohibited|banned|'
-        || 'listed (on|at|by)|rate limit|too many|unsolicited|relay(ing)? (access )?denied|rcpthosts|not permitted')
+        || 'listed (on|at|by)|rate limit|too many|unsolicited|not accepting mail|relay(ing)? (access )?denied|rcpthosts|not permitted')
 );
 
 CREATE OR REPLACE TEMP MACRO says_authentication(t) AS (
@@ -73,11 +73,13 @@ CREATE OR REPLACE TEMP MACRO reason_of_text(t) AS (
     CASE
         WHEN t IS NULL OR t = '' THEN NULL
         WHEN says_authentication(t) THEN 'authentication'
-        WHEN regexp_matches(t, 'quota|mailbox (is )?full|box full|insufficient (system )?storage|'
+        WHEN regexp_matches(t, 'quota|mailbox (is )?full|box full|full mailbox|insufficient (system )?storage|'
             || 'exceeded storage|storage (limit|allocation)|over ?quota|out of (disk|storage) space')
             THEN 'mailbox_full'
-        WHEN regexp_matches(t, 'too (large|big)|size limit|exceeds? (the )?(maximum|message|size)|'
+        WHEN regexp_matches(t, 'too (large|big)|size limit|exceed(s|ed)? (the )?(maximum|message|size)|'
             || 'message size|message length') THEN 'too_big'
+        WHEN regexp_matches(t, 'too many hops|mail loop|loop(s)? detected|routing loop')
+            THEN 'network'
         WHEN says_no_such_mailbox(t) AND NOT says_policy(t) THEN 'user_unknown'
         WHEN says_policy(t) THEN 'policy'
         WHEN regexp_matches(t, 'disabled|inactive|suspended|deactivated|no longer (active|in use|available)'
@@ -85,12 +87,12 @@ CREATE OR REPLACE TEMP MACRO reason_of_text(t) AS (
             THEN 'mailbox_disabled'
         WHEN regexp_matches(t, 'host or domain name not found|domain (name )?(not found|does not exist|'
             || 'doesn''t exist|unknown)|no mx|nxdomain|name service error|no such domain|'
-            || 'unroutable|host (name )?not found|unknown (host|domain)|null mx')
+            || 'unroutable|host (name )?not found|unknown (host|domain)|null mx|lookup fail')
             THEN 'domain_unknown'
-        WHEN regexp_matches(t, 'expired|too long|retry time|gave up|giving up|could not be delivered '
+        WHEN regexp_matches(t, 'expired|too long|retry time|gave up|giving up|[0-9]+ attempts|could not be delivered '
             || 'within|delivery time|delay(ed)? for|time limit') THEN 'expired'
         WHEN regexp_matches(t, 'time[d ]?out|connection|network|unreachable|refused|loop|lost|'
-            || 'temporar|try again|dns|resolve|greylist') THEN 'network'
+            || 'temporar|try again|dns|resolve|greylist|gateway|no route|routing') THEN 'network'
         WHEN regexp_matches(t, 'does not exist|doesn''t exist|not exist|invalid address|'
             || 'recipient address rejected|rejected recipient|no longer exists')
             THEN 'user_unknown'
@@ -162,14 +164,16 @@ CREATE OR REPLACE TEMP MACRO failure_verdict(verdict, code, reply) AS (
 );
 
 -- Proof that the address is wrong, for a permanent failure with the given reason: the code says
--- so; or the provider says so and no precise code says otherwise; or, where there is no
--- enhanced code at all, the text says the mailbox does not exist and nothing of policy. (A
--- generic 5.0.0 with such words is not proof: DESIGN §3.)
+-- so; or the provider says so and no precise code says otherwise; or the code says nothing
+-- (none, or an "other" code such as 5.0.0 or 5.3.0, which relays put in when the remote server
+-- gave none) and the remote server's words say the mailbox does not exist, and nothing of
+-- policy. A 5.0.0 alone proves nothing (DESIGN §3).
 CREATE OR REPLACE TEMP MACRO proves_bad_address(code, reason, text, hint) AS (
     coalesce(code IN ('5.1.1', '5.1.2', '5.1.3', '5.1.6', '5.1.10'), false)
     OR (reason_of_code(code) IS NULL AND reason = 'user_unknown' AND (
         hint_proves_bad_address(hint)
-        OR (code IS NULL AND says_no_such_mailbox(lower(text)) AND NOT says_policy(lower(text)))))
+        OR ((code IS NULL OR regexp_full_match(code, '.\.[0-6]\.0'))
+            AND says_no_such_mailbox(lower(text)) AND NOT says_policy(lower(text)))))
 );
 
 -- The canonical event, bounce kind and reason of a failed, delayed or delivered attempt. (The
