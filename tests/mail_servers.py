@@ -223,6 +223,7 @@ class Destination:
     hostname: str = "dest.test"
     host: str = "127.0.0.1"
     port: int = 0
+    dsn: bool = True  # advertise DSN (then a relay leaves success reports to us)
     replies: dict[str, str] = field(default_factory=lambda: dict(REFUSALS))
     deliveries: list[Delivery] = field(default_factory=list)
     refusals: list[tuple[str, str]] = field(default_factory=list)  # (address, reply)
@@ -244,7 +245,7 @@ class Destination:
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname  # aiosmtpd leaves this to a handler that answers EHLO
-        return [*responses[:-1], "250-DSN", responses[-1]]
+        return [*responses[:-1], "250-DSN", responses[-1]] if self.dsn else responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         refusal = self.replies.get(address.split("@")[0].rstrip("0123456789"))
@@ -289,10 +290,11 @@ class _DsnController(Controller):
 
 
 @contextlib.contextmanager
-def destination_smtp(hostname: str = "dest.test") -> Iterator[Destination]:
+def destination_smtp(hostname: str = "dest.test", dsn: bool = True) -> Iterator[Destination]:
     """An SMTP server on a free port of 127.0.0.1 that accepts every recipient but those whose
-    local part starts with `unknown` (550 5.1.1) or `full` (452 4.2.2); it advertises DSN."""
-    destination = Destination(hostname=hostname, port=free_port())
+    local part starts with `unknown` (550 5.1.1) or `full` (452 4.2.2); it advertises DSN
+    unless told not to (a relay then reports its successful hand-over itself: "relayed")."""
+    destination = Destination(hostname=hostname, port=free_port(), dsn=dsn)
     controller = _DsnController(
         destination, hostname="127.0.0.1", port=destination.port, server_hostname=hostname
     )
