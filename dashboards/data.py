@@ -34,6 +34,7 @@ ENTRY_SCHEMA = {
     "added_by": pl.String,
     "added_at": pl.Datetime("us", "UTC"),
     "note": pl.String,
+    "why": pl.String,
 }
 LOOKUP_MESSAGE_SCHEMA = {
     "sendout_id": pl.String,
@@ -45,6 +46,8 @@ LOOKUP_MESSAGE_SCHEMA = {
     "delivered_at": pl.Datetime("us", "UTC"),
     "first_opened_at": pl.Datetime("us", "UTC"),
     "status_code": pl.String,
+    "bounce_reason": pl.String,
+    "why": pl.String,
 }
 HISTORY_SCHEMA = {
     "changed_at": pl.Datetime("us", "UTC"),

@@ -8,10 +8,17 @@ import polars as pl
 import streamlit as st
 
 from warehouse.settings import settings
-from warehouse.vocabulary import CHANNEL_WORDS, REASON_WORDS, SCOPE_WORDS, TYPE_WORDS
+from warehouse.vocabulary import (
+    BOUNCE_REASON_WORDS,
+    CHANNEL_WORDS,
+    REASON_WORDS,
+    SCOPE_WORDS,
+    TYPE_WORDS,
+)
 
 WORDS = {
     "reason": {str(k): v for k, v in REASON_WORDS.items()},
+    "bounce_reason": {str(k): v for k, v in BOUNCE_REASON_WORDS.items()},
     "scope": {str(k): v for k, v in SCOPE_WORDS.items()},
     "communication_type": {str(k): v for k, v in TYPE_WORDS.items()},
     "channel": {str(k): v for k, v in CHANNEL_WORDS.items()},

@@ -102,7 +102,10 @@ def test_lookup_of_a_policy_block_blames_the_filter_not_the_address(db_path, tmp
 
     advice = json.loads(sendout("lookup", "eve@example.com", "--json").output)["advice"]
 
-    assert any("blocked a message (5.7.1" in line and "DKIM" in line for line in advice)
+    assert any(
+        "refused a message (Blocked as spam or by policy (5.7.1))" in line and "DKIM" in line
+        for line in advice
+    )
     assert not any("typos" in line for line in advice)
 
 

@@ -256,3 +256,13 @@ def test_an_entry_remembers_the_send_out_it_came_from(db_path, landing, query):
     assert query("SELECT sendout_id, cause FROM unsubscribes") == [
         {"sendout_id": "s1", "cause": "bad_email"}
     ]
+
+
+def test_a_bounce_entry_says_why_the_mail_bounced(db_path, landing, query):
+    ingest_events(db_path, landing, [ses("Bounce", ADA, status="5.1.1")])
+    run_refresh(db_path)
+
+    with open_warehouse(db_path) as con:
+        [entry] = unsubscribes.entries(con)
+
+    assert (entry.reason, entry.why) == ("bad_email", "Mailbox does not exist (5.1.1)")

@@ -11,19 +11,22 @@ from warehouse.db import connect, default_db_path, fetch_dicts
 from warehouse.unsubscribes import Entry, entries, normalise_address
 from warehouse.vocabulary import (
     REASON_WORDS,
+    BounceReason,
     Channel,
     CommunicationType,
     DisplayStatus,
     EventType,
     UnsubscribeReason,
     UnsubscribeScope,
+    failure_words,
 )
 
 NOT_SENT = {str(DisplayStatus.SKIPPED), str(DisplayStatus.QUEUED)}
 REJECTED = {str(DisplayStatus.BOUNCED), str(DisplayStatus.BAD_EMAIL), str(DisplayStatus.BAD_NUMBER)}
 ARRIVED = {str(DisplayStatus.SENT), str(DisplayStatus.DELIVERED)}
 OPENED = {str(DisplayStatus.OPENED), str(DisplayStatus.CLICKED)}
-POLICY_BLOCK = "5.7."  # enhanced status codes of a block by policy (RFC 3463)
+#: bounce reasons that say the receiving side refused the message, not the address
+BLOCKED = {str(BounceReason.POLICY), str(BounceReason.AUTHENTICATION)}
 #: where a person removes an entry, as said in the advice: the CLI's words by default
 REMOVE_BY_COMMAND = "with `sendout unsubscribes remove`"
 
@@ -53,6 +56,8 @@ class SentMessage:
     delivered_at: datetime | None
     first_opened_at: datetime | None
     status_code: str | None  # of its bounce, when it bounced
+    bounce_reason: str | None  # why it failed (warehouse.vocabulary.BounceReason)
+    why: str | None = None  # the two as a person reads them
 
 
 @dataclass
@@ -85,7 +90,8 @@ def lookup(
                status.status, status.first_sent_at, status.delivered_at, status.first_opened_at,
                (SELECT max(events.status_code) FROM events
                 WHERE events.message_id = status.message_id
-                  AND events.event_type IN (SELECT unnest($bounces))) AS status_code
+                  AND events.event_type IN (SELECT unnest($bounces))) AS status_code,
+               status.bounce_reason
         FROM message_status AS status JOIN sendouts USING (sendout_id)
         WHERE status.recipient = $address AND status.channel = $channel
         ORDER BY sendouts.created_at DESC
@@ -96,7 +102,7 @@ def lookup(
             "bounces": [str(EventType.BOUNCED), str(EventType.BAD_EMAIL)],
         },
     ).fetchall()
-    found.messages = [SentMessage(*row) for row in rows]
+    found.messages = [SentMessage(*row, why=failure_words(row[-1], row[-2])) for row in rows]
     found.advice = advice(found, remove_hint)
     return found
 
@@ -127,13 +133,11 @@ def advice(found: Lookup, remove_hint: str = REMOVE_BY_COMMAND) -> list[str]:
         lines.append(
             "Some messages were skipped and never sent, at no cost: see the entries above."
         )
-    blocked = [
-        m for m in found.messages if m.status_code and m.status_code.startswith(POLICY_BLOCK)
-    ]
+    blocked = [m for m in found.messages if m.bounce_reason in BLOCKED]
     if blocked:
         lines.append(
-            f"Their provider blocked a message ({blocked[0].status_code}: a policy or spam "
-            "filter, not a wrong address): ask them to add the sender to their safe senders, "
+            f"Their provider refused a message ({blocked[0].why}): a filter, not a wrong "
+            "address. Ask them to add the sender to their safe senders, "
             "and check with your email provider that your From address's domain is set up for "
             "sending (SPF, DKIM and DMARC records)."
         )
@@ -185,8 +189,8 @@ ORDER BY created_at DESC, summary.sendout_id
 # a send-out's recipients on a channel, filtered by status and by a search on name or address
 FILTERED_RECIPIENTS = """
 SELECT status.recipient, contacts.first_name, contacts.last_name, status.status,
-       status.first_sent_at, status.delivered_at, status.first_opened_at, status.open_count,
-       status.click_count, status.is_machine_open_only, status.cost
+       status.bounce_reason, status.first_sent_at, status.delivered_at, status.first_opened_at,
+       status.open_count, status.click_count, status.is_machine_open_only, status.cost
 FROM message_status AS status
 JOIN messages USING (message_id)
 LEFT JOIN contacts USING (contact_id)

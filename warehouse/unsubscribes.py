@@ -3,7 +3,7 @@ dispatch and the dashboard ask: would this address be skipped, and why?"""
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 import duckdb
@@ -19,6 +19,7 @@ from warehouse.vocabulary import (
     CommunicationType,
     UnsubscribeReason,
     UnsubscribeScope,
+    failure_words,
 )
 
 MANUAL_CAUSE = "manual"
@@ -42,6 +43,7 @@ class Entry:
     added_by: str
     added_at: datetime
     note: str | None
+    why: str | None = None  # a bounce's reason: "Mailbox does not exist (5.1.1)"
 
 
 def normalise_address(channel: Channel | str, address: str, region: str | None = None) -> str:
@@ -68,17 +70,31 @@ def _change_count(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def entries(con: duckdb.DuckDBPyConnection, address: str | None = None) -> list[Entry]:
-    """The current list (or one address's entries), newest first."""
+    """The current list (or one address's entries), newest first; a bounce's entry says why
+    the mail bounced (the classifier's reason and the status code of the event that caused it)."""
     rows = con.execute(
         """
-        SELECT channel, address, reason, scope, sendout_id, cause, added_by, added_at, note
-        FROM unsubscribes
-        WHERE $address IS NULL OR address = $address
-        ORDER BY added_at DESC, channel, address, reason
+        WITH listed AS (
+            SELECT * FROM unsubscribes WHERE $address IS NULL OR address = $address
+        ),
+        causes AS (
+            SELECT event_id, message_id, bounce_reason, status_code
+            FROM events
+            WHERE event_hash IN (SELECT md5_number_lower(cause_event_id) FROM listed)
+              AND bounce_reason IS NOT NULL
+        )
+        SELECT listed.channel, listed.address, listed.reason, listed.scope, listed.sendout_id,
+               listed.cause, listed.added_by, listed.added_at, listed.note,
+               any_value(causes.bounce_reason), any_value(causes.status_code)
+        FROM listed
+        LEFT JOIN causes ON causes.event_id = listed.cause_event_id
+            AND causes.message_id IS NOT DISTINCT FROM listed.message_id
+        GROUP BY ALL
+        ORDER BY listed.added_at DESC, listed.channel, listed.address, listed.reason
         """,
         {"address": address},
     ).fetchall()
-    return [Entry(*row) for row in rows]
+    return [Entry(*row[:-2], why=failure_words(*row[-2:])) for row in rows]
 
 
 def skip_reason(
@@ -213,19 +229,7 @@ def export_csv(
     keep = None if only is None else set(map(tuple, only))
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(
-        [
-            "channel",
-            "address",
-            "reason",
-            "scope",
-            "sendout_id",
-            "cause",
-            "added_by",
-            "added_at",
-            "note",
-        ]
-    )
+    writer.writerow([f.name for f in fields(Entry)])
     for entry in entries(con):
         if keep is None or (entry.channel, entry.address, entry.reason) in keep:
             writer.writerow([safe_cell(v) for v in vars(entry).values()])

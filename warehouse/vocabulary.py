@@ -250,6 +250,15 @@ BOUNCE_REASON_WORDS: dict[BounceReason, str] = {
     BounceReason.OTHER: "Other",
 }
 
+
+def failure_words(reason: str | None, status_code: str | None = None) -> str | None:
+    """Why a delivery failed, as a person reads it: "Mailbox does not exist (5.1.1)"."""
+    if reason is None:
+        return None
+    words = BOUNCE_REASON_WORDS[BounceReason(reason)]
+    return f"{words} ({status_code})" if status_code else words
+
+
 #: How a person reads a scope, a communication type and a channel.
 SCOPE_WORDS: dict[UnsubscribeScope, str] = {
     UnsubscribeScope.ALL: "All messages",

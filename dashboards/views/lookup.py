@@ -35,7 +35,7 @@ if address.strip():
                 "first_sent_at": "Sent",
                 "delivered_at": "Delivered",
                 "first_opened_at": "First opened",
-                "status_code": "Bounce code",
+                "why": "Why",
             },
         )
     st.markdown("\n".join(f"- {line}" for line in found.advice))

@@ -24,6 +24,7 @@ RECIPIENT_HEADERS = {
     "first_name": "First name",
     "last_name": "Last name",
     "status": "Status",
+    "bounce_reason": "Why",
     "first_sent_at": "First sent",
     "delivered_at": "Delivered",
     "first_opened_at": "First opened",

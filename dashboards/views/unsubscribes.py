@@ -40,6 +40,7 @@ present.show_table(
         "channel": "Channel",
         "address": "Address",
         "reason": "Reason",
+        "why": "Why",
         "scope": "Applies to",
         "added_at": "Added",
         "added_by": "Added by",
