@@ -67,13 +67,21 @@ def readable(frame: pl.DataFrame) -> pl.DataFrame:
     ).with_columns(pl.col(pl.String).fill_null(""))
 
 
-def show_table(frame: pl.DataFrame, headers: dict[str, str], money_in: tuple[str, ...] = ()):
+def show_table(
+    frame: pl.DataFrame,
+    headers: dict[str, str],
+    money_in: tuple[str, ...] = (),
+    wide: tuple[str, ...] = (),
+):
     """A table a person reads: the columns in `headers` only, in that order, under those
-    words, with `readable` values and money in its currency."""
+    words, with `readable` values, money in its currency, and the `wide` columns (sentences)
+    wide enough to read."""
     config: dict[str, object] = {
         name: (
             st.column_config.NumberColumn(header, format=f"%.2f {settings().currency}")
             if name in money_in
+            else st.column_config.TextColumn(header, width="medium")
+            if name in wide
             else header
         )
         for name, header in headers.items()

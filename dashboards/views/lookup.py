@@ -20,7 +20,7 @@ if address.strip():
         st.warning(
             f"{present.WORDS['reason'][entry.reason]} ({present.WORDS['scope'][entry.scope]}) "
             f"since {present.local(entry.added_at):%d %b %Y}, by {entry.added_by}: "
-            f"{entry.note or entry.cause}"
+            f"{entry.note or entry.why or entry.cause}"
         )
     if found.messages:
         messages = pl.DataFrame(
@@ -35,7 +35,8 @@ if address.strip():
                 "first_sent_at": "Sent",
                 "delivered_at": "Delivered",
                 "first_opened_at": "First opened",
-                "why": "Why",
+                "why": "Bounce reason",
             },
+            wide=("why",),
         )
     st.markdown("\n".join(f"- {line}" for line in found.advice))

@@ -24,7 +24,7 @@ RECIPIENT_HEADERS = {
     "first_name": "First name",
     "last_name": "Last name",
     "status": "Status",
-    "bounce_reason": "Why",
+    "bounce_reason": "Bounce reason",
     "first_sent_at": "First sent",
     "delivered_at": "Delivered",
     "first_opened_at": "First opened",
@@ -113,7 +113,7 @@ def recipient_table(channel: str) -> None:
         page_number * PAGE_SIZE,
     )
     headers = RECIPIENT_HEADERS if channel == str(Channel.EMAIL) else SMS_RECIPIENT_HEADERS
-    present.show_table(page, headers, money_in=("cost",))
+    present.show_table(page, headers, money_in=("cost",), wide=("bounce_reason",))
     pages = max(1, -(-total // PAGE_SIZE))
     nav = st.columns([1, 1, 4])
     if nav[0].button("Previous", disabled=page_number == 0, key=f"prev-{channel}"):

@@ -40,13 +40,14 @@ present.show_table(
         "channel": "Channel",
         "address": "Address",
         "reason": "Reason",
-        "why": "Why",
+        "why": "Bounce reason",
         "scope": "Applies to",
         "added_at": "Added",
         "added_by": "Added by",
         "note": "Note",
         "sendout_id": "From send-out",
     },
+    wide=("why",),
 )
 st.caption(f"{shown.height} of {entries.height} entries")
 st.download_button(
