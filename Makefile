@@ -54,6 +54,7 @@ test: lint test-deps
 bench: setup
 	$(UV) run --locked python bench/ingest.py --events 2000000
 	$(UV) run --locked python bench/status.py --events 5000000
+	$(UV) run --locked python bench/bounces.py --messages 20000
 
 clean:
 	rm -rf .venv .pytest_cache .ruff_cache
