@@ -16,6 +16,8 @@ import duckdb
 
 from warehouse.settings import Settings
 
+RETRY_MAX_SECONDS = 0.05  # the longest wait between two tries to open a locked warehouse
+
 
 class WarehouseLockedError(RuntimeError):
     """Another process kept the warehouse file locked for longer than we were willing to wait."""
@@ -51,8 +53,8 @@ def connect(
                         f"{path} stayed locked by another process for {lock_timeout:.0f} s"
                     ) from error
                 raise
-            time.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 0.5)
+            time.sleep(delay * (1 + random.random() / 2))
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
     try:
         con.execute("SET TimeZone = 'UTC'")
         yield con

@@ -38,6 +38,7 @@ from warehouse.vocabulary import INBOUND_EVENT_TYPES, INGESTIBLE_PROVIDERS, Prov
 
 DETECT_SAMPLE = 50  # records looked at to tell which provider wrote a file
 HOLD_SECONDS = 2.0  # longest we keep the warehouse from other processes between two files
+YIELD_SECONDS = 0.1  # then this long without it, so that a waiting reader gets its turn
 BUNDLE_FILES = 2000  # small mail files ingested together
 BUNDLE_FILE_BYTES = 256 * 1024  # a mail file larger than this is ingested on its own
 LINE_SPAN = 1 << 40  # a bundle numbers the records of its i-th file from i * LINE_SPAN
@@ -389,6 +390,8 @@ def ingest_paths(
     while len(summary.files) < len(files):
         with open_warehouse(db_path) as con:
             ingest_files(con, files[len(summary.files) :], summary, provider, on_file, hold_seconds)
+        if len(summary.files) < len(files):
+            time.sleep(YIELD_SECONDS)  # readers retry every RETRY_MAX_SECONDS at most
     return summary
 
 
