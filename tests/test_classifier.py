@@ -46,7 +46,15 @@ failed |5.3.4 |552| 552 5.3.4 Message too big |- -> bounced soft too_big
 failed |5.4.1 |550| 5.4.1 Recipient address rejected: Access denied |- -> bounced hard user_unknown
 failed |5.4.4 |550| Host or domain name not found |- -> bounced hard domain_unknown
 failed |5.2.1 |550| 550 5.2.1 The account is disabled |- -> bounced hard mailbox_disabled
-failed |-     |-  | - |- -> bounced hard other
+failed |-     |-  | - |- -> bounced soft other
+# a refusal of our own sender (return) address says nothing of the recipient's
+failed |5.1.0 |550| <b+m@x.org>: Sender address rejected: User unknown |- -> bounced soft policy
+failed |5.1.1 |550| 5.1.1 <bounces@ours.org>: Sender address rejected |- -> bounced soft policy
+failed |-     |550| Verification failed for <bounces@ours.org> |- -> bounced soft policy
+# a number in the text is no reply code; "not recognized" of a command is no unknown user
+-      |-     |-  | Mailbox quota exceeded: 250 MB used |- -> bounced soft mailbox_full
+failed |5.5.0 |500| 500 5.5.0 Command not recognized |- -> bounced soft network
+failed |-     |550| 550 greylisted, user unknown, try again later |- -> bounced soft network
 # still trying, and given up after trying
 delayed|4.0.0 |421| 421 4.0.0 try again later |- -> deferred - network
 -      |4.2.2 |452| 452 4.2.2 Mailbox full |- -> deferred - mailbox_full

@@ -12,9 +12,10 @@
 -- proof: a status code that says so, a provider's classification that says so, or a reply that
 -- says the mailbox does not exist and nothing about policy.
 
--- The SMTP reply code in a diagnostic text ('smtp; 550 5.1.1 ...'), not a part of a dotted code.
+-- The SMTP reply code a diagnostic text starts with ('550 5.1.1 ...', 'smtp; 550 ...', '...
+-- said: 550 ...'): a number elsewhere in the text ("quota of 250 MB") is no reply.
 CREATE OR REPLACE TEMP MACRO smtp_reply_code(value) AS (
-    nullif(regexp_extract(value, '(^|[^0-9.])([245][0-5][0-9])([^0-9.]|$)', 2), '')
+    nullif(regexp_extract(value, '(^|said:|;)\s*([245][0-5][0-9])([\s-]|$)', 2), '')
 );
 
 -- What an enhanced status code says precisely (its subject and detail); NULL when it is
@@ -52,8 +53,9 @@ CREATE OR REPLACE TEMP MACRO says_no_such_mailbox(t) AS (
         || '|(mailbox|user|recipient|address) (not found|unknown|not known|is unknown)'
         || '|unknown (recipient|mailbox|local.?part|address|account)|recipient not found'
         || '|invalid (recipient|mailbox)|not a valid (mailbox|recipient|user)|no mailbox (here )?by that name'
-        || '|(user|recipient|address) (is )?not (listed|local|here)|doesn''t have an? [a-z0-9.-]+ account'
-        || '|bad destination mailbox|not listed in (the )?(domino|public|name)|not recogni[sz]ed|mailbox (is )?(not )?(unavailable|not available) \(user unknown\)'
+        || '|(user|recipient) (is )?not listed|doesn''t have an? [a-z0-9.-]+ account'
+        || '|bad destination mailbox|not listed in (the )?(domino|public|name)'
+        || '|(recipient|user)( name)? (is )?not recogni[sz]ed|mailbox (is )?(not )?(unavailable|not available) \(user unknown\)'
         || '|resolver\.adr\.recipientnotfound|addressee unknown|unrouteable address')
 );
 
@@ -62,6 +64,18 @@ CREATE OR REPLACE TEMP MACRO says_policy(t) AS (
     regexp_matches(t, 'spam|black.?list|block.?list|deny.?list|blocked|reputation|\brbl\b|spamhaus|'
         || 'barracuda|junk|virus|malware|phish|content|policy|abuse|prohibited|banned|'
         || 'listed (on|at|by)|rate limit|too many|unsolicited|not accepting mail|relay(ing)? (access )?denied|rcpthosts|not permitted')
+);
+
+-- Words that the refusal is of our own (sender, return path) address, not the recipient's:
+-- a relay verifying senders, or a bounce of the bounce address itself.
+CREATE OR REPLACE TEMP MACRO says_about_sender(t) AS (
+    coalesce(regexp_matches(t, 'sender address|sender verif|verification failed for|callout|'
+        || 'mail from:|envelope from|return.?path|bounces\+msg_|sender (domain|rejected|denied)'), false)
+);
+
+-- Words that the failure is passing: never proof of anything.
+CREATE OR REPLACE TEMP MACRO says_temporary(t) AS (
+    coalesce(regexp_matches(t, 'greylist|try again|temporar|later'), false)
 );
 
 CREATE OR REPLACE TEMP MACRO says_authentication(t) AS (
@@ -78,7 +92,7 @@ CREATE OR REPLACE TEMP MACRO reason_of_text(t) AS (
             THEN 'mailbox_full'
         WHEN regexp_matches(t, 'too (large|big)|size limit|exceed(s|ed)? (the )?(maximum|message|size)|'
             || 'message size|message length') THEN 'too_big'
-        WHEN regexp_matches(t, 'too many hops|mail loop|loop(s)? detected|routing loop')
+        WHEN regexp_matches(t, 'too many hops|mail loop|loop(s)? detected|routing loop|greylist')
             THEN 'network'
         WHEN says_no_such_mailbox(t) AND NOT says_policy(t) THEN 'user_unknown'
         WHEN says_policy(t) THEN 'policy'
@@ -140,8 +154,9 @@ CREATE OR REPLACE TEMP MACRO weak_reason_of_hint(hint) AS (
     END
 );
 
-CREATE OR REPLACE TEMP MACRO failure_reason(code, reply, text, hint) AS (
+CREATE OR REPLACE TEMP MACRO failure_reason(code, text, hint) AS (
     coalesce(
+        CASE WHEN says_about_sender(lower(text)) THEN 'policy' END,
         reason_of_code(code),
         reason_of_hint(hint),
         reason_of_text(lower(text)),
@@ -165,15 +180,19 @@ CREATE OR REPLACE TEMP MACRO failure_verdict(verdict, code, reply) AS (
 
 -- Proof that the address is wrong, for a permanent failure with the given reason: the code says
 -- so; or the provider says so and no precise code says otherwise; or the code says nothing
--- (none, or an "other" code such as 5.0.0 or 5.3.0, which relays put in when the remote server
--- gave none) and the remote server's words say the mailbox does not exist, and nothing of
--- policy. A 5.0.0 alone proves nothing (DESIGN §3).
+-- (none, or 5.0.0 or 5.3.0, which relays put in when the remote server gave none) and the
+-- remote server's words say the mailbox does not exist, and nothing of policy or of a passing
+-- failure. A 5.0.0 alone proves nothing (DESIGN §3). Words about our own sender address
+-- (a relay verifying senders) never prove anything about the recipient, whatever the code.
 CREATE OR REPLACE TEMP MACRO proves_bad_address(code, reason, text, hint) AS (
-    coalesce(code IN ('5.1.1', '5.1.2', '5.1.3', '5.1.6', '5.1.10'), false)
-    OR (reason_of_code(code) IS NULL AND reason = 'user_unknown' AND (
-        hint_proves_bad_address(hint)
-        OR ((code IS NULL OR regexp_full_match(code, '.\.[0-6]\.0'))
-            AND says_no_such_mailbox(lower(text)) AND NOT says_policy(lower(text)))))
+    NOT says_about_sender(lower(text)) AND (
+        coalesce(code IN ('5.1.1', '5.1.2', '5.1.3', '5.1.6', '5.1.10'), false)
+        OR (reason_of_code(code) IS NULL AND reason = 'user_unknown' AND (
+            hint_proves_bad_address(hint)
+            OR ((code IS NULL OR regexp_full_match(code, '.\.[03]\.0'))
+                AND coalesce(says_no_such_mailbox(lower(text)), false)
+                AND NOT coalesce(says_policy(lower(text)), false)
+                AND NOT says_temporary(lower(text))))))
 );
 
 -- The canonical event, bounce kind and reason of a failed, delayed or delivered attempt. (The
@@ -182,7 +201,7 @@ CREATE OR REPLACE TEMP MACRO proves_bad_address(code, reason, text, hint) AS (
 CREATE OR REPLACE TEMP MACRO classify_failure(verdict, code, reply, text, hint) AS (
     list_transform(
         [struct_pack(v := failure_verdict(verdict, code, reply),
-                     r := failure_reason(code, reply, text, hint))],
+                     r := failure_reason(code, text, hint))],
         lambda x: struct_pack(
             event_type := CASE x.v
                 WHEN 'delivered' THEN 'delivered'
@@ -191,11 +210,20 @@ CREATE OR REPLACE TEMP MACRO classify_failure(verdict, code, reply, text, hint) 
                 ELSE CASE WHEN proves_bad_address(code, x.r, text, hint) THEN 'bad_email'
                           ELSE 'bounced' END
             END,
+            -- hard: about the recipient; `other` only where a code or the provider says
+            -- permanent (a failure nobody explains lists nobody)
             bounce_kind := CASE x.v
                 WHEN 'gave_up' THEN 'soft'
                 WHEN 'failed' THEN
-                    CASE WHEN x.r IN ('user_unknown', 'domain_unknown', 'mailbox_disabled', 'other')
-                        THEN 'hard' ELSE 'soft' END
+                    CASE
+                        WHEN x.r IN ('user_unknown', 'domain_unknown', 'mailbox_disabled')
+                            THEN 'hard'
+                        WHEN x.r = 'other' AND (regexp_full_match(coalesce(code, ''), '5\.[12]\.[0-9]+')
+                                                OR (code IS NULL AND left(reply, 1) = '5')
+                                                OR hint IS NOT NULL)
+                            THEN 'hard'
+                        ELSE 'soft'
+                    END
             END,
             bounce_reason := CASE WHEN x.v <> 'delivered' THEN x.r END
         )
@@ -215,7 +243,6 @@ CREATE OR REPLACE TEMP MACRO classify_sms_failure(error_code) AS (
             WHEN error_code IN ('21211', '21614', '21635', '30005', '30006') THEN 'user_unknown'
             WHEN error_code IN ('30003', '30001', '30009', '30010') THEN 'network'
             WHEN error_code IN ('30004', '30007', '30034', '21610') THEN 'policy'
-            WHEN error_code = '30008' THEN 'other'
             WHEN error_code IS NOT NULL THEN 'other'
         END
     )
