@@ -584,3 +584,54 @@ def test_backscatter_for_a_message_we_never_sent_is_kept_but_joins_nothing(
         {"recipient": "pat@example.org", "sendout_message_id": NEVER_SENT_ID, "message_id": None}
     ]
     assert summary.unmatched == 1
+
+
+def test_a_failure_of_another_address_in_our_bounce_is_not_pinned_on_our_recipient(
+    db_path, tmp_path, query
+):
+    """A bounce of frank's message that reports a forward target's failure (or names a helpdesk
+    in its text) keeps that event unmatched: frank's message keeps its status and nobody is
+    listed."""
+    add_message(db_path, VERP_ID, "so-1", "frank@example.net")
+    dsn = (
+        (MAIL / "rfc" / "verp_dsn.eml")
+        .read_bytes()
+        .replace(b"Frank@Example.NET", b"frank.forward@gmail.example")
+    )
+    (tmp_path / "forward.eml").write_bytes(dsn)
+
+    summary = ingest_paths(db_path, [tmp_path / "forward.eml"])
+
+    [event] = query("SELECT recipient, message_id FROM events")
+    assert event == {"recipient": "frank.forward@gmail.example", "message_id": None}
+    assert summary.unmatched == 1
+
+
+HOSTILE = {
+    "broken encoded words.eml": b"From: =?utf-8?b?!!!?= <MAILER-DAEMON@x.example>\n"
+    b"Subject: =?utf-8?b?@@@?=\nTo: =?utf-8?q?=ZZ?=\n\nUndelivered\n",
+    "empty feedback report.eml": b"From: abuse@x.example\nContent-Type: multipart/report;"
+    b" report-type=feedback-report; boundary=B\n\n--B\nContent-Type: message/feedback-report"
+    b"\n\n\n--B--\n",
+    "idna charset and a date past any calendar.eml": b"From: MAILER-DAEMON@x.example\n"
+    b"Subject: Undelivered Mail\nDate: 1 Jan 99999999999999999999\n"
+    b"Content-Type: text/plain; charset=idna\n\n<gone@y.example>: 550 5.1.1 unknown \xff\xfe\n",
+    "a line of dashes a megabyte long.eml": b"From: MAILER-DAEMON@x.example\n"
+    b"Subject: Undelivered Mail\n\n" + b"-" * 1_000_000 + b"\n<also.gone@y.example>: 550 5.1.1\n",
+}
+
+
+def test_hostile_messages_are_read_or_kept_and_never_stop_the_folder(db_path, tmp_path, query):
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    for name, raw in HOSTILE.items():
+        (folder / name).write_bytes(raw)
+    shutil.copy(MAIL / "rfc" / "verp_dsn.eml", folder / "zz good.eml")
+
+    summary = ingest_paths(db_path, [folder])
+
+    recipients = {r["recipient"] for r in query("SELECT recipient FROM events")}
+    assert {"frank@example.net", "gone@y.example"} <= recipients
+    assert summary.files_read == len(HOSTILE) + 1
+    kept = query("SELECT source_file, reason FROM quarantine")
+    assert all(row["reason"] for row in kept)

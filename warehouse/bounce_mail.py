@@ -71,19 +71,30 @@ GIVE_UP_WORDS = re.compile(
     re.IGNORECASE,
 )
 # where the copy of the original message starts in a bounce's text
+# (no two quantifiers that can take the same characters: a long line of dashes stays linear)
 RETURNED_COPY = re.compile(
-    r"^[ \t>-]*(-+ ?(original message|this is a copy|below this line|the original message|"
-    r"returned message|original message follows)|original message follows|"
-    r"------ this is a copy of the message|received: from )",
+    r"^[ \t>]*(?:-+ ?(?:original message|this is a copy|below this line|the original message|"
+    r"returned message)|original message follows|received: from )",
     re.IGNORECASE | re.MULTILINE,
 )
 ROLE_LOCAL_PARTS = ("mailer-daemon", "postmaster", "double-bounce", "noreply", "no-reply")
 LOOK_AHEAD_LINES = 10
+TEXT_KEPT = 256 * 1024  # of a bounce's own words, what is read for addresses and replies
+LINE_KEPT = 2000  # of each of its lines (hostile lines of megabytes cost no time)
 RAW_KEPT = 64 * 1024  # what a record keeps of a message that yields nothing, for quarantine
 
 
 def read_message(raw: bytes) -> tuple[str, str | None]:
-    """One email as a JSON record of evidence, and why it yields no event (or None)."""
+    """One email as a JSON record of evidence, and why it yields no event (or None). Never
+    raises: a message that trips the reader is kept for quarantine with what went wrong."""
+    try:
+        return _read(raw)
+    except Exception as error:  # hostile input must not stop the messages around it
+        problem = f"the message could not be read ({type(error).__name__}: {error})"
+        return _record(raw, {"mail": "unreadable"}), problem[:500]
+
+
+def _read(raw: bytes) -> tuple[str, str | None]:
     message = message_from_bytes(raw, policy=compat32)
     if not message.keys():
         return _record(raw, {"mail": "none"}), "not an email message: no header fields"
@@ -137,14 +148,14 @@ def _header(message: Message, name: str) -> str:
         return ""
     try:
         return str(make_header(decode_header(str(value))))
-    except (LookupError, UnicodeError, ValueError):  # an unknown charset, broken encoding
+    except Exception:  # an unknown charset, a broken encoded word: the header as it came
         return str(value)
 
 
 def _date(text: str) -> str | None:
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return when.isoformat() if when.tzinfo else when.isoformat() + "Z"
 
@@ -179,7 +190,7 @@ def _text(part: Message) -> str:
     charset = part.get_content_charset() or "utf-8"
     try:
         return payload.decode(charset, "replace")
-    except LookupError:  # an unknown charset name
+    except (LookupError, UnicodeError):  # an unknown charset, or one that cannot replace
         return payload.decode("utf-8", "replace")
 
 
@@ -243,7 +254,8 @@ def _action(value: str | None) -> str | None:
 
 def _status_blocks(status: Message) -> list[dict[str, str]]:
     """The field groups of a message/delivery-status part: as the email package parsed them,
-    else (an encoded part, a part it could not parse) read from its text."""
+    else (a part it could not parse) read from its text. (A base64-encoded status part is not
+    read: no server seen sends one.)"""
     parsed = status.get_payload()
     if isinstance(parsed, list) and parsed and not status.get("Content-Transfer-Encoding"):
         return [
@@ -293,7 +305,8 @@ def _status_code(value: str | None) -> str | None:
 
 
 def _feedback(message: Message, report: Message | None) -> dict:
-    fields = _field_blocks(_text(report))[0] if report is not None else {}
+    blocks = _field_blocks(_text(report)) if report is not None else []
+    fields = blocks[0] if blocks else {}
     address = fields.get("original-rcpt-to")
     if not address:
         returned = _part(message, "message/rfc822") or _part(message, "text/rfc822-headers")
@@ -341,7 +354,7 @@ def _body_text(message: Message) -> str:
                 text = re.sub(r"<br\s*/?>|</p>|</div>|</tr>", "\n", text, flags=re.I)
                 text = re.sub(r"<[^>]+>", " ", text)
             texts.append(text)
-    body = "\n".join(texts)
+    body = "\n".join(line[:LINE_KEPT] for line in "\n".join(texts)[:TEXT_KEPT].split("\n"))
     cut = RETURNED_COPY.search(body)
     return body[: cut.start()] if cut else body
 
@@ -367,11 +380,10 @@ def _non_standard(message: Message, is_report: bool = False) -> dict:
     if not recipients:
         recipients = _flufl_addresses(message, text, ignored)
         kind = "detector"
-    verdict = None
-    if GIVE_UP_WORDS.search(text):
-        verdict = "failed"
-    elif DELAY_WORDS.search(text) and not re.search(r"(?<![0-9.])5[0-9][0-9](?![0-9.])", text):
-        verdict = "delayed"
+    # a bounce in no standard is a failure unless it says it is still trying: never a delivery
+    still_trying = DELAY_WORDS.search(text) and not GIVE_UP_WORDS.search(text)
+    permanent_reply = re.search(r"(?<![0-9.])5[0-9][0-9](?![0-9.])", text)
+    verdict = "delayed" if still_trying and not permanent_reply else "failed"
     for recipient in recipients:
         recipient["action"] = verdict
     return {"mail": kind, "recipients": recipients}
@@ -435,8 +447,8 @@ def _reply_near(lines: list[str], number: int, address: str) -> str | None:
         window.append(line.strip())
     joined = " ".join(w for w in window if w)
     reply = SMTP_REPLY.search(joined)
-    if reply:
-        return joined[max(0, reply.start() - 40) :][:500].strip()
+    if reply:  # from the reply on: what the classifier reads a reply code at the start of
+        return joined[reply.start() :][:500].strip()
     words = FAILURE_WORDS.search(joined)
     return joined[:500] if words else None
 

@@ -2,8 +2,9 @@
 -- a feedback report, a bounce in no standard format), one record per email.
 -- In: records(source_line, record, problem). Out: one row per failed recipient, or one row per
 -- email that yields none, with `problem` set (an auto-reply, no recipient found).
--- A bounce joins its message by our id (VERP address, envelope id, returned headers), else by
--- the latest email we sent to that recipient in the 30 days before it; else it stays unmatched.
+-- A bounce joins its message by our id (VERP address, envelope id, returned headers) when it is
+-- about the message's recipient, else by the latest email we sent to that recipient in the 30
+-- days before it; else it stays unmatched (and lists nobody).
 
 CREATE OR REPLACE TEMP MACRO mail_evidence(record) AS try(from_json(record, '{"sendout_mail": {
     "mail": "VARCHAR", "id": "VARCHAR", "date": "VARCHAR", "sendout_message_id": "VARCHAR",
@@ -54,13 +55,25 @@ sent_to AS (
       AND recipient IN (SELECT recipient FROM judged WHERE our_id IS NULL)
 ),
 
+-- a failure of some other address (a forward target, a helpdesk the text mentions) in a bounce
+-- of our message is not the message's: it is kept unmatched, and so lists nobody
+named AS (
+    SELECT message_id, recipient
+    FROM messages
+    WHERE message_id IN (SELECT our_id FROM judged)
+),
+
 joined AS (
     SELECT judged.*,
-        coalesce(our_id, CASE WHEN event_at - sent_to.created_at <= INTERVAL 30 DAY
-                              THEN sent_to.message_id END) AS sendout_message_id
+        CASE
+            WHEN our_id IS NULL AND event_at - sent_to.created_at <= INTERVAL 30 DAY
+                THEN sent_to.message_id
+            WHEN named.recipient IS NULL OR named.recipient = judged.recipient THEN our_id
+        END AS sendout_message_id
     FROM judged
     ASOF LEFT JOIN sent_to
         ON judged.recipient = sent_to.recipient AND judged.event_at >= sent_to.created_at
+    LEFT JOIN named ON named.message_id = judged.our_id
 ),
 
 mapped AS (
