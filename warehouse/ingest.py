@@ -12,6 +12,7 @@ parsing one message, so file by file a Maildir would go at a few dozen messages 
 
 import collections
 import itertools
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -36,6 +37,7 @@ from warehouse.records import (
 from warehouse.sql import read_sql
 from warehouse.vocabulary import INBOUND_EVENT_TYPES, INGESTIBLE_PROVIDERS, Provider
 
+log = logging.getLogger(__name__)
 DETECT_SAMPLE = 50  # records looked at to tell which provider wrote a file
 HOLD_SECONDS = 2.0  # longest we keep the warehouse from other processes between two files
 YIELD_SECONDS = 0.1  # then this long without it, so that a waiting reader gets its turn
@@ -117,14 +119,6 @@ def passed_over(paths: Iterable[Path]) -> list[Path]:
         for p in sorted(path.rglob("*"))
         if p.is_file() and not is_readable_file(p)
     ]
-
-
-def _already_ingested(con: duckdb.DuckDBPyConnection, facts: FileFacts) -> bool:
-    found = con.execute(
-        "SELECT count(*) FROM ingested_files WHERE file_hash = ? AND provider IS NOT NULL",
-        [facts.file_hash],
-    ).fetchall()
-    return found[0][0] > 0
 
 
 def _stage(
@@ -237,13 +231,6 @@ def _ingest_batches(
     link_events(con, since_seq=last_seq)
     for path, unmatched in _unmatched_since(con, last_seq).items():
         results[path].unmatched = unmatched
-
-
-def ingest_file(
-    con: duckdb.DuckDBPyConnection, path: Path, provider: Provider | None = None
-) -> FileResult:
-    """Ingest one file in one transaction; `provider=None` detects it from the content."""
-    return ingest_bundle(con, [path], provider)[0]
 
 
 def ingest_bundle(
@@ -409,12 +396,26 @@ def ingest_files(
     install_macros(con)
     opened = time.monotonic()
     for group in _bundles(files):
-        for result in ingest_bundle(con, group, provider):
+        for result in _ingest_group(con, group, provider):
             summary.add(result)
             if on_file:
                 on_file(result)
         if time.monotonic() - opened >= hold_seconds:
             return
+
+
+def _ingest_group(
+    con: duckdb.DuckDBPyConnection, group: list[Path], provider: Provider | None
+) -> list[FileResult]:
+    """A bundle in one go; should it fail, its files one by one, so that one bad file stops
+    only itself and the error names it."""
+    if len(group) == 1:
+        return ingest_bundle(con, group, provider)
+    try:
+        return ingest_bundle(con, group, provider)
+    except Exception:  # rolled back: nothing of the bundle is stored
+        log.warning("a bundle of %d mail files failed; ingesting them one by one", len(group))
+        return [result for path in group for result in ingest_bundle(con, [path], provider)]
 
 
 def _bundles(files: list[Path]) -> Iterator[list[Path]]:

@@ -12,6 +12,7 @@ import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,8 +20,9 @@ import pyarrow as pa
 
 from warehouse.bounce_mail import read_message
 
-MAIL_SUFFIXES = (".eml", ".mbox", ".msg")
-BATCH = 2000  # messages per record batch
+MAIL_SUFFIXES = (".eml", ".mbox")
+BATCH = 2000  # messages per record batch, at most
+BATCH_BYTES = 64 * 1024 * 1024  # and at most this much mail in it
 PARALLEL_FROM = 200  # messages in a batch worth parsing on every core
 _pool: ProcessPoolExecutor | None = None
 
@@ -48,25 +50,41 @@ def mail_records(handle: io.BufferedIOBase, head: bytes, schema: pa.Schema) -> I
 def message_records(messages: Iterable[tuple[int, bytes]], schema: pa.Schema) -> Iterator[pa.Table]:
     """(source_line, raw message) pairs as record batches, parsed on every core when many."""
     batch: list[tuple[int, bytes]] = []
+    size = 0
     for message in messages:
         batch.append(message)
-        if len(batch) >= BATCH:
+        size += len(message[1])
+        if len(batch) >= BATCH or size >= BATCH_BYTES:
             yield _parsed(batch, schema)
-            batch = []
+            batch, size = [], 0
     if batch:
         yield _parsed(batch, schema)
 
 
 def _parsed(batch: list[tuple[int, bytes]], schema: pa.Schema) -> pa.Table:
     raws = [raw for _, raw in batch]
+    parsed = None
     if len(raws) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1:
-        parsed = list(_workers().map(read_message, raws, chunksize=64))
-    else:
+        parsed = _in_workers(raws)
+    if parsed is None:
         parsed = [read_message(raw) for raw in raws]
     lines = [line for line, _ in batch]
     records = [record for record, _ in parsed]
     problems = [problem for _, problem in parsed]
     return pa.table([lines, records, problems], schema=schema)
+
+
+def _in_workers(raws: list[bytes]) -> list[tuple[str, str | None]] | None:
+    """The messages parsed by the worker processes; None when they cannot (a worker died, or
+    the calling script cannot be re-imported by a spawned process): then the caller parses."""
+    global _pool
+    try:
+        return list(_workers().map(read_message, raws, chunksize=64))
+    except (BrokenProcessPool, RuntimeError, OSError):
+        if _pool is not None:
+            _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None  # a fresh pool next time
+        return None
 
 
 def _workers() -> ProcessPoolExecutor:
@@ -92,8 +110,10 @@ def file_messages(handle: io.BufferedIOBase, head: bytes) -> Iterator[tuple[int,
             yield start, b"".join(lines)
             start, lines = number, []
         elif number > 1 or not line.startswith(b"From "):
-            # mboxrd quoting: ">From " in a body was "From "
-            lines.append(line[1:] if line.startswith(b">From ") else line)
+            # mboxrd quoting: ">From " in a body was "From ", ">>From " was ">From "
+            lines.append(
+                line[1:] if line.lstrip(b">").startswith(b"From ") and line[:1] == b">" else line
+            )
         previous_blank = not line.strip()
     if lines:
         yield start, b"".join(lines)
