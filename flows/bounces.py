@@ -12,6 +12,7 @@ landed. A message's file is named by the hash of its bytes, so landing it twice 
 import hashlib
 import imaplib
 import os
+import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,15 +77,15 @@ def fetch(config: Settings, on_message=None) -> FetchSummary:
     with _session(config) as imap:
         uids = _search(imap, config.bounce_imap_folder)
         for start in range(0, len(uids), FETCH_BATCH):
-            batch = uids[start : start + FETCH_BATCH]
-            for raw in _fetch(imap, batch):
+            landed = []
+            for uid, raw in _fetch(imap, uids[start : start + FETCH_BATCH]):
                 _, new = land_message(raw, config.landing)
+                landed.append(uid)
                 summary.fetched += 1
                 summary.landed += new
                 if on_message:
                     on_message(summary)
-            _done(imap, batch, config.bounce_imap_done_folder)  # only after landing them
-        imap.expunge()
+            _done(imap, landed, config.bounce_imap_done_folder)  # only what is landed
     return summary
 
 
@@ -129,24 +130,29 @@ def _search(imap: imaplib.IMAP4_SSL, folder: str) -> list[bytes]:
     status, _ = imap.select(_quoted(folder))
     if status != "OK":
         raise BounceMailboxError(f"the bounce mailbox has no folder {folder!r}")
-    status, data = imap.uid("SEARCH", "ALL")
+    status, data = imap.uid("SEARCH", "UNDELETED")  # not what a crash left flagged
     if status != "OK":
         raise BounceMailboxError(f"the bounce mailbox would not list folder {folder!r}")
     return data[0].split() if data and data[0] else []
 
 
 def _fetch(imap: imaplib.IMAP4_SSL, uids: list[bytes]):
-    """The bytes of each message, read without marking it seen."""
-    status, data = imap.uid("FETCH", b",".join(uids).decode(), "(BODY.PEEK[])")
+    """(uid, bytes) of each message the server handed over, read without marking it seen; a
+    message it left out or sent empty is not yielded, and so stays on the server."""
+    status, data = imap.uid("FETCH", b",".join(uids).decode(), "(UID BODY.PEEK[])")
     if status != "OK":
         raise BounceMailboxError("the bounce mailbox would not hand over its messages")
     for item in data:
-        if isinstance(item, tuple) and len(item) == 2:
-            yield item[1]
+        if isinstance(item, tuple) and len(item) == 2 and item[1]:
+            found = re.search(rb"UID (\d+)", item[0])
+            if found:
+                yield found.group(1), item[1]
 
 
 def _done(imap: imaplib.IMAP4_SSL, uids: list[bytes], done_folder: str | None) -> None:
-    """Move the landed messages to the done folder, or flag them deleted."""
+    """Move the landed messages to the done folder, or delete them: these messages only (UID
+    EXPUNGE where the server offers UIDPLUS; a plain EXPUNGE would also remove what another
+    client flagged)."""
     if not uids:
         return
     numbers = b",".join(uids).decode()
@@ -156,6 +162,10 @@ def _done(imap: imaplib.IMAP4_SSL, uids: list[bytes], done_folder: str | None) -
         if status != "OK":
             raise BounceMailboxError(f"the bounce mailbox would not copy to {done_folder!r}")
     imap.uid("STORE", numbers, "+FLAGS.SILENT", r"(\Deleted)")
+    if "UIDPLUS" in imap.capabilities:
+        imap.uid("EXPUNGE", numbers)
+    else:
+        imap.expunge()
 
 
 def _quoted(name: str) -> str:

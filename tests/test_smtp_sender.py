@@ -4,13 +4,14 @@ back, reused connections, and the relay's answers turned into outcomes."""
 import json
 import ssl
 import subprocess
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from aiosmtpd.smtp import AuthResult
 
 from flows.senders import SenderUnavailable
-from flows.senders.smtp import SmtpSender
+from flows.senders.smtp import SmtpSender, xtext
 from tests.smtp_sink import free_port, start_sink
 from warehouse.dispatch import Outgoing
 from warehouse.settings import Settings
@@ -77,6 +78,28 @@ def test_bounces_come_back_to_an_address_that_names_the_message(sink):
         "bounces+msg_0002@example.org",
     ]
     assert [m["X-Sendout-Message-Id"] for m in received.messages] == ["msg_0001", "msg_0002"]
+
+
+def test_the_return_path_is_in_the_domain_of_the_messages_own_sender(sink):
+    """So that it aligns with the From address for SPF and DMARC."""
+    received, port = sink
+    smtp = sender(port, smtp_connections=1, email_from="News <news@example.org>")
+
+    smtp.send([replace(outgoing(4), sender="Club <club@other.example>")])
+    smtp.close()
+
+    assert received.envelope_senders == ["bounces+msg_0004@other.example"]
+
+
+@pytest.mark.parametrize("address", ["bounces", "bounces@localhost", "x" * 40 + "@example.org"])
+def test_a_bounce_address_that_cannot_carry_our_id_is_refused(address):
+    with pytest.raises(ValueError, match="bounce_address"):
+        Settings(bounce_address=address)
+
+
+def test_the_original_recipient_goes_to_a_dsn_relay_as_xtext():
+    assert xtext("anna+news=1@example.org") == "anna+2Bnews+3D1@example.org"
+    assert xtext("zoë@example.org") == "zo+C3+AB@example.org"
 
 
 def test_the_bounce_address_can_be_set(sink):

@@ -4,7 +4,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -79,6 +79,19 @@ class Settings(BaseSettings):
     tracking_base_url: str | None = None  # public URL of the webhook service, for links
     tracking_secret: SecretStr | None = None  # else one is made once under data/
     scanner_click_seconds: float = 10.0  # a click sooner after sending is a link scanner's
+
+    @field_validator("bounce_address")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        """Our message id (37 characters) goes after a "+" in its local part (64 at most)."""
+        if value is None:
+            return value
+        local, at, domain = value.strip().rpartition("@")
+        if not at or not local or "." not in domain:
+            raise ValueError(f"{value!r} is not an email address (bounces@example.org)")
+        if len(local) > 64 - 38:
+            raise ValueError(f"the local part of {value!r} leaves no room for a message id")
+        return value.strip()
 
 
 @cache

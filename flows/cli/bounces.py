@@ -52,7 +52,7 @@ def receive() -> None:
         sys.exit(EX_DATAERR)
     try:
         path, _ = land_message(raw, settings().landing)
-    except OSError as error:  # a full disk, a missing permission: the mail server retries
+    except Exception as error:  # a full disk, a permission, bad settings: the server retries
         click.echo(f"sendout bounces receive: cannot land the message: {error}", err=True)
         sys.exit(EX_TEMPFAIL)
     click.echo(str(path))

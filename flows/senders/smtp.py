@@ -100,12 +100,21 @@ def return_path(bounce_address: str, message_id: str) -> str:
     return f"{local}+{message_id}@{domain}"
 
 
-def bounce_address(config: Settings) -> str:
-    """Where bounces go: the configured address, else bounces@ the From address's domain."""
+def bounce_address(config: Settings, sender: str | None = None) -> str:
+    """Where bounces go: the configured address, else bounces@ the domain of the message's
+    From address (so the return path aligns with it for SPF and DMARC)."""
     if config.bounce_address:
         return parseaddr(config.bounce_address)[1]
-    domain = parseaddr(config.email_from)[1].rpartition("@")[2] or "sendout.invalid"
+    domain = parseaddr(sender or config.email_from)[1].rpartition("@")[2] or "sendout.invalid"
     return f"bounces@{domain}"
+
+
+def xtext(text: str) -> str:
+    """RFC 3461's xtext: "+", "=" and anything outside printable ASCII as +HH."""
+    return "".join(
+        c if 33 <= ord(c) <= 126 and c not in "+=" else "".join(f"+{b:02X}" for b in c.encode())
+        for c in text
+    )
 
 
 def _enhanced(reply: str) -> str | None:
@@ -141,7 +150,6 @@ class SmtpSender:
                 tracking_secret(secret, Path(config.db).parent),
                 config.tracking_base_url.rstrip("/"),
             )
-        self.bounces = bounce_address(config)
         self.idle: queue.SimpleQueue[smtplib.SMTP] = queue.SimpleQueue()
         self.pool = ThreadPoolExecutor(max_workers=max(1, config.smtp_connections))
 
@@ -218,13 +226,17 @@ class SmtpSender:
         )
 
     def _transaction(self, connection: smtplib.SMTP, message: Outgoing, email: Message) -> Outcome:
-        sender = return_path(self.bounces, message.message_id)
+        sender = return_path(bounce_address(self.config, message.sender), message.message_id)
         connection.ehlo_or_helo_if_needed()  # again after a reconnect
         mail_options: list[str] = []
         rcpt_options: list[str] = []
         if self.config.smtp_dsn and connection.has_extn("dsn"):
             mail_options = ["RET=HDRS", f"ENVID={message.message_id}"]
-            rcpt_options = ["NOTIFY=SUCCESS,FAILURE,DELAY"]
+            # ORCPT: the address we sent to, so a report names it even after a forward
+            rcpt_options = [
+                "NOTIFY=SUCCESS,FAILURE,DELAY",
+                f"ORCPT=rfc822;{xtext(message.recipient)}",
+            ]
         code, reply = connection.mail(sender, mail_options)
         if code >= 400:
             connection.rset()
