@@ -16,6 +16,7 @@ from warehouse.vocabulary import (
     STATUS_COLUMNS,
     STATUS_RANK,
     BounceKind,
+    BounceReason,
     Channel,
     DisplayStatus,
     EventType,
@@ -93,10 +94,15 @@ def message_outcomes(events: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+#: Among equal top events, the most precise reason wins (the vocabulary's order, `other` last).
+REASON_RANK = {str(r): len(BounceReason) - i for i, r in enumerate(BounceReason)}
+
+
 def _top_reason() -> pl.Expr:
-    """The bounce reason of the top event; among equal top events the greatest reason, so that
+    """The bounce reason of the top event; among equal top events the most precise, so that
     every grouping of the events gives the same one."""
-    return pl.col("bounce_reason").sort_by("top_key", "bounce_reason", nulls_last=False).last()
+    rank = pl.col("bounce_reason").replace_strict(REASON_RANK, default=0, return_dtype=pl.Int8)
+    return pl.col("bounce_reason").sort_by("top_key", rank, nulls_last=False).last()
 
 
 #: How each column of `message_outcomes` combines over two sets of events.
