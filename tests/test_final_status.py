@@ -112,6 +112,11 @@ def test_a_message_keeps_the_reason_of_the_event_that_set_its_status() -> None:
     assert status_of([deferred, ("delivered", 30)])["bounce_reason"] is None
     assert status_of([deferred])["bounce_reason"] == "mailbox_full"
     assert status_of([bounced, deferred, ("delivered", 30)])["bounce_reason"] == "user_unknown"
+    # two equal bounces: the more precise reason, whatever the order
+    vague = ("bounced", 1, {"kind": "hard", "reason": "other"})
+    precise = ("bounced", 2, {"kind": "hard", "reason": "mailbox_disabled"})
+    assert status_of([vague, precise])["bounce_reason"] == "mailbox_disabled"
+    assert status_of([precise, vague])["bounce_reason"] == "mailbox_disabled"
 
 
 def test_a_final_soft_bounce_shows_as_bounced_with_kind_soft() -> None:

@@ -90,7 +90,8 @@ class Verdict(StrEnum):
 
 class BounceReason(StrEnum):
     """Why a message was not delivered, decided by warehouse/parsers/classify.sql from all the
-    evidence (DESIGN §4). Only `user_unknown` and `domain_unknown` can prove a bad address."""
+    evidence (DESIGN §4). Only `user_unknown` and `domain_unknown` can prove a bad address.
+    Listed from the most precise to the least: between two equal events, the earlier wins."""
 
     USER_UNKNOWN = "user_unknown"
     DOMAIN_UNKNOWN = "domain_unknown"
