@@ -669,7 +669,7 @@ def dovecot_imap(
     _chown_tree(home, mail_user)
 
     cert, key = workdir / "dovecot" / "cert.pem", workdir / "dovecot" / "key.pem"
-    _make_certificate(cert, key)
+    make_certificate(cert, key)
     users = workdir / "dovecot" / "users"
     users.write_text(f"{user}:{{PLAIN}}{password}:{account.pw_uid}:{account.pw_gid}::{home}::\n")
     users.chmod(0o644)  # read by the auth process, which runs as the dovecot user
@@ -732,7 +732,8 @@ def _imaps_greets(server: DovecotImap) -> bool:
         return False
 
 
-def _make_certificate(cert: Path, key: Path) -> None:
+def make_certificate(cert: Path, key: Path) -> None:
+    """A self-signed certificate for 127.0.0.1 (and localhost), made with openssl."""
     subprocess.run(
         [
             "openssl",

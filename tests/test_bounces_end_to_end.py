@@ -80,6 +80,18 @@ def statuses(db: Path) -> dict[str, tuple]:
     return {r["recipient"]: (r["status"], r["bounce_reason"]) for r in rows}
 
 
+def mailbox_settings(imap, landing: Path, password: str) -> Settings:
+    """What `sendout bounces fetch` is configured with for the Dovecot of a test."""
+    return Settings(
+        landing=landing,
+        bounce_imap_host=imap.host,
+        bounce_imap_port=imap.port,
+        bounce_imap_user=imap.user,
+        bounce_imap_password=password,
+        bounce_imap_ca_file=str(imap.ca_file),
+    )
+
+
 def actions(report) -> str:
     """The action a DSN reports for its one recipient (RFC 3464)."""
     [status] = [p for p in report.walk() if p.get_content_type() == "message/delivery-status"]
@@ -172,14 +184,7 @@ def test_bounces_are_fetched_over_imap_and_leave_the_mailbox_only_once_landed(
         add_to_maildir(mailbox, report.as_bytes())
 
     with dovecot_imap(workdir, "bounces", "s3cret", mailbox) as imap:
-        config = Settings(
-            landing=tmp_path / "landing",
-            bounce_imap_host=imap.host,
-            bounce_imap_port=imap.port,
-            bounce_imap_user=imap.user,
-            bounce_imap_password=imap.password,
-            bounce_imap_ca_file=str(imap.ca_file),
-        )
+        config = mailbox_settings(imap, tmp_path / "landing", imap.password)
         summary = fetch(config)
         again = fetch(config)
 
@@ -194,14 +199,7 @@ def test_a_wrong_password_is_one_clear_error_and_takes_nothing(workdir, tmp_path
     mailbox = workdir / "mailbox"
     add_to_maildir(mailbox, b"From: a@dest.test\r\nSubject: One\r\n\r\nBody\r\n")
     with dovecot_imap(workdir, "bounces", "s3cret", mailbox) as imap:
-        config = Settings(
-            landing=tmp_path / "landing",
-            bounce_imap_host=imap.host,
-            bounce_imap_port=imap.port,
-            bounce_imap_user=imap.user,
-            bounce_imap_password="wrong",
-            bounce_imap_ca_file=str(imap.ca_file),
-        )
+        config = mailbox_settings(imap, tmp_path / "landing", "wrong")
         with pytest.raises(BounceMailboxError, match="refused the login of bounces"):
             fetch(config)
 

@@ -3,7 +3,6 @@ back, reused connections, and the relay's answers turned into outcomes."""
 
 import json
 import ssl
-import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -12,6 +11,7 @@ from aiosmtpd.smtp import AuthResult
 
 from flows.senders import SenderUnavailable
 from flows.senders.smtp import SmtpSender, xtext
+from tests.mail_servers import make_certificate
 from tests.smtp_sink import free_port, start_sink
 from warehouse.dispatch import Outgoing
 from warehouse.settings import Settings
@@ -179,28 +179,7 @@ def test_a_relay_that_cannot_be_reached_is_one_clear_error():
 def certificate(tmp_path):
     """A self-signed certificate for 127.0.0.1, made with openssl for this test."""
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    make_certificate(cert, key)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     return context, cert
