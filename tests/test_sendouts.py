@@ -9,7 +9,7 @@ import pytest
 
 from tests.events import ses
 from tests.warehouse_builders import ingest_events, run_refresh
-from warehouse import sendouts, unsubscribes
+from warehouse import reports, sendouts, unsubscribes
 from warehouse.db import open_warehouse
 from warehouse.sendouts import Draft, Recipients, SendoutError
 
@@ -124,15 +124,71 @@ def test_a_recipients_csv_creates_or_updates_its_contacts(con, tmp_path):
     assert con.sql("SELECT last_name FROM contacts WHERE contact_id = 1").fetchall() == [("King",)]
 
 
-def test_a_recipients_csv_with_a_bad_row_is_refused_with_the_row(con, tmp_path):
+def test_a_recipients_csv_keeps_its_good_rows_and_lists_every_bad_one(con, tmp_path):
+    csv = tmp_path / "people.csv"
+    csv.write_text("first_name,last_name,email,mobile\nDi,,di@,\nEd,,ed@example.com,\nFay,,,\n")
+
+    created = sendouts.create(
+        con, draft(channels=["email"], sms_text=None, recipients=Recipients(csv=csv)), NOW
+    )
+
+    assert [m[2] for m in messages_of(con, created.sendout_id)] == ["ed@example.com"]
+    assert [(r.row, r.reason) for r in created.rejected] == [
+        (2, "'di@' is not a valid email address"),
+        (4, "no email and no mobile"),
+    ]
+
+
+def test_a_recipients_csv_with_no_good_row_is_refused_with_its_rows(con, tmp_path):
     csv = tmp_path / "people.csv"
     csv.write_text("first_name,last_name,email,mobile\nDi,,di@,\n")
 
-    with pytest.raises(SendoutError, match=re.escape("people.csv row 2: 'di@' is not a valid")):
+    with pytest.raises(SendoutError, match=re.escape("row 2: 'di@' is not a valid")):
         sendouts.create(
             con, draft(channels=["email"], sms_text=None, recipients=Recipients(csv=csv)), NOW
         )
     assert con.sql("SELECT count(*) FROM sendouts").fetchall() == [(0,)]
+
+
+def test_people_of_a_csv_kept_out_of_contacts_are_messaged_but_not_listed(con, tmp_path):
+    csv = tmp_path / "guests.csv"
+    csv.write_text("first_name,last_name,email,mobile\nGus,,gus@example.com,\n")
+    guests = Recipients(csv=csv, csv_to_contacts=False)
+
+    created = sendouts.create(con, draft(channels=["email"], sms_text=None, recipients=guests))
+    everyone = sendouts.create(con, draft(channels=["email"], sms_text=None), NOW)
+
+    assert [m[2] for m in messages_of(con, created.sendout_id)] == ["gus@example.com"]
+    assert "gus@example.com" not in [m[2] for m in messages_of(con, everyone.sendout_id)]
+    assert reports.search_contacts(con, "gus").is_empty()
+
+
+def test_a_csv_kept_out_of_contacts_leaves_an_existing_contact_as_it_was(con, tmp_path):
+    csv = tmp_path / "guests.csv"
+    csv.write_text("first_name,last_name,email,mobile\nAnnie,Other,ada@example.com,\n")
+
+    sendouts.create(
+        con,
+        draft(
+            channels=["email"], sms_text=None, recipients=Recipients(csv=csv, csv_to_contacts=False)
+        ),
+    )
+
+    assert con.sql(
+        "SELECT first_name, is_listed FROM contacts WHERE email = 'ada@example.com'"
+    ).fetchall() == [("Ada", True)]
+
+
+def test_typed_addresses_are_sent_to_and_bad_ones_listed(con):
+    typed = "zoe@example.org, +44 7911 123999\nnot-an-address"
+
+    created = sendouts.create(con, draft(recipients=Recipients(typed=typed)), NOW)
+
+    assert sorted(m[2] for m in messages_of(con, created.sendout_id)) == [
+        "+447911123999",
+        "zoe@example.org",
+    ]
+    assert [r.row for r in created.rejected] == [3]
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ row number and not imported; every valid row is imported all the same.
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,6 +119,25 @@ INCOMING_SCHEMA = pa.schema(
 )
 
 
+def typed_people(
+    text: str, default_region: str | None = None
+) -> tuple[list[ContactRow], list[RejectedRow]]:
+    """Email addresses and phone numbers as a person types them (one per line, or separated by
+    commas or semicolons), each a row numbered from 1 in the order typed."""
+    people, rejected = [], []
+    entries = [e.strip() for e in re.split(r"[\n,;]+", text) if e.strip()]
+    for number, entry in enumerate(entries, start=1):
+        try:
+            if "@" in entry:
+                people.append(ContactRow(number, None, None, normalise_email(entry), None))
+            else:
+                mobile = normalise_phone(entry, default_region)
+                people.append(ContactRow(number, None, None, None, mobile))
+        except InvalidAddressError as error:
+            rejected.append(RejectedRow(number, f"{entry}: {error}"))
+    return people, rejected
+
+
 def read_contacts(
     path: Path, default_region: str | None = None
 ) -> tuple[list[ContactRow], list[RejectedRow]]:
@@ -129,14 +149,15 @@ def read_contacts(
 
 
 def upsert_contacts(
-    con: duckdb.DuckDBPyConnection, rows: list[ContactRow]
+    con: duckdb.DuckDBPyConnection, rows: list[ContactRow], listed: bool = True
 ) -> tuple[int, int, list[int]]:
-    """Create or update contacts inside the caller's transaction: created, updated, their ids."""
+    """Create or update contacts inside the caller's transaction: created, updated, their ids.
+    With `listed=False` the people are messaged without becoming contacts (migration 0008)."""
     con.register(
         "incoming_contacts", pa.Table.from_pylist([vars(r) for r in rows], INCOMING_SCHEMA)
     )
     try:
-        run_script(con, "upsert_contacts.sql")
+        run_script(con, "upsert_contacts.sql", {"listed": listed})
         created, updated = con.execute(
             "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new)"
             " FROM matched_contacts"

@@ -270,7 +270,8 @@ SEARCH_CONTACTS = """
 SELECT contact_id,
        concat_ws(' ', first_name, last_name) || ' <' || coalesce(email, mobile) || '>' AS label
 FROM contacts
-WHERE $text = '' OR concat_ws(' ', first_name, last_name, email, mobile) ILIKE '%' || $text || '%'
+WHERE is_listed
+  AND ($text = '' OR concat_ws(' ', first_name, last_name, email, mobile) ILIKE '%' || $text || '%')
 ORDER BY contact_id
 LIMIT $limit
 """

@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from warehouse.addresses import InvalidAddressError, normalise_phone
-from warehouse.contacts import read_contacts, upsert_contacts
+from warehouse.contacts import RejectedRow, read_contacts, typed_people, upsert_contacts
 from warehouse.db import fetch_dicts, transaction
 from warehouse.refresh import refresh_figures
 from warehouse.sql import read_sql
@@ -41,11 +41,15 @@ class SendoutError(ValueError):
 
 @dataclass
 class Recipients:
-    """Who a send-out goes to: every contact, some contacts, or the people in a CSV file."""
+    """Who a send-out goes to: every contact, some contacts, the people in a CSV file (made
+    contacts, or messaged without becoming contacts), and addresses typed by hand (never
+    made contacts)."""
 
     all_contacts: bool = False
     contact_ids: list[int] = field(default_factory=list)
     csv: Path | None = None
+    csv_to_contacts: bool = True
+    typed: str = ""  # email addresses and phone numbers, one per line or comma-separated
 
 
 @dataclass
@@ -83,6 +87,7 @@ class Created:
     sendout_id: str
     messages: int
     without_address: int  # recipients with no address for one of the channels
+    rejected: list[RejectedRow] = field(default_factory=list)  # CSV rows and typed addresses
 
 
 def _blank(text: str | None) -> bool:
@@ -140,7 +145,7 @@ def validate(draft: Draft, now: datetime | None = None) -> list[FieldError]:
         except InvalidAddressError as error:
             errors.append(FieldError("forward_to", f"replies cannot be forwarded there: {error}"))
     chosen = draft.recipients
-    if not (chosen.all_contacts or chosen.contact_ids or chosen.csv):
+    if not (chosen.all_contacts or chosen.contact_ids or chosen.csv or chosen.typed.strip()):
         errors.append(FieldError("recipients", "choose the recipients"))
     return errors
 
@@ -152,12 +157,15 @@ def render(template: str | None, contact: dict[str, str | None]) -> str | None:
     return template.format_map({p: contact.get(p) or "" for p in PLACEHOLDERS})
 
 
-def _recipient_ids(con: duckdb.DuckDBPyConnection, chosen: Recipients) -> list[int]:
+def _recipient_ids(
+    con: duckdb.DuckDBPyConnection, chosen: Recipients
+) -> tuple[list[int], list[RejectedRow]]:
+    """The contacts a send-out goes to, and the CSV rows or typed addresses that could not be
+    used (the good ones are kept)."""
     if chosen.all_contacts:
-        return [row[0] for row in con.sql("SELECT contact_id FROM contacts ORDER BY 1").fetchall()]
+        query = "SELECT contact_id FROM contacts WHERE is_listed ORDER BY 1"
+        return [row[0] for row in con.sql(query).fetchall()], []
     ids = list(dict.fromkeys(chosen.contact_ids))
-    if chosen.csv:
-        ids += _csv_contact_ids(con, chosen.csv)
     known = {
         row[0]
         for row in con.execute(
@@ -168,18 +176,16 @@ def _recipient_ids(con: duckdb.DuckDBPyConnection, chosen: Recipients) -> list[i
     if unknown:
         listed = ", ".join(map(str, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
         raise SendoutError([FieldError("recipients", f"no contact with id {listed}")])
-    return list(dict.fromkeys(ids))
-
-
-def _csv_contact_ids(con: duckdb.DuckDBPyConnection, path: Path) -> list[int]:
-    """The contacts of a recipients CSV (created or updated first, as `contacts import` does)."""
-    rows, rejected = read_contacts(path)
-    if rejected:
-        first = rejected[0]
-        raise SendoutError(
-            [FieldError("recipients", f"{path.name} row {first.row}: {first.reason}")]
-        )
-    return upsert_contacts(con, rows)[2]
+    rejected: list[RejectedRow] = []
+    if chosen.csv:
+        people, bad = read_contacts(chosen.csv)
+        ids += upsert_contacts(con, people, listed=chosen.csv_to_contacts)[2]
+        rejected += bad
+    if chosen.typed.strip():
+        people, bad = typed_people(chosen.typed)
+        ids += upsert_contacts(con, people, listed=False)[2]
+        rejected += bad
+    return list(dict.fromkeys(ids)), rejected
 
 
 def create(con: duckdb.DuckDBPyConnection, draft: Draft, now: datetime | None = None) -> Created:
@@ -190,9 +196,16 @@ def create(con: duckdb.DuckDBPyConnection, draft: Draft, now: datetime | None = 
         raise SendoutError(errors)
     sendout_id = f"so_{uuid.uuid4().hex[:12]}"
     with transaction(con):
-        contact_ids = _recipient_ids(con, draft.recipients)
+        contact_ids, rejected = _recipient_ids(con, draft.recipients)
         if not contact_ids:
-            raise SendoutError([FieldError("recipients", "there is no contact to send to")])
+            why = "; ".join(f"row {r.row}: {r.reason}" for r in rejected[:3])
+            raise SendoutError(
+                [
+                    FieldError(
+                        "recipients", "there is no one to send to" + (f" ({why})" if why else "")
+                    )
+                ]
+            )
         con.execute(
             """
             INSERT INTO sendouts (sendout_id, name, channels, communication_type, subject,
@@ -228,7 +241,7 @@ def create(con: duckdb.DuckDBPyConnection, draft: Draft, now: datetime | None = 
             {"id": sendout_id},
         )
     refresh_figures(con)  # its recipients count, as Queued, from this moment
-    return Created(sendout_id, messages, without_address)
+    return Created(sendout_id, messages, without_address, rejected)
 
 
 def _create_messages(

@@ -34,12 +34,15 @@ def _report(created: Created, as_json: bool) -> None:
                 "sendout_id": created.sendout_id,
                 "messages": created.messages,
                 "without_address": created.without_address,
+                "rejected": [{"row": r.row, "reason": r.reason} for r in created.rejected],
             }
         )
         return
     click.echo(created.sendout_id)
     note = f", {created.without_address} left out (no address)" if created.without_address else ""
     click.echo(f"{created.messages} messages{note}", err=True)
+    for rejected in created.rejected:
+        click.echo(f"  not sent: row {rejected.row}: {rejected.reason}", err=True)
 
 
 def _fail(error: SendoutError):

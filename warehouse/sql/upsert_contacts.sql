@@ -1,5 +1,7 @@
 -- Upsert incoming_contacts (one row per person, already normalised) into contacts: a row matches
--- an existing contact by email, else by mobile; empty cells keep what the contact had.
+-- an existing contact by email, else by mobile; empty cells keep what the contact had. With
+-- $listed false the people are messaged without becoming contacts: new ones are not listed,
+-- and a listed contact they match is neither changed nor hidden.
 CREATE OR REPLACE TEMP TABLE matched_contacts AS
 WITH
 by_email AS (SELECT email, min(contact_id) AS contact_id FROM contacts GROUP BY email),
@@ -19,12 +21,13 @@ UPDATE contacts SET
     last_name = coalesce(matched.last_name, contacts.last_name),
     email = coalesce(matched.email, contacts.email),
     mobile = coalesce(matched.mobile, contacts.mobile),
+    is_listed = contacts.is_listed OR $listed,
     updated_at = current_timestamp
 FROM matched_contacts AS matched
-WHERE contacts.contact_id = matched.contact_id;
+WHERE contacts.contact_id = matched.contact_id AND ($listed OR NOT contacts.is_listed);
 
-INSERT INTO contacts (first_name, last_name, email, mobile)
-SELECT first_name, last_name, email, mobile
+INSERT INTO contacts (first_name, last_name, email, mobile, is_listed)
+SELECT first_name, last_name, email, mobile, $listed
 FROM matched_contacts
 WHERE is_new
 ORDER BY row;
