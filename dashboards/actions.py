@@ -76,7 +76,15 @@ def create_sendout(draft: Draft, send_now: bool) -> Created:
     data.clear()
     if send_now:
         st.session_state["dispatch_note"] = start_dispatch(created.sendout_id)
+    if created.rejected:
+        notify(f"created-{created.sendout_id}", "warning", not_sent(created))
     return created
+
+
+def not_sent(created: Created) -> str:
+    """The rows of a recipients CSV, or typed addresses, that could not be sent to."""
+    lines = [f"- row {r.row}: {r.reason}" for r in created.rejected]
+    return f"Not sent to {len(lines)} of the people given:\n" + "\n".join(lines)
 
 
 def sentence(error: Exception) -> str:
@@ -102,6 +110,8 @@ def show_notice(place: str) -> None:
         st.error(text, icon=":material/error:")
     elif kind == "success":
         st.success(text, icon=":material/check_circle:")
+    elif kind == "warning":
+        st.warning(text, icon=":material/warning:")
 
 
 def act(
@@ -167,13 +177,14 @@ def _resend(create: Callable[[duckdb.DuckDBPyConnection], Created]) -> None:
         create,
         lambda c: (
             f"New send-out {c.sendout_id} to {c.messages} recipients: "
-            f"{start_dispatch(c.sendout_id)}."
+            f"{start_dispatch(c.sendout_id)}." + (f"\n\n{not_sent(c)}" if c.rejected else "")
         ),
     )
 
 
-def resend_to(sendout_id: str, contact_ids: list[int]) -> None:
-    _resend(lambda con: sendouts.resend_to(con, sendout_id, Recipients(contact_ids=contact_ids)))
+def resend_to(sendout_id: str, contact_ids: list[int], typed: str = "") -> None:
+    chosen = Recipients(contact_ids=contact_ids, typed=typed)
+    _resend(lambda con: sendouts.resend_to(con, sendout_id, chosen))
 
 
 def resend_to_non_openers(sendout_id: str, exclude_machine_openers: bool) -> None:

@@ -275,6 +275,29 @@ def test_details_resend_to_non_openers_starts_a_new_send_out(warehouse):
     assert count == 1
 
 
+def test_details_resend_to_typed_addresses_says_who_could_not_be_reached(warehouse):
+    db, sendout_id = warehouse
+    at = app()
+    at.session_state["sendout_id"] = sendout_id
+    at.switch_page("views/sendout.py").run()
+
+    at.text_area(key="resend-typed").input("guest@example.org\nnot an address").run()
+    at.button(key="resend-to-button").click().run()
+    asked = [w.value for w in at.warning]
+    at.button(key="resend-yes").click().run()
+
+    assert any("again to 2 people" in question for question in asked)
+    [said] = [s.value for s in at.success if "New send-out" in s.value]
+    assert "row 2: not an address" in said
+    with connect(db, read_only=True, lock_timeout=30) as con:
+        sent = con.execute(
+            "SELECT messages.recipient, contacts.is_listed FROM messages JOIN sendouts"
+            " USING (sendout_id) JOIN contacts USING (contact_id) WHERE resend_of = ?",
+            [sendout_id],
+        ).fetchall()
+    assert sent == [("guest@example.org", False)]  # sent to, not made a contact
+
+
 def test_a_reply_can_be_put_on_the_unsubscribes_list_from_the_sms_tab(warehouse, tmp_path):
     db, sendout_id = warehouse
     mobile = "+447911100000"  # P0's, who got the SMS

@@ -51,6 +51,7 @@ def test_create_prints_the_new_id_and_json_gives_an_object(sendout):
         "sendout_id": json.loads(as_json.output)["sendout_id"],
         "messages": 1,
         "without_address": 0,
+        "rejected": [],
     }
 
 

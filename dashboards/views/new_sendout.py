@@ -130,6 +130,12 @@ elif how == "Upload a CSV":
         saved = Path(tempfile.mkdtemp()) / upload.name
         saved.write_bytes(upload.getvalue())
         recipients.csv = saved
+    recipients.csv_to_contacts = st.checkbox(
+        "Add these people to my contacts",
+        value=True,
+        key="csv-to-contacts",
+        help="Unticked, they get this send-out only: they stay out of All contacts.",
+    )
 problem("recipients")
 
 st.subheader("When")

@@ -1,5 +1,6 @@
 """Send-out details: status, progress, per-channel figures, recipients, replies and actions."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import streamlit as st
@@ -54,6 +55,7 @@ sendout_id = st.selectbox(
     format_func=lambda i: f"{names[i]} ({i})",
 )
 st.session_state["sendout_id"] = sendout_id
+actions.show_notice(f"created-{sendout_id}")  # the people it could not be sent to
 
 
 def is_moving(row: dict) -> bool:
@@ -232,7 +234,14 @@ email = next((r for r in rows if r["channel"] == str(Channel.EMAIL)), None)
 again_to, again_non = st.columns(2)
 with again_to.container(border=True):
     picked = actions.pick_contacts("resend-to")
-    if st.button("Resend to them", disabled=not picked, key="resend-to-button"):
+    typed = st.text_area(
+        "Or type email addresses or phone numbers (one per line)",
+        key="resend-typed",
+        help="They are sent to without becoming contacts.",
+        height=80,
+    )
+    typed_count = len([t for t in re.split(r"[\n,;]+", typed) if t.strip()])
+    if st.button("Resend to them", disabled=not (picked or typed_count), key="resend-to-button"):
         st.session_state["resend-asking"] = "to"
 with again_non.container(border=True):
     if email is None or not email["done"]:
@@ -249,7 +258,7 @@ with again_non.container(border=True):
             st.session_state["resend-asking"] = "non-openers"
 asking = st.session_state.get("resend-asking")
 if asking:
-    reach = len(picked) if asking == "to" else non_openers
+    reach = len(picked) + typed_count if asking == "to" else non_openers
     with st.container(border=True):
         st.warning(
             f"Send **{rows[0]['name']}** again to {reach} "
@@ -260,7 +269,7 @@ if asking:
         if yes.button("Yes, send it", key="resend-yes", type="primary"):
             del st.session_state["resend-asking"]
             if asking == "to":
-                actions.resend_to(sendout_id, picked)
+                actions.resend_to(sendout_id, picked, typed)
             else:
                 actions.resend_to_non_openers(sendout_id, exclude)
             st.rerun()
