@@ -176,7 +176,8 @@ def _resend(create: Callable[[duckdb.DuckDBPyConnection], Created]) -> None:
         "resend",
         create,
         lambda c: (
-            f"New send-out {c.sendout_id} to {c.messages} recipients: "
+            f"New send-out {c.sendout_id} to {c.messages} "
+            f"{'recipient' if c.messages == 1 else 'recipients'}: "
             f"{start_dispatch(c.sendout_id)}." + (f"\n\n{not_sent(c)}" if c.rejected else "")
         ),
     )

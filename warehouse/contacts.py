@@ -134,7 +134,7 @@ def typed_people(
                 mobile = normalise_phone(entry, default_region)
                 people.append(ContactRow(number, None, None, None, mobile))
         except InvalidAddressError as error:
-            rejected.append(RejectedRow(number, f"{entry}: {error}"))
+            rejected.append(RejectedRow(number, str(error)))
     return people, rejected
 
 
