@@ -9,7 +9,6 @@ is sent twice; running again resumes with what is left.
 
 import itertools
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,7 +42,7 @@ def run_dispatch(
     """Send every message of a send-out that has no outcome yet."""
     config = config or settings()
     stop = stop or threading.Event()
-    run_id = uuid.uuid4().hex[:12]
+    run_id = state.new_run_id()
     own_senders = senders is None
     senders = senders if senders is not None else senders_for(config)
     sent = 0

@@ -3,6 +3,10 @@ Unsubscribes list is checked per message, nothing is sent twice, and the sandbox
 flow through ingest into statuses."""
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -107,6 +111,32 @@ def test_a_second_run_cannot_take_a_send_out_another_run_holds(db_path, config):
 
     with pytest.raises(DispatchError, match="being dispatched by run other"):
         run_dispatch(db_path, sendout_id, config)
+
+
+def hold(db: Path, run_id: str) -> None:
+    with open_warehouse(db) as con:
+        con.execute("UPDATE sendouts SET dispatch_run = ?, dispatch_heartbeat_at = now()", [run_id])
+
+
+def test_a_run_that_died_on_this_host_is_taken_over_at_once(db_path, config):
+    add_people(db_path, 2)
+    sendout_id = create_sendout(db_path)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    hold(db_path, f"{socket.gethostname()}:{dead.stdout.strip()}:a1b2c3d4")
+
+    result = run_dispatch(db_path, sendout_id, config)  # the lease is 30 s: no waiting
+
+    assert result.progress.finished
+
+
+def test_a_live_run_here_or_a_run_on_another_host_keeps_its_lease(db_path, config):
+    add_people(db_path, 2)
+    sendout_id = create_sendout(db_path)
+    for holder in (f"{socket.gethostname()}:{os.getpid()}:a1b2c3d4", "elsewhere:1:a1b2c3d4"):
+        hold(db_path, holder)
+        with pytest.raises(DispatchError, match="being dispatched by run"):
+            run_dispatch(db_path, sendout_id, config)
 
 
 def test_sandbox_files_go_through_ingest_into_realistic_statuses(db_path, config):

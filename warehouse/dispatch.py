@@ -8,6 +8,9 @@ flagged `is_possible_duplicate`. The Unsubscribes list is checked as each messag
 """
 
 import json
+import os
+import socket
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -19,6 +22,27 @@ from warehouse.parsers import install_macros
 from warehouse.sendouts import render
 from warehouse.sql import run_script
 from warehouse.vocabulary import Channel, EventType, Provider
+
+
+def new_run_id() -> str:
+    """A dispatch run's id, naming where it runs: host, process id and a random part. A run on
+    the same host can then tell that a holder of the lease is dead and take over at once."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _is_dead_here(run_id: str | None) -> bool:
+    """True when the run was on this host and its process is gone (killed, crashed)."""
+    host, _, rest = (run_id or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another host's run, or one from before ids named their process
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 class DispatchError(RuntimeError):
@@ -92,14 +116,17 @@ def start(
     lease_seconds: float,
     early: bool = False,
 ) -> None:
-    """Take the send-out's lease for this run, or raise DispatchError saying why not."""
+    """Take the send-out's lease for this run, or raise DispatchError saying why not. A lease
+    is free when nobody holds it, its holder went quiet for `lease_seconds`, or its holder ran
+    on this host and its process is dead (a crash here resumes at once)."""
     with transaction(con):
         cancelled_at, scheduled_at, holder, heartbeat, _ = _sendout(con, sendout_id)
         if cancelled_at is not None:
             raise DispatchError(f"{sendout_id} was cancelled")
         if scheduled_at is not None and scheduled_at > now and not early:
             raise DispatchError(f"{sendout_id} is scheduled for {scheduled_at:%Y-%m-%d %H:%M} UTC")
-        if holder not in (None, run_id) and now - heartbeat < timedelta(seconds=lease_seconds):
+        fresh = heartbeat is not None and now - heartbeat < timedelta(seconds=lease_seconds)
+        if holder not in (None, run_id) and fresh and not _is_dead_here(holder):
             raise DispatchError(
                 f"{sendout_id} is being dispatched by run {holder}, last seen "
                 f"{(now - heartbeat).total_seconds():.0f} s ago; it can be taken over after "
