@@ -4,7 +4,9 @@ Each step is a short transaction on a short connection (DESIGN §9). After each 
 are stored, a refresh makes them count in every figure (DESIGN §5, one truth); it runs in a
 transaction of its own, so the outcomes are durable even if it fails. A graceful stop (SIGTERM,
 Ctrl-C) sets `stop`: the batch in flight is finished and recorded, then the loop ends, so nothing
-is sent twice; running again resumes with what is left.
+is sent twice; running again resumes with what is left. A kill (kill -9, a power cut) loses
+no outcome the senders had more than a few milliseconds before: each goes to the run's journal
+at once (flows/journal.py), and the next run stores what the journals hold before it claims.
 """
 
 import itertools
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from flows.journal import Journal, earlier_outcomes, journal_folder
 from flows.senders import Sender, senders_for
 from warehouse import dispatch as state
 from warehouse.db import open_warehouse
@@ -46,11 +49,18 @@ def run_dispatch(
     own_senders = senders is None
     senders = senders if senders is not None else senders_for(config)
     sent = 0
+    folder = journal_folder(db)
+    journal = None
     try:
         with open_warehouse(db) as con:
             state.start(
                 con, sendout_id, run_id, datetime.now(UTC), config.dispatch_lease_seconds, early
             )
+        _store_journaled(db, run_id, *earlier_outcomes(folder, sendout_id))
+        journal = Journal(folder, sendout_id, run_id)
+        for sender in senders.values():
+            if hasattr(sender, "on_outcome"):
+                sender.on_outcome = journal.write
         while not stop.is_set():
             with open_warehouse(db) as con:
                 batch = state.claim_batch(
@@ -71,13 +81,27 @@ def run_dispatch(
                 state.record_outcomes(con, run_id, outcomes, datetime.now(UTC))
                 refresh_figures(con)  # one truth: every figure counts them now
                 current = state.progress(con, sendout_id)
+            journal.empty()
             sent += len(outcomes)
             if on_batch:
                 on_batch(current)
     finally:
+        if journal is not None:  # a sender that failed mid-batch: what it sent is in there
+            journal.close()
+            _store_journaled(db, run_id, *earlier_outcomes(folder, sendout_id))
         with open_warehouse(db) as con:
             final = state.finish(con, sendout_id, run_id, datetime.now(UTC))
         if own_senders:
             for sender in senders.values():
                 sender.close()
     return DispatchResult(sendout_id, run_id, sent, final, stop.is_set() and not final.finished)
+
+
+def _store_journaled(db: Path, run_id: str, outcomes: list[state.Outcome], files: list[Path]):
+    """Store the journaled outcomes of messages that have none yet, then drop the journals."""
+    if outcomes:
+        with open_warehouse(db) as con:
+            state.record_journaled(con, run_id, outcomes, datetime.now(UTC))
+            refresh_figures(con)
+    for path in files:
+        path.unlink(missing_ok=True)

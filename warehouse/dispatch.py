@@ -226,6 +226,24 @@ def _record(
         con.unregister("outcomes")
 
 
+def record_journaled(
+    con: duckdb.DuckDBPyConnection, run_id: str, outcomes: list[Outcome], now: datetime
+) -> None:
+    """Store outcomes a run journaled, for the messages that still have none (a journal may
+    hold outcomes its run stored too, before it died)."""
+    ids = list({o.message_id for o in outcomes})
+    open_ids = {
+        row[0]
+        for row in con.execute(
+            "SELECT message_id FROM messages WHERE outcome IS NULL AND message_id IN "
+            "(SELECT unnest(?))",
+            [ids],
+        ).fetchall()
+    }
+    latest = {o.message_id: o for o in outcomes if o.message_id in open_ids}
+    record_outcomes(con, run_id, list(latest.values()), now)
+
+
 def progress(con: duckdb.DuckDBPyConnection, sendout_id: str) -> Progress:
     """Messages with an outcome, and all messages, of a send-out."""
     done, planned = con.execute(

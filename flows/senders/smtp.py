@@ -14,6 +14,7 @@ import queue
 import smtplib
 import ssl
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.charset import QP, Charset
@@ -151,6 +152,7 @@ class SmtpSender:
                 config.tracking_base_url.rstrip("/"),
             )
         self.idle: queue.SimpleQueue[smtplib.SMTP] = queue.SimpleQueue()
+        self.on_outcome: Callable[[Outcome], None] | None = None  # told of each at once
         self.pool = ThreadPoolExecutor(max_workers=max(1, config.smtp_connections))
 
     def _connect(self) -> smtplib.SMTP:
@@ -188,8 +190,12 @@ class SmtpSender:
         if not part:
             return []
         connection = self._take()
+        outcomes = []
         try:
-            outcomes = [self._send_one(connection, message) for message in part]
+            for message in part:
+                outcomes.append(self._send_one(connection, message))
+                if self.on_outcome:  # the dispatch journal: durable before the batch ends
+                    self.on_outcome(outcomes[-1])
         except BaseException:
             connection.close()
             raise

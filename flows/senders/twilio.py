@@ -8,6 +8,7 @@ later.
 """
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -46,10 +47,17 @@ class TwilioSender:
         )
         self.rate = RateLimit(config.sms_rate)
         self.pool = ThreadPoolExecutor(max_workers=max(1, config.sms_connections))
+        self.on_outcome: Callable[[Outcome], None] | None = None  # told of each at once
 
     def send(self, batch: list[Outgoing]) -> list[Outcome]:
-        """One outcome per message, in order."""
-        return list(self.pool.map(self._send_one, batch))
+        """One outcome per message, in order; `on_outcome` hears of each as it comes."""
+        return list(self.pool.map(self._send_and_tell, batch))
+
+    def _send_and_tell(self, message: Outgoing) -> Outcome:
+        outcome = self._send_one(message)
+        if self.on_outcome:
+            self.on_outcome(outcome)
+        return outcome
 
     def _form(self, message: Outgoing) -> dict[str, str]:
         form = {

@@ -1,0 +1,99 @@
+"""The dispatch journal: each outcome on disk within milliseconds of the provider's answer.
+
+Dispatch stores outcomes in the warehouse once per batch; a crash between a message going out
+and its batch being stored used to send the whole batch again. Now every outcome is appended to
+a journal file of its run the moment the sender has it, and a thread makes the file durable
+(fsync) every few milliseconds, for all the outcomes written since (group commit). A run that
+starts replays what the journals of earlier runs of the same send-out hold for messages still
+without an outcome, so a crash sends again only what was in flight in the last milliseconds.
+A journal is emptied each time its batch is stored; when its run ends, what it still holds
+(a sender failed mid-batch) is stored and the file removed.
+"""
+
+import os
+import threading
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+from warehouse.dispatch import Outcome
+from warehouse.vocabulary import EventType, Provider
+
+FLUSH_SECONDS = 0.005
+
+
+def journal_folder(db: Path) -> Path:
+    """Where the journals of a warehouse's dispatch runs are kept: beside it."""
+    return Path(db).parent / "dispatch-journal"
+
+
+class Journal:
+    """The outcomes of one run of one send-out, appended and made durable in groups."""
+
+    def __init__(self, folder: Path, sendout_id: str, run_id: str):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{sendout_id}.{run_id.replace(':', '_')}.ndjson"
+        self.handle = self.path.open("ab")
+        self.lock = threading.Lock()
+        self.dirty = False
+        self.closed = threading.Event()
+        self.flusher = threading.Thread(target=self._flush_often, daemon=True)
+        self.flusher.start()
+
+    def write(self, outcome: Outcome) -> None:
+        """Append one outcome (durable within FLUSH_SECONDS); safe from any sender thread."""
+        line = orjson.dumps(asdict(outcome)) + b"\n"
+        with self.lock:
+            self.handle.write(line)
+            self.handle.flush()
+            self.dirty = True
+
+    def _flush_often(self) -> None:
+        while not self.closed.wait(FLUSH_SECONDS):
+            self._sync()
+
+    def _sync(self) -> None:
+        with self.lock:
+            if self.dirty:
+                os.fsync(self.handle.fileno())
+                self.dirty = False
+
+    def empty(self) -> None:
+        """Forget what is written: its outcomes are stored in the warehouse now."""
+        with self.lock:
+            self.handle.truncate(0)
+            self.handle.seek(0)
+            os.fsync(self.handle.fileno())
+            self.dirty = False
+
+    def close(self) -> None:
+        """Stop writing: what it holds is durable, for `earlier_outcomes` to store."""
+        self.closed.set()
+        self.flusher.join()
+        self._sync()
+        self.handle.close()
+
+
+def earlier_outcomes(folder: Path, sendout_id: str) -> tuple[list[Outcome], list[Path]]:
+    """What the journals of earlier (crashed) runs of a send-out hold, and their files. A last
+    line cut short by the crash is left out."""
+    outcomes, files = [], sorted(folder.glob(f"{sendout_id}.*.ndjson"))
+    for path in files:
+        for line in path.read_bytes().split(b"\n"):
+            try:
+                fields = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue  # blank, or written half when the run died
+            outcomes.append(
+                Outcome(
+                    **{
+                        **fields,
+                        "event_type": EventType(fields["event_type"]),
+                        "provider": Provider(fields["provider"]),
+                        "occurred_at": datetime.fromisoformat(fields["occurred_at"]),
+                    }
+                )
+            )
+    return outcomes, files
