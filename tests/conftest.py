@@ -45,3 +45,13 @@ def sns_signer():
     from tests.sns import make_sns_signer
 
     return make_sns_signer()
+
+
+@pytest.fixture
+def workdir():
+    """A folder the mail servers of tests/mail_servers.py can reach (not under pytest's
+    tmp_path, which their unprivileged users cannot enter), removed afterwards."""
+    from tests.mail_servers import mail_workdir
+
+    with mail_workdir() as folder:
+        yield folder

@@ -17,7 +17,6 @@ from tests.mail_servers import (
     add_to_maildir,
     destination_smtp,
     dovecot_imap,
-    mail_workdir,
     postfix_relay,
     read_maildir,
     wait_for_maildir,
@@ -29,12 +28,6 @@ from warehouse.refresh import refresh
 from warehouse.settings import Settings
 
 PEOPLE = {"Ok": "ok@dest.test", "Unknown": "unknown1@dest.test", "Full": "full1@dest.test"}
-
-
-@pytest.fixture
-def workdir():
-    with mail_workdir() as folder:
-        yield folder
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from tests.mail_servers import (
     destination_smtp,
     dovecot_imap,
     is_running,
-    mail_workdir,
     postfix_relay,
     read_maildir,
     wait_for_maildir,
@@ -25,12 +24,6 @@ from tests.mail_servers import (
 )
 
 SENDER = "bounces+msg_1@bounces.test"
-
-
-@pytest.fixture
-def workdir():
-    with mail_workdir() as folder:
-        yield folder
 
 
 @pytest.fixture
