@@ -290,3 +290,23 @@ def test_a_path_that_does_not_exist_is_an_error_before_anything_is_read(db_path,
 
     with pytest.raises(IngestError, match="does not exist"):
         ingest_paths(db_path, [tmp_path / "ok.ndjson", tmp_path / "missing.ndjson"])
+
+
+def test_a_cut_short_gz_keeps_its_complete_lines_and_the_folder_goes_on(db_path, tmp_path, query):
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    lines = [json.dumps(ses("Delivery", f"p{n}@example.com", f"m{n}")) for n in range(2000)]
+    packed = gzip.compress(("\n".join(lines) + "\n").encode())
+    (folder / "a-cut.ndjson.gz").write_bytes(packed[: len(packed) // 2])  # a copy that stopped
+    write_ndjson(folder / "b.ndjson", [ses("Delivery", "after@example.com", "m-after")])
+
+    summary = ingest_paths(db_path, [folder])
+
+    stored = {r["recipient"] for r in query("SELECT recipient FROM events")}
+    assert "after@example.com" in stored  # the file after it was read
+    assert "p0@example.com" in stored and len(stored) > 100  # what was sound is kept
+    [damaged] = [f for f in summary.files if f.damage]
+    assert damaged.path.endswith("a-cut.ndjson.gz")
+    assert summary.as_dict()["damaged"][0]["damage"].startswith("the compressed file is damaged")
+    reasons = [r["reason"] for r in query("SELECT reason FROM quarantine WHERE source_line = 0")]
+    assert reasons == [damaged.damage]

@@ -28,6 +28,7 @@ from warehouse.links import link_events
 from warehouse.mail_files import is_mail_file
 from warehouse.parsers import Parser, detect_provider, install_macros, load_parser
 from warehouse.records import (
+    DAMAGE_LINE,
     FileFacts,
     describe,
     is_readable_file,
@@ -62,6 +63,7 @@ class FileResult:
     events_duplicate: int = 0
     quarantined: int = 0
     unmatched: int = 0
+    damage: str | None = None  # a compressed file cut short or corrupt: read up to there
 
 
 @dataclass
@@ -94,6 +96,9 @@ class IngestSummary:
         data = asdict(self)
         if not with_files:
             data.pop("files")
+        damaged = [{"path": f.path, "damage": f.damage} for f in self.files if f.damage]
+        if damaged:
+            data["damaged"] = damaged
         return data
 
 
@@ -314,6 +319,8 @@ def _bundle_records(
         files = pc.divide(batch.column("source_line"), LINE_SPAN).to_pylist()
         for index, count in collections.Counter(files).items():
             results[str(fresh[index].path)].records += count
+        if len(fresh) == 1 and batch.column("source_line")[0].as_py() == DAMAGE_LINE:
+            results[str(fresh[0].path)].damage = batch.column("problem")[0].as_py()
         yield batch
 
 

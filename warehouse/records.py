@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import io
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ RECORD_SCHEMA = pa.schema(
 )
 READABLE_SUFFIXES = (".json", ".ndjson", ".jsonl", ".txt")
 GZIP_MAGIC = b"\x1f\x8b"
+DAMAGE_LINE = 0  # the line a damaged compressed file's reason is kept under: the file itself
 _NON_SPACE = re.compile(rb"\S")
 
 
@@ -77,7 +79,39 @@ def _is_gzipped(path: Path) -> bool:
 
 
 def _open(path: Path) -> io.BufferedIOBase:
-    return gzip.open(path, "rb") if _is_gzipped(path) else path.open("rb")  # type: ignore[return-value]
+    return _Damaged(gzip.open(path, "rb")) if _is_gzipped(path) else path.open("rb")  # type: ignore[return-value]
+
+
+class _Damaged(io.BufferedIOBase):
+    """A compressed file read as far as it is sound: where it is cut short or corrupt, reading
+    ends (as at the end of the file) and `damage` says what was wrong, so the records before it
+    are kept and the rest of the folder goes on."""
+
+    def __init__(self, handle: gzip.GzipFile):
+        self.handle = handle
+        self.damage: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._safely(lambda: self.handle.read(size), b"")
+
+    def readinto(self, buffer) -> int:
+        return self._safely(lambda: self.handle.readinto(buffer), 0)
+
+    def _safely(self, read, nothing):
+        if self.damage:
+            return nothing
+        try:
+            return read()
+        except (EOFError, OSError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
+            self.damage = f"the compressed file is damaged or cut short here: {error}"
+            return nothing
+
+    def close(self) -> None:
+        self.handle.close()
+        super().close()
 
 
 def _batch(lines: list[int], records: list[str | None], problems: list[str | None]) -> pa.Table:
@@ -266,9 +300,11 @@ def read_records(
             text, problem = _decode(head + handle.read())
             yield _batch([1], [text], [problem]) if problem else _document_records(text)
         else:
-            if not isinstance(handle, gzip.GzipFile):  # a block need not outgrow the file
+            if not isinstance(handle, _Damaged):  # a block need not outgrow the file
                 chunk_bytes = max(1, min(chunk_bytes, path.stat().st_size))
             yield from _line_records(handle, head, chunk_bytes, form=_is_form(path, head, first))
+        if isinstance(handle, _Damaged) and handle.damage:
+            yield _batch([DAMAGE_LINE], [None], [handle.damage])
 
 
 def read_mail_bundle(paths: list[Path], span: int) -> Iterator[pa.Table]:

@@ -82,6 +82,8 @@ def ingest(
         click.echo("Quarantined records are in the `quarantine` table with file, line and reason.")
     if not_understood:
         click.echo(f"Not understood as provider events: {_names(not_understood)}")
+    for damaged in (f for f in summary.files if f.damage):
+        click.echo(f"Read up to its damage: {damaged.path} ({damaged.damage})")
 
 
 def _names(paths: list[Path], most: int = 10) -> str:
