@@ -31,6 +31,7 @@ class DispatchResult:
     sent: int
     progress: state.Progress
     stopped: bool
+    possibly_twice: int = 0  # messages a dead run had claimed: they may have gone out before
 
 
 def run_dispatch(
@@ -48,7 +49,7 @@ def run_dispatch(
     run_id = state.new_run_id()
     own_senders = senders is None
     senders = senders if senders is not None else senders_for(config)
-    sent = 0
+    sent = possibly_twice = 0
     folder = journal_folder(db)
     journal = None
     try:
@@ -73,6 +74,7 @@ def run_dispatch(
                 if current.finished:
                     break
                 continue  # the whole batch was skipped by the Unsubscribes list
+            possibly_twice += sum(m.is_possible_duplicate for m in batch)
             outcomes = []
             key = lambda message: message.channel  # noqa: E731
             for channel, messages in itertools.groupby(sorted(batch, key=key), key):
@@ -94,7 +96,8 @@ def run_dispatch(
         if own_senders:
             for sender in senders.values():
                 sender.close()
-    return DispatchResult(sendout_id, run_id, sent, final, stop.is_set() and not final.finished)
+    stopped = stop.is_set() and not final.finished
+    return DispatchResult(sendout_id, run_id, sent, final, stopped, possibly_twice)
 
 
 def _store_journaled(db: Path, run_id: str, outcomes: list[state.Outcome], files: list[Path]):

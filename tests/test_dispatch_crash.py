@@ -78,6 +78,7 @@ def test_a_killed_dispatch_restarted_loses_nobody_and_flags_its_few_duplicates(s
     process.wait()
     restarted = start_dispatch(db, sendout_id, env)  # at once: the holder died on this host
     assert restarted.wait(timeout=300) == 0, restarted.stderr.read().decode()
+    said = restarted.stdout.read().decode()
 
     received = collections.Counter(sink.message_ids())
     duplicates = {message_id for message_id, times in received.items() if times > 1}
@@ -87,6 +88,7 @@ def test_a_killed_dispatch_restarted_loses_nobody_and_flags_its_few_duplicates(s
     assert len(duplicates) <= 2 * CONNECTIONS
     assert duplicates <= flagged(db)  # and each of those is flagged
     assert len(flagged(db)) <= BATCH
+    assert f"{len(flagged(db))} of them may have reached their recipient twice" in said
 
 
 def test_a_sigterm_finishes_the_batch_in_flight_and_nothing_is_sent_twice(setup):

@@ -190,7 +190,8 @@ ORDER BY created_at DESC, summary.sendout_id
 FILTERED_RECIPIENTS = """
 SELECT status.recipient, contacts.first_name, contacts.last_name, status.status,
        status.bounce_reason, status.first_sent_at, status.delivered_at, status.first_opened_at,
-       status.open_count, status.click_count, status.is_machine_open_only, status.cost
+       status.open_count, status.click_count, status.is_machine_open_only, status.cost,
+       messages.is_possible_duplicate
 FROM message_status AS status
 JOIN messages USING (message_id)
 LEFT JOIN contacts USING (contact_id)

@@ -33,6 +33,7 @@ RECIPIENT_HEADERS = {
     "click_count": "Clicks",
     "is_machine_open_only": "Opened by machines only",
     "cost": "Cost",
+    "is_possible_duplicate": "Maybe sent twice",  # a dispatch run died while sending it
 }
 # an SMS has no opens or clicks
 SMS_RECIPIENT_HEADERS = {

@@ -56,6 +56,11 @@ def dispatch(db: Path, sendout_id: str, early: bool) -> None:
         f"{sendout_id}: {result.progress.done}/{result.progress.planned} messages have an "
         f"outcome ({result.sent} sent or tried in this run)"
     )
+    if result.possibly_twice:
+        click.echo(
+            f"{result.possibly_twice} of them may have reached their recipient twice: a run "
+            "before this one died while sending them (they are marked on the details page)."
+        )
     if left:
         raise click.ClickException(f"stopped with {left} messages to go; run it again to resume")
 
