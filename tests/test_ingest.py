@@ -310,3 +310,11 @@ def test_a_cut_short_gz_keeps_its_complete_lines_and_the_folder_goes_on(db_path,
     assert summary.as_dict()["damaged"][0]["damage"].startswith("the compressed file is damaged")
     reasons = [r["reason"] for r in query("SELECT reason FROM quarantine WHERE source_line = 0")]
     assert reasons == [damaged.damage]
+
+
+def test_a_file_of_blank_lines_is_read_as_empty(db_path, tmp_path):
+    (tmp_path / "blank.ndjson").write_text("\n\n\n")
+
+    [result] = ingest_paths(db_path, [tmp_path / "blank.ndjson"]).files
+
+    assert (result.records, result.events_new, result.damage) == (0, 0, None)

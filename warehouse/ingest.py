@@ -312,15 +312,17 @@ def _bundle_records(
     """One file's records, or a bundle's (the i-th file's lines numbered from i * LINE_SPAN);
     each file's result counts its records."""
     if len(fresh) == 1:
-        batches = read_records(fresh[0].path, con=con)
-    else:
-        batches = read_mail_bundle([f.path for f in fresh], LINE_SPAN)
-    for batch in batches:
+        result = results[str(fresh[0].path)]
+        for batch in read_records(fresh[0].path, con=con):
+            result.records += batch.num_rows  # no per-row count on the bulk path
+            if batch.num_rows and batch.column("source_line")[0].as_py() == DAMAGE_LINE:
+                result.damage = batch.column("problem")[0].as_py()
+            yield batch
+        return
+    for batch in read_mail_bundle([f.path for f in fresh], LINE_SPAN):
         files = pc.divide(batch.column("source_line"), LINE_SPAN).to_pylist()
         for index, count in collections.Counter(files).items():
             results[str(fresh[index].path)].records += count
-        if len(fresh) == 1 and batch.column("source_line")[0].as_py() == DAMAGE_LINE:
-            results[str(fresh[0].path)].damage = batch.column("problem")[0].as_py()
         yield batch
 
 
