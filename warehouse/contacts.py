@@ -119,14 +119,18 @@ INCOMING_SCHEMA = pa.schema(
 )
 
 
+def typed_entries(text: str) -> list[str]:
+    """The addresses a person typed: one per line, or separated by commas or semicolons."""
+    return [e.strip() for e in re.split(r"[\n,;]+", text) if e.strip()]
+
+
 def typed_people(
     text: str, default_region: str | None = None
 ) -> tuple[list[ContactRow], list[RejectedRow]]:
     """Email addresses and phone numbers as a person types them (one per line, or separated by
     commas or semicolons), each a row numbered from 1 in the order typed."""
     people, rejected = [], []
-    entries = [e.strip() for e in re.split(r"[\n,;]+", text) if e.strip()]
-    for number, entry in enumerate(entries, start=1):
+    for number, entry in enumerate(typed_entries(text), start=1):
         try:
             if "@" in entry:
                 people.append(ContactRow(number, None, None, normalise_email(entry), None))

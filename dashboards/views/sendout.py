@@ -1,12 +1,12 @@
 """Send-out details: status, progress, per-channel figures, recipients, replies and actions."""
 
-import re
 from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
 from dashboards import actions, data, present
 from dashboards.charts import status_doughnut
+from warehouse.contacts import typed_entries
 from warehouse.vocabulary import (
     STATUS_COLUMNS,
     Channel,
@@ -241,7 +241,7 @@ with again_to.container(border=True):
         help="They are sent to without becoming contacts.",
         height=80,
     )
-    typed_count = len([t for t in re.split(r"[\n,;]+", typed) if t.strip()])
+    typed_count = len(typed_entries(typed))
     if st.button("Resend to them", disabled=not (picked or typed_count), key="resend-to-button"):
         st.session_state["resend-asking"] = "to"
 with again_non.container(border=True):
