@@ -75,7 +75,7 @@ def create_sendout(draft: Draft, send_now: bool) -> Created:
         created = sendouts.create(con, draft)
     data.clear()
     if send_now:
-        st.session_state["dispatch_note"] = start_dispatch(created.sendout_id)
+        start_dispatch(created.sendout_id)  # the details page it switches to shows it move
     if created.rejected:
         notify(f"created-{created.sendout_id}", "warning", not_sent(created))
     return created
