@@ -17,6 +17,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from flows.webhooks.landing import sync_folder
 from warehouse.settings import Settings
 
 MAILDIR = "bounces"
@@ -54,16 +55,8 @@ def land_message(raw: bytes, landing: Path) -> tuple[Path, bool]:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, final)
-    _sync_folder(final.parent)
+    sync_folder(final.parent)
     return final, True
-
-
-def _sync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def fetch(config: Settings, on_message=None) -> FetchSummary:

@@ -114,11 +114,7 @@ class LandingWriter:
     def _close(self) -> None:
         self.handle.close()
         os.replace(self.path, self.path.with_suffix(""))  # drop ".open": ready for ingest
-        directory = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        sync_folder(self.folder)
         self.handle = self.path = None
 
     def close(self) -> None:
@@ -126,3 +122,12 @@ class LandingWriter:
         with self.lock:
             if self.handle:
                 self._close()
+
+
+def sync_folder(folder: Path) -> None:
+    """Make a folder's entries durable: a file renamed into it survives a crash."""
+    directory = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
