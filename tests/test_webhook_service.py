@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from flows.webhooks.app import create_app
+from flows.webhooks.server import uvicorn_options
 from tests.smtp_sink import free_port
 from tests.sns import signed_sns
 from tests.warehouse_builders import add_message, add_sendout, run_refresh
@@ -38,9 +39,7 @@ class Service:
     def __init__(self, config: Settings):
         self.port = config.webhook_port
         self.server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(config), host="127.0.0.1", port=self.port, log_level="warning"
-            )
+            uvicorn.Config(create_app(config), **uvicorn_options(config), log_level="warning")
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -289,7 +288,7 @@ def test_a_pushed_event_is_ingested_and_shows_in_the_final_status(service, db_pa
         {
             "event": "delivered",
             "email": "ada@example.com",
-            "timestamp": 1800000000,
+            "timestamp": 1790000000,
             "sg_event_id": "d1",
             "sendout_message_id": "m1",
         }
@@ -308,7 +307,7 @@ def test_a_pushed_event_is_ingested_and_shows_in_the_final_status(service, db_pa
 def test_a_replayed_sendgrid_request_is_stored_once_and_a_stale_one_refused(service, db_path):
     running, config = service
     delivered = {"event": "delivered", "email": "ada@example.com", "sg_event_id": "r1"}
-    body = json.dumps([{**delivered, "timestamp": 1800000000}]).encode()
+    body = json.dumps([{**delivered, "timestamp": 1790000000}]).encode()
 
     def send(stamp: int) -> httpx.Response:
         signature = SENDGRID_KEY.sign(str(stamp).encode() + body, ec.ECDSA(hashes.SHA256()))

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     webhook_port: int = 8088
     public_base_url: str | None = None  # how providers reach the service (Twilio signs it)
     webhook_max_body_bytes: int = 1024 * 1024
+    webhook_request_timeout_seconds: float = 10.0  # a connection's request must be in by then
     landing_file_max_bytes: int = 64 * 2**20  # the service's files go to ingest at this size
     landing_file_max_seconds: float = 2.0  # or this age (events reach the screen in seconds)
     landing_file_quiet_seconds: float = 1.0  # or after this long without a new event

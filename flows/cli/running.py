@@ -162,21 +162,18 @@ def demo(db: Path, contacts: int, seed: int) -> None:
 )
 def webhooks(host: str | None, port: int | None, access_log: bool) -> None:
     """Receive the providers' webhooks and land them for ingest (until Ctrl-C)."""
-    import gc
-
-    import uvicorn
-
     from flows.webhooks.app import create_app
+    from flows.webhooks.server import serve
+    from flows.webhooks.state import LandingOwned
 
     config = settings()
-    app = create_app(config)
-    # what startup made lives as long as the service: keep it out of the collector's full passes,
-    # which otherwise take ~40 ms here and stall every request in flight
-    gc.freeze()
-    uvicorn.run(  # with uvloop and httptools installed, uvicorn uses them
-        app,
-        host=host or config.webhook_host,
-        port=port or config.webhook_port,
-        log_level="info",
-        access_log=access_log,
-    )
+    address = {
+        "webhook_host": host or config.webhook_host,
+        "webhook_port": port or config.webhook_port,
+    }
+    config = config.model_copy(update=address)
+    try:
+        app = create_app(config)
+    except LandingOwned as error:
+        raise click.ClickException(str(error)) from None
+    serve(app, config, access_log)

@@ -14,7 +14,6 @@ import json
 import logging
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -24,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from flows.senders.twilio import TwilioSender
-from flows.webhooks.landing import LandingWriter
+from flows.webhooks.inbound import handle_inbound
+from flows.webhooks.landing import LandingWriter, received_at
 from flows.webhooks.signatures import (
     SeenTokens,
     sns_certificate_url_is_amazons,
@@ -35,6 +34,7 @@ from flows.webhooks.signatures import (
     verify_sns,
     verify_twilio,
 )
+from flows.webhooks.state import claim_landing, seen_store
 from flows.webhooks.tracking import (
     TRANSPARENT_GIF,
     Token,
@@ -43,12 +43,9 @@ from flows.webhooks.tracking import (
     read_token,
     tracking_secret,
 )
-from warehouse.dispatch import Outgoing
 from warehouse.settings import Settings
-from warehouse.vocabulary import EventType
 
 log = logging.getLogger(__name__)
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 HAND_OVER_CHECK_SECONDS = 0.25  # how often open landing files are checked for hand-over
 
 
@@ -68,22 +65,12 @@ async def _body(request: Request, limit: int) -> bytes:
     return body
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def _twiml(text: str | None) -> str:
-    if not text:
-        return EMPTY_TWIML
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escaped}</Message></Response>'
-    )
-
-
 def create_app(config: Settings) -> Starlette:
-    """The service, landing into `config.landing/webhooks/`."""
+    """The service, landing into `config.landing/webhooks/`, which it owns from here until its
+    shutdown: raises LandingOwned, having changed no file, while another service owns it."""
     folder = Path(config.landing) / "webhooks"
+    ownership = claim_landing(folder, f"{config.webhook_host}:{config.webhook_port}")
+    seen = seen_store(folder)
     writers = {
         name: LandingWriter(
             folder,
@@ -94,7 +81,7 @@ def create_app(config: Settings) -> Starlette:
         )
         for name in ("sendgrid", "mailgun", "postmark", "twilio", "ses", "tracking")
     }
-    seen_mailgun_tokens = SeenTokens()
+    seen_mailgun_tokens = SeenTokens(seen)
     limit = config.webhook_max_body_bytes
 
     async def sendgrid(request: Request) -> Response:
@@ -124,8 +111,13 @@ def create_app(config: Settings) -> Starlette:
         key = config.mailgun_signing_key
         if not (
             key
-            and verify_mailgun(
-                key.get_secret_value(), str(stamp), str(token), str(signature), seen_mailgun_tokens
+            and await asyncio.to_thread(  # a first use is remembered on disk
+                verify_mailgun,
+                key.get_secret_value(),
+                str(stamp),
+                str(token),
+                str(signature),
+                seen_mailgun_tokens,
             )
         ):
             return PlainTextResponse("signature does not verify", status_code=403)
@@ -161,60 +153,14 @@ def create_app(config: Settings) -> Starlette:
         if not (token and verify_twilio(token.get_secret_value(), url, form, signature)):
             return PlainTextResponse("signature does not verify", status_code=403)
         # our message id rides in the callback URL's query; the time is when we received it
-        record = {**form, **dict(request.query_params), "sendout_received_at": _now()}
-        lines = [record]
-        if request.url.path.endswith("/inbound"):
-            lines += await asyncio.to_thread(handle_inbound, form)  # it may call Twilio
-        await writers["twilio"].land([json.dumps(line).encode() for line in lines])
-        if request.url.path.endswith("/inbound"):
-            return Response(_twiml(config.auto_reply_text), media_type="text/xml")
-        return PlainTextResponse("ok")
-
-    def handle_inbound(form: dict[str, str]) -> list[dict]:
-        """Forward the SMS when configured, and say what was done (the reply is the TwiML)."""
-        sid, sender = form.get("MessageSid", ""), form.get("From", "")
-        done = []
-        if config.forward_to and config.twilio_account_sid:
-            forward = Outgoing(
-                message_id=f"fwd-{sid}",
-                sendout_id="",
-                channel="sms",
-                recipient=config.forward_to,
-                communication_type="non_marketing",
-                sender=None,
-                subject=None,
-                html_body=None,
-                text_body=None,
-                sms_text=f"From {sender}: {form.get('Body', '')}",
-                is_possible_duplicate=False,
-                is_tracked=False,
-            )
-            twilio_api = TwilioSender(config)
-            try:
-                outcome = twilio_api.send([forward])[0]
-            finally:
-                twilio_api.close()
-            if outcome.event_type == EventType.QUEUED:
-                done.append(
-                    {
-                        "MessageSid": sid,
-                        "MessageStatus": "forwarded",
-                        "To": sender,
-                        "Body": forward.sms_text,
-                        "sendout_received_at": _now(),
-                    }
-                )
-        if config.auto_reply_text:
-            done.append(
-                {
-                    "MessageSid": sid,
-                    "MessageStatus": "replied",
-                    "To": sender,
-                    "Body": config.auto_reply_text,
-                    "sendout_received_at": _now(),
-                }
-            )
-        return done
+        record = {**form, **dict(request.query_params), "sendout_received_at": received_at()}
+        if not request.url.path.endswith("/inbound"):
+            await writers["twilio"].land([json.dumps(record).encode()])
+            return PlainTextResponse("ok")
+        # it may call Twilio; a replayed MessageSid is landed again but acted on no more
+        done, answer = await asyncio.to_thread(handle_inbound, config, seen, form)
+        await writers["twilio"].land([json.dumps(line).encode() for line in [record, *done]])
+        return Response(answer, media_type="text/xml")
 
     pinned_certificate = (
         Path(config.sns_certificate_file).read_bytes() if config.sns_certificate_file else None
@@ -260,7 +206,7 @@ def create_app(config: Settings) -> Starlette:
             "sendout_event": event,
             "id": uuid.uuid4().hex,
             "sendout_message_id": token.message_id,
-            "at": _now(),
+            "at": received_at(),
             "url": token.url or None,
             "user_agent": agent,
             # a HEAD request checks a URL without reading it: scanners do that
@@ -330,6 +276,8 @@ def create_app(config: Settings) -> Starlette:
             await handing_over
         for writer in writers.values():  # hand the open files to ingest
             writer.close()
+        seen.close()
+        ownership.release()  # last: the files are handed over
 
     app = Starlette(
         routes=[

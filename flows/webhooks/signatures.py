@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
@@ -19,6 +18,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+from flows.webhooks.state import SeenStore
 
 # How old a signed request may be. Older ones are refused as replays, so each limit is the
 # longest a provider keeps retrying one delivery; a replay inside it lands again, and ingest
@@ -35,20 +36,21 @@ def _is_fresh(signed_at: float, now: float | None, max_age: float) -> bool:
 
 
 class SeenTokens:
-    """The Mailgun tokens accepted lately. A token is forgotten once its timestamp is too old to
-    pass anyway, so the memory stays bounded however long the service runs."""
+    """The Mailgun tokens accepted lately, kept in a SeenStore (on disk under the landing folder,
+    so a restart does not forget them). A token is forgotten once its timestamp is too old to
+    pass anyway, so the store stays bounded however long the service runs."""
 
-    def __init__(self, max_age: float = MAILGUN_MAX_AGE):
+    KIND = "mailgun_token"
+
+    def __init__(self, store: SeenStore | None = None, max_age: float = MAILGUN_MAX_AGE):
+        self.store = store or SeenStore()
         self.max_age = max_age
-        self.signed_at: OrderedDict[str, float] = OrderedDict()  # in the order accepted
 
     def first_use(self, token: str, signed_at: float, now: float) -> bool:
-        while self.signed_at and next(iter(self.signed_at.values())) < now - self.max_age:
-            self.signed_at.popitem(last=False)
-        if token in self.signed_at:
-            return False
-        self.signed_at[token] = signed_at
-        return True
+        return self.store.first_sighting(self.KIND, token, signed_at, now - self.max_age)
+
+    def __len__(self) -> int:
+        return self.store.count(self.KIND)
 
 
 def verify_mailgun(
@@ -60,7 +62,7 @@ def verify_mailgun(
     now: float | None = None,
 ) -> bool:
     """Mailgun: HMAC-SHA256 of timestamp + token with the signing key; stale timestamps and
-    replayed tokens are refused."""
+    replayed tokens are refused. Writes to `seen`'s store: call it off the event loop."""
     now = now if now is not None else time.time()
     try:
         signed_at = float(timestamp)
