@@ -5,6 +5,12 @@ A file whose bytes were already ingested is skipped. Inside a file, events are d
 A record that cannot become an event goes to `quarantine` with its file, line, reason and text.
 A crash mid-file rolls the whole file back; running again completes the job.
 
+An event time that cannot be (not finite, before 2000, more than a day ahead) quarantines its
+record (macros.sql: event_time_problem); an event dated before its message was handed to the
+provider is kept with the time of receipt and flagged (sql/distrust_early_events.sql). A file
+that cannot be read (a named pipe, no permission, gone) is named in the summary with why, and
+the run goes on (warehouse.folders).
+
 Small mail files (a Maildir's messages, one per file) are ingested in bundles of up to
 `BUNDLE_FILES`, one transaction and one parse per bundle: planning the parse costs more than
 parsing one message, so file by file a Maildir would go at a few dozen messages a second.
@@ -24,6 +30,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from warehouse.db import open_warehouse, transaction
+from warehouse.folders import (
+    IngestError,  # noqa: F401  (callers find these here)
+    Unreadable,
+    find_files,
+    passed_over,  # noqa: F401
+    unreadable_entries,
+)
 from warehouse.links import link_events
 from warehouse.mail_files import is_mail_file
 from warehouse.parsers import Parser, detect_provider, install_macros, load_parser
@@ -31,11 +44,10 @@ from warehouse.records import (
     DAMAGE_LINE,
     FileFacts,
     describe,
-    is_readable_file,
     read_mail_bundle,
     read_records,
 )
-from warehouse.sql import read_sql
+from warehouse.sql import read_sql, run_script
 from warehouse.vocabulary import INBOUND_EVENT_TYPES, INGESTIBLE_PROVIDERS, Provider
 
 log = logging.getLogger(__name__)
@@ -45,10 +57,6 @@ YIELD_SECONDS = 0.1  # then this long without it, so that a waiting reader gets 
 BUNDLE_FILES = 2000  # small mail files ingested together
 BUNDLE_FILE_BYTES = 256 * 1024  # a mail file larger than this is ingested on its own
 LINE_SPAN = 1 << 40  # a bundle numbers the records of its i-th file from i * LINE_SPAN
-
-
-class IngestError(Exception):
-    """A path given to ingest cannot be read at all."""
 
 
 @dataclass
@@ -63,7 +71,9 @@ class FileResult:
     events_duplicate: int = 0
     quarantined: int = 0
     unmatched: int = 0
+    retimed: int = 0  # events stored with the time of receipt: their own was before the send
     damage: str | None = None  # a compressed file cut short or corrupt: read up to there
+    unreadable: str | None = None  # why the file could not be read (nothing of it is stored)
 
 
 @dataclass
@@ -77,10 +87,15 @@ class IngestSummary:
     events_duplicate: int = 0
     quarantined: int = 0
     unmatched: int = 0
+    retimed: int = 0
     files: list[FileResult] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)
 
     def add(self, result: FileResult) -> None:
         self.files.append(result)
+        if result.unreadable:
+            self.unreadable.append(Unreadable(result.path, result.unreadable))
+            return
         if result.skipped:
             self.files_skipped += 1
             return
@@ -90,6 +105,7 @@ class IngestSummary:
         self.events_duplicate += result.events_duplicate
         self.quarantined += result.quarantined
         self.unmatched += result.unmatched
+        self.retimed += result.retimed
 
     def as_dict(self, with_files: bool = False) -> dict:
         """The summary as plain data (for --json)."""
@@ -99,31 +115,9 @@ class IngestSummary:
         damaged = [{"path": f.path, "damage": f.damage} for f in self.files if f.damage]
         if damaged:
             data["damaged"] = damaged
+        if not self.unreadable:
+            data.pop("unreadable")
         return data
-
-
-def find_files(paths: Iterable[Path]) -> list[Path]:
-    """The files to read: each file named, and every readable file under each folder, sorted."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_readable_file(p)))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise IngestError(f"{path} does not exist")
-    return found
-
-
-def passed_over(paths: Iterable[Path]) -> list[Path]:
-    """The files under the folders in `paths` that are of no kind ingest reads."""
-    return [
-        p
-        for path in paths
-        if path.is_dir()
-        for p in sorted(path.rglob("*"))
-        if p.is_file() and not is_readable_file(p)
-    ]
 
 
 def _stage(
@@ -236,6 +230,18 @@ def _ingest_batches(
     link_events(con, since_seq=last_seq)
     for path, unmatched in _unmatched_since(con, last_seq).items():
         results[path].unmatched = unmatched
+    for path, retimed in _distrust_early_events(con, last_seq, received_at).items():
+        results[path].retimed = retimed
+
+
+def _distrust_early_events(
+    con: duckdb.DuckDBPyConnection, last_seq: int, received_at: datetime
+) -> dict[str, int]:
+    """Give the time of receipt to the new events dated before their message was handed to the
+    provider; return how many per file."""
+    params = {"since_seq": last_seq, "received_at": received_at}
+    [retimed] = run_script(con, "distrust_early_events.sql", params)
+    return collections.Counter(row["source_file"] for row in retimed)
 
 
 def ingest_bundle(
@@ -295,7 +301,7 @@ def _ingest_fresh(
             for path, count in quarantined.items():
                 results[path].quarantined = count
         else:
-            received_at = max(datetime.fromtimestamp(f.path.stat().st_mtime, UTC) for f in fresh)
+            received_at = _received_at(fresh, ingested_at)
             parser = load_parser(con, provider)
             _ingest_batches(con, parser, batches, fresh, received_at, ingested_at, results)
     for facts in fresh:
@@ -304,6 +310,13 @@ def _ingest_fresh(
         if provider is None:
             result.records = result.quarantined
     _record_files(con, fresh, results, ingested_at)
+
+
+def _received_at(fresh: list[FileFacts], ingested_at: datetime) -> datetime:
+    """When the files arrived: the newest modification time, but never after now (a file
+    touched by a clock that runs ahead is still received by now)."""
+    newest = max(datetime.fromtimestamp(f.path.stat().st_mtime, UTC) for f in fresh)
+    return min(newest, ingested_at)
 
 
 def _bundle_records(
@@ -381,7 +394,8 @@ def ingest_paths(
     The connection is kept across files for at most `hold_seconds` and then closed, so that
     other processes (the dashboard, another writer) get the warehouse between files.
     """
-    summary = IngestSummary()
+    paths = list(paths)
+    summary = IngestSummary(unreadable=unreadable_entries(paths))
     files = find_files(paths)
     while len(summary.files) < len(files):
         with open_warehouse(db_path) as con:
@@ -419,19 +433,32 @@ def _ingest_group(
     """A bundle in one go; should it fail, its files one by one, so that one bad file stops
     only itself and the error names it."""
     if len(group) == 1:
-        return ingest_bundle(con, group, provider)
+        return _ingest_file(con, group[0], provider)
     try:
         return ingest_bundle(con, group, provider)
     except Exception:  # rolled back: nothing of the bundle is stored
         log.warning("a bundle of %d mail files failed; ingesting them one by one", len(group))
-        return [result for path in group for result in ingest_bundle(con, [path], provider)]
+        return [result for path in group for result in _ingest_file(con, path, provider)]
+
+
+def _ingest_file(
+    con: duckdb.DuckDBPyConnection, path: Path, provider: Provider | None
+) -> list[FileResult]:
+    """One file; if it cannot be read (no permission, gone, a read error), its result says why
+    and nothing of it is stored (its transaction is rolled back), and the run goes on."""
+    try:
+        return ingest_bundle(con, [path], provider)
+    except OSError as error:
+        reason = f"cannot be read: {error.strerror or error}"
+        log.warning("%s %s", path, reason)
+        return [FileResult(path=str(path.resolve()), unreadable=reason)]
 
 
 def _bundles(files: list[Path]) -> Iterator[list[Path]]:
     """The files in order, consecutive small mail files together (up to BUNDLE_FILES)."""
     group: list[Path] = []
     for path in files:
-        if is_mail_file(path) and path.stat().st_size <= BUNDLE_FILE_BYTES:
+        if is_mail_file(path) and _size(path) <= BUNDLE_FILE_BYTES:
             group.append(path)
             if len(group) >= BUNDLE_FILES:
                 yield group
@@ -443,3 +470,12 @@ def _bundles(files: list[Path]) -> Iterator[list[Path]]:
         yield [path]
     if group:
         yield group
+
+
+def _size(path: Path) -> int:
+    """The file's size; a file gone since it was found counts as large: read on its own, its
+    result then says it is gone."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return BUNDLE_FILE_BYTES + 1

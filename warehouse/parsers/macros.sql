@@ -10,6 +10,35 @@ CREATE OR REPLACE TEMP MACRO event_time(value) AS (
     END
 );
 
+-- The sanity rule for event times, in one place. A time a provider states is believed only from
+-- the floor below (no provider existed before it: an earlier time is a zero, a -1 epoch or a
+-- corrupt field) to a day after the time of ingest (the transaction's start; a day is beyond any
+-- time zone mistake, so a later time is a broken clock or a corrupt field). Not finite
+-- ("Infinity") is never a time. NULL when the time is believable; else why not, naming the text.
+CREATE OR REPLACE TEMP MACRO event_time_floor() AS TIMESTAMPTZ '2000-01-01 00:00:00+00';
+
+CREATE OR REPLACE TEMP MACRO event_time_problem(moment, text) AS (
+    CASE
+        WHEN moment IS NULL THEN 'unparseable timestamp ' || coalesce('''' || text || '''', '(none)')
+        WHEN NOT isfinite(moment) THEN 'impossible timestamp ''' || text || ''': not a finite time'
+        WHEN moment < event_time_floor() THEN
+            'impossible timestamp ''' || text || ''': before ' || strftime(event_time_floor(), '%Y-%m-%d')
+        WHEN moment > current_timestamp + INTERVAL 1 DAY THEN
+            'impossible timestamp ''' || text || ''': more than a day after its ingest at '
+                || strftime(current_timestamp, '%Y-%m-%d %H:%M:%S UTC')
+    END
+);
+
+-- The time of receipt (a file's modification time) as event_time_problem names it, for parsers
+-- that fall back to it.
+CREATE OR REPLACE TEMP MACRO file_time_text(received_at) AS (
+    strftime(received_at::TIMESTAMPTZ, '%Y-%m-%dT%H:%M:%SZ') || ' (the file''s time)'
+);
+
+-- How far a provider's clock may run behind ours: an event dated earlier than this before its
+-- message was handed to the provider is not believed (warehouse/sql/distrust_early_events.sql).
+CREATE OR REPLACE TEMP MACRO clock_skew_allowance() AS INTERVAL 5 MINUTE;
+
 -- An email address as stored: the part inside <...> if present, trimmed and lower-cased.
 CREATE OR REPLACE TEMP MACRO email_address(value) AS (
     nullif(lower(trim(coalesce(nullif(regexp_extract(value, '<([^<>]+)>', 1), ''), value))), '')

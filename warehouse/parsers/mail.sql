@@ -110,5 +110,7 @@ SELECT
         WHEN m.mail = 'feedback' AND event_type IS NULL THEN
             'feedback type not-spam is not a complaint'
         WHEN recipient IS NULL THEN 'no failed recipient found in the message'
+        ELSE event_time_problem(event_at, coalesce(
+            m.date, file_time_text($received_at)))
     END AS problem
 FROM mapped

@@ -95,7 +95,6 @@ SELECT
         WHEN e.event IS NULL THEN 'not a Mailgun event: no "event" field'
         WHEN event_type IS NULL THEN 'unknown Mailgun event type ''' || e.event || ''''
         WHEN email_address(coalesce(e.recipient, e.message.headers."to")) IS NULL THEN 'no recipient in the Mailgun event'
-        WHEN event_at IS NULL THEN
-            'unparseable timestamp ' || coalesce('''' || e.timestamp || '''', '(none)')
+        ELSE event_time_problem(event_at, e.timestamp)
     END AS problem
 FROM classified

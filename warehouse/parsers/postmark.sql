@@ -93,7 +93,6 @@ SELECT
         WHEN event_type IS NULL THEN
             'unknown Postmark event ''' || concat_ws(' ', e.RecordType, e.Type) || ''''
         WHEN email_address(coalesce(e.Recipient, e.Email)) IS NULL THEN 'no recipient in the Postmark event'
-        WHEN event_time(time_text) IS NULL THEN
-            'unparseable timestamp ' || coalesce('''' || time_text || '''', '(none)')
+        ELSE event_time_problem(event_time(time_text), time_text)
     END AS problem
 FROM mapped

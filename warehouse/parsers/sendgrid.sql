@@ -79,7 +79,6 @@ SELECT
         WHEN e.event IS NULL THEN 'not a SendGrid event: no "event" field'
         WHEN event_type IS NULL THEN 'unknown SendGrid event type ''' || e.event || ''''
         WHEN email_address(e.email) IS NULL THEN 'no recipient in the SendGrid event'
-        WHEN event_time(e.timestamp) IS NULL THEN
-            'unparseable timestamp ' || coalesce('''' || e.timestamp || '''', '(none)')
+        ELSE event_time_problem(event_time(e.timestamp), e.timestamp)
     END AS problem
 FROM mapped

@@ -187,7 +187,6 @@ SELECT
             'subscription change that is no opt-out'
         WHEN event_type IS NULL THEN 'unknown SES event type ''' || kind || ''''
         WHEN recipient IS NULL THEN 'no recipient in the SES record'
-        WHEN occurred_at IS NULL THEN
-            'unparseable timestamp ' || coalesce('''' || time_text || '''', '(none)')
+        ELSE event_time_problem(occurred_at, time_text)
     END AS problem
 FROM mapped

@@ -50,6 +50,6 @@ SELECT
         WHEN e IS NULL THEN json_problem(record)
         WHEN event_type IS NULL THEN 'unknown Sendout event ''' || coalesce(e.sendout_event, '') || ''''
         WHEN recipient IS NULL THEN 'no message ' || coalesce(e.sendout_message_id, '(none)')
-        WHEN occurred_at IS NULL THEN 'unparseable timestamp ' || coalesce('''' || e.at || '''', '(none)')
+        ELSE event_time_problem(occurred_at, e.at)
     END AS problem
 FROM mapped

@@ -67,5 +67,7 @@ SELECT
         WHEN status IS NULL THEN 'no MessageStatus or SmsStatus in the Twilio callback'
         WHEN event_type IS NULL THEN 'unknown Twilio message status ''' || status || ''''
         WHEN phone_number(address) IS NULL THEN 'no phone number in the Twilio callback'
+        ELSE event_time_problem(event_at, coalesce(
+            e.sendout_received_at, file_time_text($received_at)))
     END AS problem
 FROM classified

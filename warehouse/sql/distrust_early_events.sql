@@ -1,0 +1,18 @@
+-- An event dated earlier than its message was handed to the provider (messages.outcome_at, as
+-- our dispatcher recorded it), by more than the clock-skew allowance, cannot have happened then:
+-- the provider's clock is wrong (often a local time written without its offset). What happened
+-- still counts for the message's status, so the event is kept, with the time of receipt instead
+-- (never before the hand-over) and time_problem naming the provider's time. Only events stored
+-- after $since_seq and joined to a message we dispatched are looked at: no other has a hand-over
+-- time to compare with. Returns the file of each event retimed.
+UPDATE events SET
+    occurred_at = greatest($received_at::TIMESTAMPTZ, messages.outcome_at),
+    time_problem = 'the provider''s time ' || strftime(events.occurred_at, '%Y-%m-%d %H:%M:%S UTC')
+        || ' is before the message was handed to the provider at '
+        || strftime(messages.outcome_at, '%Y-%m-%d %H:%M:%S UTC')
+        || '; stored with the time of receipt'
+FROM messages
+WHERE events.seq > $since_seq
+  AND events.message_id = messages.message_id
+  AND events.occurred_at < messages.outcome_at - clock_skew_allowance()
+RETURNING events.source_file;
