@@ -6,6 +6,7 @@ import getpass
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -17,7 +18,7 @@ from dashboards import data
 from warehouse import sendouts
 from warehouse import unsubscribes as unsubscribe_list
 from warehouse.addresses import InvalidAddressError
-from warehouse.contacts import ContactImportError, correct_address
+from warehouse.contacts import ContactImportError, ReadContacts, correct_address, read_contacts
 from warehouse.db import WarehouseLockedError
 from warehouse.refresh import refresh
 from warehouse.sendouts import Created, Draft, Recipients, SendoutError
@@ -47,6 +48,32 @@ def pick_contacts(key: str) -> list[int]:
     found = data.search_contacts(st.text_input("Find contacts", key=f"{key}-search"))
     labels = dict(zip(found["contact_id"].to_list(), found["label"].to_list(), strict=True))
     return st.multiselect("Contacts", list(labels), format_func=labels.get, key=key)
+
+
+def read_recipients_csv(upload) -> tuple[Path, ReadContacts] | None:
+    """Read an uploaded recipients CSV once, as soon as it is chosen (a progress bar while a
+    big file is read; the warehouse is not held meanwhile). None, with the reason shown, when
+    the file cannot be read."""
+    last = st.session_state.get("recipients-csv")
+    if last and last[0] == upload.file_id:
+        return last[1]
+    saved = Path(tempfile.mkdtemp()) / Path(upload.name).name
+    saved.write_bytes(upload.getvalue())
+    bar = st.progress(0.0, text=f"Reading {upload.name}")
+
+    def show(done: int, total: int) -> None:
+        text = f"Reading {upload.name}: line {done:,} of {total:,}"
+        bar.progress(done / max(total, 1), text=text)
+
+    try:
+        read = read_contacts(saved, progress=show)
+    except ContactImportError as error:
+        st.error(sentence(error), icon=":material/error:")
+        return None
+    finally:
+        bar.empty()
+    st.session_state["recipients-csv"] = (upload.file_id, (saved, read))
+    return saved, read
 
 
 def start_dispatch(sendout_id: str) -> str:

@@ -122,8 +122,7 @@ def build_demo(db: Path, landing: Path, contacts: int = 2000, seed: int = 7) -> 
     landing.mkdir(parents=True, exist_ok=True)
     people = landing.parent / "demo-contacts.csv"
     _contacts_csv(people, contacts, rng)
-    with open_warehouse(db) as con:
-        imported = import_contacts(con, people, "GB")
+    imported = import_contacts(db, people, "GB")
     now = datetime.now(UTC)
     everyone = Recipients(all_contacts=True)
     ids = {

@@ -132,7 +132,29 @@ def test_contacts_import_reports_each_rejected_row(runner, tmp_path: Path) -> No
 
     assert result.exit_code == 0, result.output
     assert "contacts created 1, updated 0, rejected 1" in result.output
-    assert "row 3: 'bob@' is not a valid email address" in result.output
+    assert "line 3: 'bob@' is not a valid email address" in result.output
+
+
+def test_contacts_import_dry_run_says_what_would_change_and_changes_nothing(
+    runner, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "w.duckdb")
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("first_name,last_name,email,mobile\nAda,Lovelace,ada@example.com,\n")
+    second.write_text("first_name,last_name,email,mobile\nAda,King,ada@example.com,\n")
+    runner.invoke(cli, ["--db", db, "contacts", "import", str(first)])
+
+    dry = runner.invoke(cli, ["--db", db, "contacts", "import", str(second), "--dry-run"])
+    again = runner.invoke(
+        cli, ["--db", db, "contacts", "import", str(second), "--dry-run", "--json"]
+    )
+
+    assert dry.exit_code == 0, dry.output
+    assert "Dry run, nothing changed" in dry.output
+    assert "line 2: contact 1: last name 'Lovelace' → 'King'" in dry.output
+    assert json.loads(again.output)["changed"] == [
+        {"row": 2, "reason": "contact 1: last name 'Lovelace' → 'King'"}
+    ]
 
 
 def test_contacts_import_of_a_file_without_the_columns_says_which_are_missing(

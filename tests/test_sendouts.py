@@ -53,6 +53,19 @@ def messages_of(con, sendout_id: str) -> list[tuple]:
     ).fetchall()
 
 
+def test_a_landline_gets_the_email_but_no_sms(con):
+    con.execute("UPDATE contacts SET mobile_is_landline = true WHERE first_name = 'Ada'")
+
+    created = sendouts.create(con, draft(), NOW)
+
+    assert (created.messages, created.without_address) == (3, 3)
+    assert [m[:2] for m in messages_of(con, created.sendout_id)] == [
+        (1, "email"),
+        (2, "email"),
+        (3, "sms"),
+    ]
+
+
 def test_a_send_out_gets_one_message_per_recipient_and_channel_with_an_address(con):
     created = sendouts.create(con, draft(), NOW)
 

@@ -24,11 +24,12 @@ def normalise_email(raw: str) -> str:
     return email
 
 
-def normalise_phone(raw: str, default_region: str | None = None) -> str:
-    """The number in E.164 (+447911123456), or InvalidAddressError.
+def read_phone(raw: str, default_region: str | None = None) -> phonenumbers.PhoneNumber:
+    """The number a person wrote, parsed and checked, or InvalidAddressError.
 
     A number without +country code is read as one of `default_region` (an ISO 3166 code,
-    $SENDOUT_DEFAULT_REGION unless given).
+    $SENDOUT_DEFAULT_REGION unless given). A number with an extension is refused: no message
+    can reach an extension, and dropping it would message the switchboard.
     """
     region = (default_region or settings().default_region).upper()
     try:
@@ -37,4 +38,24 @@ def normalise_phone(raw: str, default_region: str | None = None) -> str:
         raise InvalidAddressError(f"{raw.strip()!r} is not a phone number") from error
     if not phonenumbers.is_valid_number(number):
         raise InvalidAddressError(f"{raw.strip()!r} is not a valid phone number")
+    if number.extension:
+        raise InvalidAddressError(
+            f"{raw.strip()!r} has an extension ({number.extension}), which no message can reach"
+        )
+    return number
+
+
+def normalise_phone(raw: str, default_region: str | None = None) -> str:
+    """The number in E.164 (+447911123456), or InvalidAddressError."""
+    return e164(read_phone(raw, default_region))
+
+
+def e164(number: phonenumbers.PhoneNumber) -> str:
+    """A parsed number as Sendout stores it (+447911123456)."""
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_landline(number: phonenumbers.PhoneNumber) -> bool:
+    """True for a number its numbering plan says is a fixed line, which cannot receive SMS
+    (where the plan cannot tell, as in the US, the number is taken as able to)."""
+    return phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE

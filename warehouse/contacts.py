@@ -1,13 +1,18 @@
-"""Import contacts from CSV: normalise, validate per row, and update rather than duplicate.
+"""Import contacts from CSV: read and check every row first, then write in short transactions,
+never taking over another contact's address or changing a name without saying so.
 
-A row is matched to an existing contact by email, else by mobile. Empty cells keep what the
-contact already has. A row with an invalid email or mobile, or with neither, is reported with its
-row number and not imported; every valid row is imported all the same.
+A file is read whole before the warehouse is touched (DESIGN §9: parse before you lock). Every
+row is numbered by the line it starts on (the header is line 1) and ends in one of the report's
+lists: rejected (a bad cell, an unclosed quote, no address), merged (the same person again in
+the file: one contact, the later cells win), conflict (it would take another contact's address:
+nothing written), changed (an existing contact whose name or address it changes), or no SMS
+(a landline: kept, never sent SMS). A row is matched to an existing contact by email, else by
+mobile; empty cells keep what the contact already has.
 """
 
 import csv
-import io
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,13 +21,23 @@ import pyarrow as pa
 
 from warehouse.addresses import (
     InvalidAddressError,
+    e164,
+    is_landline,
     normalise_email,
-    normalise_phone,
+    read_phone,
 )
-from warehouse.db import transaction
+from warehouse.db import fetch_dicts, open_warehouse, transaction
 from warehouse.sql import read_sql, run_script
 
 REQUIRED_COLUMNS = ("first_name", "last_name", "email", "mobile")
+MAX_CELL = 1_000  # characters in one cell; a longer one is not a name or an address
+MAX_RECORD_LINES = 20  # a quoted cell may hold line breaks; one open for longer is unclosed
+WRITE_ROWS = 20_000  # rows written per transaction, so that no write holds the file for long
+PROGRESS_EVERY = 10_000  # rows read between two progress reports
+
+csv.field_size_limit(2**31 - 1)  # a huge cell is reported with its size, not csv's error
+
+Progress = Callable[[int, int], None]  # (lines read, lines in the file)
 
 
 class ContactImportError(Exception):
@@ -30,16 +45,12 @@ class ContactImportError(Exception):
 
 
 @dataclass(frozen=True)
-class RejectedRow:
-    row: int  # the line number in the CSV file, header = 1
+class RowNote:
+    row: int  # the line the row starts on in the CSV file, header = 1
     reason: str
 
 
-@dataclass
-class ImportReport:
-    created: int = 0
-    updated: int = 0
-    rejected: list[RejectedRow] = field(default_factory=list)
+RejectedRow = RowNote  # a row that was not used, and why
 
 
 @dataclass(frozen=True)
@@ -49,53 +60,229 @@ class ContactRow:
     last_name: str | None
     email: str | None
     mobile: str | None
+    mobile_is_landline: bool = False
 
 
-def _cell(record: dict[str, str | None], column: str) -> str | None:
-    value = (record.get(column) or "").strip()
-    return value or None
+@dataclass
+class ReadContacts:
+    """A file's rows, checked and merged, before anything is written."""
+
+    people: list[ContactRow] = field(default_factory=list)
+    rejected: list[RowNote] = field(default_factory=list)
+    merged: list[RowNote] = field(default_factory=list)
+    no_sms: list[RowNote] = field(default_factory=list)
 
 
-def parse_contacts_csv(
-    text: str, default_region: str | None = None
-) -> tuple[list[ContactRow], list[RejectedRow]]:
-    """Split CSV text into valid, normalised rows and rejected rows with reasons."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = [name.strip().lower() for name in reader.fieldnames or []]
-    missing = [column for column in REQUIRED_COLUMNS if column not in header]
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    rejected: list[RowNote] = field(default_factory=list)
+    conflicts: list[RowNote] = field(default_factory=list)
+    merged: list[RowNote] = field(default_factory=list)
+    changed: list[RowNote] = field(default_factory=list)
+    no_sms: list[RowNote] = field(default_factory=list)
+    contact_ids: list[int] = field(default_factory=list)  # of every row used, in file order
+
+    def add(self, other: "ImportReport") -> None:
+        """Take in the report of another part of the same file."""
+        self.created += other.created
+        self.updated += other.updated
+        for name in ("rejected", "conflicts", "merged", "changed", "no_sms", "contact_ids"):
+            getattr(self, name).extend(getattr(other, name))
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _lines(text: str) -> list[str]:
+    """The file's lines: ended by LF or CRLF, or by CR alone in files from old Macs. A stray CR
+    inside a line is a space (csv refuses it outside quotes; no name or address holds one)."""
+    if "\n" not in text and "\r" in text:
+        return text.split("\r")
+    lines = text.split("\n")
+    return [line.removesuffix("\r").replace("\r", " ") if "\r" in line else line for line in lines]
+
+
+class _LineSource:
+    """The lines for csv.reader, one at a time, remembering where it is so that reading can
+    start again on the line after a record that went wrong."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        self.next = 0
+
+    def __iter__(self) -> "_LineSource":
+        return self
+
+    def __next__(self) -> str:
+        if self.next >= len(self.lines):
+            raise StopIteration
+        self.next += 1
+        return self.lines[self.next - 1]
+
+
+def _records(lines: list[str]) -> Iterator[tuple[int, list[str] | None, str | None]]:
+    """(line number, cells, problem) for every non-blank record. A record that csv cannot read,
+    or whose quote stays open for more than MAX_RECORD_LINES lines, is a problem on its first
+    line only; reading starts again on the next line, so the rows after it are not lost."""
+    source = _LineSource(lines)
+    reader = csv.reader(source, strict=True)
+    while source.next < len(lines):
+        start = source.next
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            cells, problem = None, _csv_problem(error)
+        else:
+            problem = None
+            if source.next - start > MAX_RECORD_LINES:
+                cells, problem = None, "a quote opened on this line is never closed"
+        if problem:
+            yield start + 1, None, problem
+            source.next = start + 1
+            reader = csv.reader(source, strict=True)
+        elif cells:
+            yield start + 1, cells, None
+
+
+def _csv_problem(error: csv.Error) -> str:
+    text = str(error)
+    if "unexpected end of data" in text:
+        return "a quote opened on this line is never closed"
+    return f"not readable as CSV ({text})"
+
+
+def _header(cells: list[str]) -> dict[str, int]:
+    names = [name.strip().lower() for name in cells]
+    missing = [column for column in REQUIRED_COLUMNS if column not in names]
     if missing:
         raise ContactImportError(
             f"the CSV has no column {', '.join(missing)} (a header row is needed)"
         )
-    reader.fieldnames = header
-    valid: dict[str, ContactRow] = {}
-    rejected = []
-    for record in reader:
-        row = reader.line_num
-        problems = []
-        email = mobile = None
-        if None in record:  # more cells than header columns
-            problems.append("more cells than the header has columns")
-        if raw_email := _cell(record, "email"):
-            try:
-                email = normalise_email(raw_email)
-            except InvalidAddressError as error:
-                problems.append(str(error))
-        if raw_mobile := _cell(record, "mobile"):
-            try:
-                mobile = normalise_phone(raw_mobile, default_region)
-            except InvalidAddressError as error:
-                problems.append(str(error))
-        if not raw_email and not raw_mobile:
-            problems.append("no email and no mobile")
-        if problems:
-            rejected.append(RejectedRow(row, "; ".join(problems)))
+    return {column: names.index(column) for column in REQUIRED_COLUMNS}
+
+
+def _person(
+    row: int, cells: list[str], columns: dict[str, int], width: int, region: str | None
+) -> tuple[ContactRow | None, list[str]]:
+    """A row's person, or the problems that keep it out."""
+    if len(cells) > width:
+        return None, ["more cells than the header has columns"]
+    long = max(len(cell) for cell in cells)
+    if long > MAX_CELL:
+        return None, [f"a cell of {long:,} characters (at most {MAX_CELL:,})"]
+    value = {
+        column: (cells[i].strip() or None) if i < len(cells) else None
+        for column, i in columns.items()
+    }
+    problems = []
+    email = mobile = None
+    landline = False
+    if value["email"]:
+        try:
+            email = normalise_email(value["email"])
+        except InvalidAddressError as error:
+            problems.append(str(error))
+    if value["mobile"]:
+        try:
+            number = read_phone(value["mobile"], region)
+            mobile = e164(number)
+            landline = is_landline(number)
+        except InvalidAddressError as error:
+            problems.append(str(error))
+    if not value["email"] and not value["mobile"]:
+        problems.append("no email and no mobile")
+    if problems:
+        return None, problems
+    person = ContactRow(row, value["first_name"], value["last_name"], email, mobile, landline)
+    return person, []
+
+
+def parse_contacts_csv(
+    text: str, default_region: str | None = None, progress: Progress | None = None
+) -> ReadContacts:
+    """Every row of CSV text checked and normalised; the same person twice (by email, else by
+    mobile) is merged into one row whose later cells win, and said so."""
+    lines = _lines(text)
+    records = _records(lines)
+    columns = None
+    width = 0
+    for _, cells, problem in records:
+        if cells is not None:
+            columns, width = _header(cells), len(cells)
+            break
+        raise ContactImportError(f"the header row is not readable: {problem}")
+    if columns is None:
+        raise ContactImportError("the file is empty (a header row is needed)")
+    read = ReadContacts()
+    by_email: dict[str, int] = {}  # email -> index in read.people
+    by_mobile: dict[str, int] = {}
+    for count, (row, cells, problem) in enumerate(records, start=1):
+        if progress and count % PROGRESS_EVERY == 0:
+            progress(row, len(lines))
+        if problem:
+            read.rejected.append(RowNote(row, problem))
             continue
-        contact = ContactRow(
-            row, _cell(record, "first_name"), _cell(record, "last_name"), email, mobile
+        person, problems = _person(row, cells, columns, width, default_region)
+        if person is None:
+            read.rejected.append(RowNote(row, "; ".join(problems)))
+            continue
+        _merge_or_add(read, person, by_email, by_mobile)
+    if progress:
+        progress(len(lines), len(lines))
+    return read
+
+
+def _merge_or_add(
+    read: ReadContacts, person: ContactRow, by_email: dict[str, int], by_mobile: dict[str, int]
+) -> None:
+    """Add a row's person, or merge it into the earlier row of the same person (same email, or
+    same mobile where one of them has no email). A row whose email is one earlier person's and
+    mobile another's, or whose mobile is an earlier person's with another email, is rejected:
+    which of them is meant cannot be told."""
+    same_email = by_email.get(person.email) if person.email else None
+    same_mobile = by_mobile.get(person.mobile) if person.mobile else None
+    if same_mobile is not None and same_email != same_mobile:
+        earlier = read.people[same_mobile]
+        if person.email and (same_email is not None or earlier.email):
+            read.rejected.append(
+                RowNote(
+                    person.row,
+                    f"mobile {person.mobile} is also on line {earlier.row}, with "
+                    f"{earlier.email or 'no email'}: which person is meant cannot be told",
+                )
+            )
+            return
+        same_email = same_email if same_email is not None else same_mobile
+    if same_email is None:
+        at = len(read.people)
+        read.people.append(person)
+    else:
+        at = same_email
+        earlier = read.people[at]
+        read.merged.append(
+            RowNote(
+                person.row,
+                f"the same person as line {earlier.row} ({earlier.email or earlier.mobile}): "
+                "merged into one contact, this line's cells win",
+            )
         )
-        valid[email or mobile] = contact  # a later row for the same person wins
-    return list(valid.values()), rejected
+        read.people[at] = ContactRow(
+            person.row,
+            person.first_name or earlier.first_name,
+            person.last_name or earlier.last_name,
+            person.email or earlier.email,
+            person.mobile or earlier.mobile,
+            person.mobile_is_landline if person.mobile else earlier.mobile_is_landline,
+        )
+    merged = read.people[at]
+    if merged.email:
+        by_email[merged.email] = at
+    if merged.mobile:
+        by_mobile[merged.mobile] = at
 
 
 def read_csv_text(path: Path) -> str:
@@ -108,15 +295,17 @@ def read_csv_text(path: Path) -> str:
         raise ContactImportError(f"{path} cannot be read: {error.strerror}") from error
 
 
-INCOMING_SCHEMA = pa.schema(
-    [
-        ("row", pa.int64()),
-        ("first_name", pa.string()),
-        ("last_name", pa.string()),
-        ("email", pa.string()),
-        ("mobile", pa.string()),
+def read_contacts(
+    path: Path, default_region: str | None = None, progress: Progress | None = None
+) -> ReadContacts:
+    """A contacts CSV file's rows, checked and merged, and the rows that were not."""
+    read = parse_contacts_csv(read_csv_text(path), default_region, progress)
+    read.no_sms = [
+        RowNote(p.row, f"{p.mobile} is a landline: kept, but it is never sent SMS")
+        for p in read.people
+        if p.mobile_is_landline
     ]
-)
+    return read
 
 
 def typed_entries(text: str) -> list[str]:
@@ -124,74 +313,147 @@ def typed_entries(text: str) -> list[str]:
     return [e.strip() for e in re.split(r"[\n,;]+", text) if e.strip()]
 
 
-def typed_people(
-    text: str, default_region: str | None = None
-) -> tuple[list[ContactRow], list[RejectedRow]]:
+def typed_people(text: str, default_region: str | None = None) -> ReadContacts:
     """Email addresses and phone numbers as a person types them (one per line, or separated by
     commas or semicolons), each a row numbered from 1 in the order typed."""
-    people, rejected = [], []
+    read = ReadContacts()
     for number, entry in enumerate(typed_entries(text), start=1):
         try:
             if "@" in entry:
-                people.append(ContactRow(number, None, None, normalise_email(entry), None))
+                read.people.append(ContactRow(number, None, None, normalise_email(entry), None))
             else:
-                mobile = normalise_phone(entry, default_region)
-                people.append(ContactRow(number, None, None, None, mobile))
+                phone = read_phone(entry, default_region)
+                read.people.append(
+                    ContactRow(number, None, None, None, e164(phone), is_landline(phone))
+                )
         except InvalidAddressError as error:
-            rejected.append(RejectedRow(number, str(error)))
-    return people, rejected
+            read.rejected.append(RowNote(number, str(error)))
+    return read
 
 
-def read_contacts(
-    path: Path, default_region: str | None = None
-) -> tuple[list[ContactRow], list[RejectedRow]]:
-    """A contacts CSV file's valid rows and rejected rows."""
-    try:
-        return parse_contacts_csv(read_csv_text(path), default_region)
-    except csv.Error as error:
-        raise ContactImportError(f"{path} is not a readable CSV file: {error}") from error
+# --- writing -------------------------------------------------------------------------------
+
+INCOMING_SCHEMA = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("first_name", pa.string()),
+        ("last_name", pa.string()),
+        ("email", pa.string()),
+        ("mobile", pa.string()),
+        ("mobile_is_landline", pa.bool_()),
+    ]
+)
+
+_CHANGES = (
+    ("first name", "first_name"),
+    ("last name", "last_name"),
+    ("email", "email"),
+    ("mobile", "mobile"),
+)
+
+
+def _conflict(planned: dict) -> RowNote:
+    if planned["email_owner"] is not None:
+        why = (
+            f"its email is contact {planned['email_owner']}'s and its mobile "
+            f"contact {planned['mobile_owner']}'s"
+        )
+    else:
+        why = (
+            f"its mobile {planned['mobile']} is contact {planned['mobile_owner']}'s, "
+            f"whose email is {planned['old_email']}"
+        )
+    return RowNote(planned["row"], f"{why}: nothing changed; correct the row or the contact")
+
+
+def _changes(planned: dict) -> RowNote:
+    said = [
+        f"{words} {planned['old_' + column]!r} → {planned[column]!r}"
+        for words, column in _CHANGES
+        if None not in (planned[column], planned["old_" + column])
+        and planned[column] != planned["old_" + column]
+    ]
+    return RowNote(planned["row"], f"contact {planned['contact_id']}: " + "; ".join(said))
 
 
 def upsert_contacts(
-    con: duckdb.DuckDBPyConnection, rows: list[ContactRow], listed: bool = True
-) -> tuple[int, int, list[int]]:
-    """Create or update contacts inside the caller's transaction: created, updated, their ids.
-    With `listed=False` the people are messaged without becoming contacts (migration 0008)."""
+    con: duckdb.DuckDBPyConnection,
+    people: list[ContactRow],
+    listed: bool = True,
+    write: bool = True,
+) -> ImportReport:
+    """Create or update contacts inside the caller's transaction (or, with `write=False`, only
+    say what that would do). With `listed=False` the people are messaged without becoming
+    contacts (migration 0008): a listed contact they match is left as it is."""
     con.register(
-        "incoming_contacts", pa.Table.from_pylist([vars(r) for r in rows], INCOMING_SCHEMA)
+        "incoming_contacts", pa.Table.from_pylist([vars(p) for p in people], INCOMING_SCHEMA)
     )
     try:
-        run_script(con, "upsert_contacts.sql", {"listed": listed})
-        created, updated = con.execute(
-            "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new)"
-            " FROM matched_contacts"
+        run_script(con, "plan_contacts.sql")
+        report = ImportReport()
+        changed = " OR ".join(f"{c} <> old_{c}" for _, c in _CHANGES)  # NULL on either: no
+        updates = f" OR (action = 'update' AND ({changed}))" if listed else ""
+        query = f"SELECT * FROM planned_contacts WHERE action = 'conflict'{updates} ORDER BY row"
+        for planned in fetch_dicts(con.execute(query)):
+            if planned["action"] == "conflict":
+                report.conflicts.append(_conflict(planned))
+            else:
+                report.changed.append(_changes(planned))
+        report.created, report.updated = con.execute(
+            "SELECT count(*) FILTER (WHERE action = 'new'),"
+            " count(*) FILTER (WHERE action = 'update') FROM planned_contacts"
         ).fetchall()[0]
-        ids = [row[0] for row in con.execute(read_sql("contacts_of_last_import.sql")).fetchall()]
+        if write:
+            run_script(con, "apply_contacts.sql", {"listed": listed})
+            con.execute(
+                "INSERT INTO contacts (first_name, last_name, email, mobile, mobile_is_landline,"
+                " is_listed) SELECT first_name, last_name, email, mobile, mobile_is_landline, ?"
+                " FROM planned_contacts WHERE action = 'new' ORDER BY row",
+                [listed],
+            )
+            report.contact_ids = [
+                row[0] for row in con.execute(read_sql("contacts_of_last_import.sql")).fetchall()
+            ]
     finally:
         con.unregister("incoming_contacts")
-    return created, updated, ids
+    return report
 
 
 def import_contacts(
-    con: duckdb.DuckDBPyConnection, path: Path, default_region: str | None = None
+    db: Path,
+    path: Path,
+    default_region: str | None = None,
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
 ) -> ImportReport:
-    """Import a contacts CSV in one transaction and report what it did."""
-    rows, rejected = read_contacts(path, default_region)
-    with transaction(con):
-        created, updated, _ = upsert_contacts(con, rows)
-    return ImportReport(created=created, updated=updated, rejected=rejected)
+    """Import a contacts CSV and report what it did (or, dry, what it would do). The file is
+    read before the warehouse is opened; rows are then written WRITE_ROWS at a time, each part
+    in its own short transaction, so readers and other writers get in between. Stopped half
+    way, an import is run again: rows already written match their contacts and change nothing."""
+    read = read_contacts(path, default_region, progress)
+    report = ImportReport(rejected=read.rejected, merged=read.merged, no_sms=read.no_sms)
+    for start in range(0, max(len(read.people), 1), WRITE_ROWS):
+        with open_warehouse(db) as con, transaction(con):
+            part = upsert_contacts(con, read.people[start : start + WRITE_ROWS], write=not dry_run)
+        report.add(part)
+    return report
 
 
 def correct_address(con: duckdb.DuckDBPyConnection, contact_id: int, channel: str, raw: str) -> str:
     """Give a contact a corrected email or mobile; the bad one stays on the Unsubscribes list,
     so only the new address is messaged from now on. Returns the stored address."""
-    address = normalise_email(raw) if channel == "email" else normalise_phone(raw)
-    column = "email" if channel == "email" else "mobile"
+    if channel == "email":
+        column, address, landline = "email", normalise_email(raw), False
+    else:
+        number = read_phone(raw)
+        column, address, landline = "mobile", e164(number), is_landline(number)
     with transaction(con):
         updated = con.execute(
-            f"UPDATE contacts SET {column} = ?, updated_at = current_timestamp "
-            "WHERE contact_id = ?",
-            [address, contact_id],
+            f"UPDATE contacts SET {column} = ?, updated_at = current_timestamp,"
+            " mobile_is_landline = CASE WHEN ? = 'mobile' THEN ? ELSE mobile_is_landline END"
+            " WHERE contact_id = ?",
+            [address, column, landline, contact_id],
         ).fetchall()[0][0]
     if not updated:
         raise ContactImportError(f"there is no contact {contact_id}")

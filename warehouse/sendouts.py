@@ -16,7 +16,13 @@ import duckdb
 import pyarrow as pa
 
 from warehouse.addresses import InvalidAddressError, normalise_phone
-from warehouse.contacts import RejectedRow, read_contacts, typed_people, upsert_contacts
+from warehouse.contacts import (
+    ReadContacts,
+    RejectedRow,
+    read_contacts,
+    typed_people,
+    upsert_contacts,
+)
 from warehouse.db import fetch_dicts, transaction
 from warehouse.refresh import refresh_figures
 from warehouse.sql import read_sql
@@ -50,6 +56,15 @@ class Recipients:
     csv: Path | None = None
     csv_to_contacts: bool = True
     typed: str = ""  # email addresses and phone numbers, one per line or comma-separated
+    csv_read: ReadContacts | None = None  # the CSV's rows, once read
+
+    def read_csv(self) -> ReadContacts | None:
+        """The CSV's rows, read once: callers read it before they open the warehouse, so that
+        a big file is not parsed while the warehouse is held (ContactImportError if it cannot
+        be read)."""
+        if self.csv is not None and self.csv_read is None:
+            self.csv_read = read_contacts(self.csv)
+        return self.csv_read
 
 
 @dataclass
@@ -86,7 +101,7 @@ class Draft:
 class Created:
     sendout_id: str
     messages: int
-    without_address: int  # recipients with no address for one of the channels
+    without_address: int  # recipients with no address for a channel (a landline has none for SMS)
     rejected: list[RejectedRow] = field(default_factory=list)  # CSV rows and typed addresses
 
 
@@ -177,14 +192,14 @@ def _recipient_ids(
         listed = ", ".join(map(str, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
         raise SendoutError([FieldError("recipients", f"no contact with id {listed}")])
     rejected: list[RejectedRow] = []
-    if chosen.csv:
-        people, bad = read_contacts(chosen.csv)
-        ids += upsert_contacts(con, people, listed=chosen.csv_to_contacts)[2]
-        rejected += bad
+    if (read := chosen.read_csv()) is not None:
+        used = upsert_contacts(con, read.people, listed=chosen.csv_to_contacts)
+        ids += used.contact_ids
+        rejected += sorted(read.rejected + used.conflicts, key=lambda r: r.row)
     if chosen.typed.strip():
-        people, bad = typed_people(chosen.typed)
-        ids += upsert_contacts(con, people, listed=False)[2]
-        rejected += bad
+        read = typed_people(chosen.typed)
+        ids += upsert_contacts(con, read.people, listed=False).contact_ids
+        rejected += read.rejected
     return list(dict.fromkeys(ids)), rejected
 
 
@@ -249,14 +264,15 @@ def _create_messages(
 ) -> tuple[int, int]:
     contacts = con.execute(
         """
-        SELECT contact_id, first_name, last_name, email, mobile
+        SELECT contact_id, first_name, last_name, email, mobile,
+            CASE WHEN NOT mobile_is_landline THEN mobile END AS sms_number
         FROM contacts WHERE contact_id IN (SELECT unnest(?)) ORDER BY contact_id
         """,
         [contact_ids],
     ).fetchall()
     rows = {"message_id": [], "contact_id": [], "channel": [], "recipient": [], "sms_text": []}
     without_address = 0
-    for contact_id, first_name, last_name, email, mobile in contacts:
+    for contact_id, first_name, last_name, email, mobile, sms_number in contacts:
         person = {
             "first_name": first_name,
             "last_name": last_name,
@@ -264,7 +280,7 @@ def _create_messages(
             "mobile": mobile,
         }
         for channel in sorted(set(draft.channels)):
-            address = email if channel == Channel.EMAIL else mobile
+            address = email if channel == Channel.EMAIL else sms_number
             if address is None:
                 without_address += 1
                 continue

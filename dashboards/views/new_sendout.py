@@ -1,13 +1,12 @@
 """New send-out: compose email and/or SMS, choose recipients and when, then send."""
 
-import tempfile
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import streamlit as st
 
 from dashboards import actions, present
+from warehouse.contacts import ReadContacts
 from warehouse.sendouts import Draft, Recipients, SendoutError
 from warehouse.settings import settings
 from warehouse.sms import is_gsm7, sms_segments
@@ -27,6 +26,21 @@ def fixed(field: str):
 def problem(field: str) -> None:
     if field in errors:
         st.error(errors[field], icon=":material/error:")
+
+
+def file_summary(read: ReadContacts) -> None:
+    """What the chosen file holds, before anything is sent: the people, and each row that
+    cannot be used with its line and reason."""
+    people = len(read.people)
+    st.caption(f"{people:,} {'person' if people == 1 else 'people'} in the file")
+    unusable = read.rejected
+    if unusable:
+        with st.expander(f"{len(unusable):,} rows cannot be used and are left out", expanded=True):
+            st.markdown("\n".join(f"- line {r.row}: {r.reason}" for r in unusable[:200]))
+            if len(unusable) > 200:
+                st.caption(f"... and {len(unusable) - 200:,} more")
+    if read.no_sms:
+        st.caption(f"{len(read.no_sms):,} of them have a landline: they get no SMS.")
 
 
 def type_changed() -> None:
@@ -126,10 +140,9 @@ if how == "Pick contacts":
     recipients.contact_ids = actions.pick_contacts("picked")
 elif how == "Upload a CSV":
     upload = st.file_uploader("CSV with first_name, last_name, email, mobile", type="csv")
-    if upload is not None:
-        saved = Path(tempfile.mkdtemp()) / upload.name
-        saved.write_bytes(upload.getvalue())
-        recipients.csv = saved
+    if upload is not None and (read := actions.read_recipients_csv(upload)):
+        recipients.csv, recipients.csv_read = read
+        file_summary(recipients.csv_read)
     recipients.csv_to_contacts = st.checkbox(
         "Add these people to my contacts",
         value=True,

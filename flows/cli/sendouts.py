@@ -110,10 +110,12 @@ def create(
     **fields,
 ) -> None:
     """Create a send-out (sent when dispatched, or at --at); prints its id."""
+    recipients = Recipients(all_contacts, list(contact_ids), csv_file)
+    recipients.read_csv()  # before the warehouse is opened: a big file holds no one up
     draft = Draft(
         **{**fields, "channels": list(fields["channels"])},
         html_body=html_file.read_text() if html_file else None,
-        recipients=Recipients(all_contacts, list(contact_ids), csv_file),
+        recipients=recipients,
     )
     with open_warehouse(db) as con:
         try:
@@ -184,6 +186,8 @@ def resend(
     """Send a send-out's content again, to others or to its non-openers; prints the new id."""
     if non_openers == bool(contact_ids or csv_file):
         raise click.UsageError("give either --to/--to-csv or --non-openers")
+    recipients = Recipients(contact_ids=list(contact_ids), csv=csv_file)
+    recipients.read_csv()  # before the warehouse is opened: a big file holds no one up
     with open_warehouse(db) as con:
         try:
             if non_openers:
@@ -192,7 +196,6 @@ def resend(
                     con, sendout_id, exclude_machine_openers
                 )
             else:
-                recipients = Recipients(contact_ids=list(contact_ids), csv=csv_file)
                 created = sendout_store.resend_to(con, sendout_id, recipients)
         except SendoutError as error:
             _fail(error)
