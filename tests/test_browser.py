@@ -232,3 +232,31 @@ def test_a_resend_says_how_many_it_reaches_asks_first_and_stays_on_the_send_out(
         expect(page.get_by_role("heading", name="News")).to_be_visible()  # still this one
         page.screenshot(path=str(tmp_path / "resent.png"))
         browser.close()
+
+
+def test_a_recipients_csv_is_read_when_chosen_and_its_bad_lines_are_listed(server, tmp_path):
+    url, _ = server
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "first_name,last_name,email,mobile\n"
+        + "".join(f"P{i},L{i},p{i}@example.org,\n" for i in range(25_000))
+        + "Bad,Row,bob@,\n"
+        + '"Open,Quote,oq@example.org,\n'
+        + "Land,Line,land@example.org,020 7946 0000\n"
+    )
+    with sync_playwright() as playwright:
+        browser, page = browser_page(playwright)
+        page.goto(f"{url}/new_sendout")
+        expect(page.get_by_role("heading", name="New send-out")).to_be_visible(timeout=30_000)
+        page.get_by_text("Upload a CSV").click()
+        page.locator("input[type=file]").set_input_files(str(people))
+
+        expect(page.get_by_text("25,001 people in the file")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("2 rows cannot be used and are left out")).to_be_visible()
+        expect(page.get_by_text("line 25002: 'bob@' is not a valid email address")).to_be_visible()
+        expect(
+            page.get_by_text("line 25003: a quote opened on this line is never closed")
+        ).to_be_visible()
+        expect(page.get_by_text("1 of them has a landline, which gets no SMS.")).to_be_visible()
+        page.screenshot(path=str(tmp_path / "compose-csv.png"), full_page=True)
+        browser.close()

@@ -40,7 +40,11 @@ def file_summary(read: ReadContacts) -> None:
             if len(unusable) > 200:
                 st.caption(f"... and {len(unusable) - 200:,} more")
     if read.no_sms:
-        st.caption(f"{len(read.no_sms):,} of them have a landline: they get no SMS.")
+        landlines = len(read.no_sms)
+        st.caption(
+            f"{landlines:,} of them {'has' if landlines == 1 else 'have'} a landline, "
+            "which gets no SMS."
+        )
 
 
 def type_changed() -> None:
