@@ -180,12 +180,11 @@ def test_first_opened_at_is_never_infinity(db_path, tmp_path, query):
     sent = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     add_sendout(db_path, "so-1")
     dispatched(db_path, "msg-1", sent)
-    good_open = ses("Open", at="2026-11-02T10:00:00Z")
-    infinite_open = {**ses("Open", at="Infinity"), "extra": "another event"}
-    path = write_ndjson(tmp_path / "opens.ndjson", [infinite_open, good_open])
+    opens = [ses("Delivery", at="2026-11-02T09:00:05Z"), ses("Open", at="Infinity")]
+    path = write_ndjson(tmp_path / "events.ndjson", opens)
 
     ingest_paths(db_path, [path])
     run_refresh(db_path)
 
-    [status] = query("SELECT first_opened_at FROM message_status WHERE message_id = 'msg-1'")
-    assert status["first_opened_at"] == datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+    [status] = query("SELECT status, first_opened_at FROM message_status")
+    assert (status["status"], status["first_opened_at"]) == ("Delivered", None)

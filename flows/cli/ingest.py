@@ -1,5 +1,6 @@
 """`sendout ingest`: provider event files into the warehouse."""
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -55,15 +56,20 @@ def ingest(
         task = progress.add_task("Ingesting", total=total)
 
         def advance(result: FileResult) -> None:
-            progress.advance(task, Path(result.path).stat().st_size)
+            with contextlib.suppress(OSError):  # a file gone since it was read
+                progress.advance(task, Path(result.path).stat().st_size)
 
-        summary = ingest_paths(db, files, chosen, on_file=advance)
+        summary = ingest_paths(db, paths, chosen, on_file=advance)
     not_understood = [
-        Path(f.path) for f in summary.files if not f.skipped and f.provider is None
+        Path(f.path)
+        for f in summary.files
+        if not f.skipped and f.provider is None and not f.unreadable
     ] + passed_over(paths)
-    if not_understood and not any(f.provider or f.skipped for f in summary.files):
+    unreadable = [f"{u.path} ({u.reason})" for u in summary.unreadable]
+    if (not_understood or unreadable) and not any(f.provider or f.skipped for f in summary.files):
         raise click.ClickException(
-            f"no file could be read as provider events: {_names(not_understood)}. Sendout reads "
+            f"no file could be read as provider events: {_names([*not_understood, *unreadable])}."
+            " Sendout reads "
             ".json, .ndjson, .jsonl and .txt files (optionally .gz) from the providers it knows, "
             "and bounce mail as .eml, .mbox or Maildir folders (see docs/ingest.md)."
         )
@@ -84,8 +90,15 @@ def ingest(
         click.echo(f"Not understood as provider events: {_names(not_understood)}")
     for damaged in (f for f in summary.files if f.damage):
         click.echo(f"Read up to its damage: {damaged.path} ({damaged.damage})")
+    if unreadable:
+        click.echo(f"Could not read: {_names(unreadable)}")
+    if summary.retimed:
+        click.echo(
+            f"{summary.retimed} events dated before their message was sent were stored with the "
+            "time of receipt (events.time_problem says why)."
+        )
 
 
-def _names(paths: list[Path], most: int = 10) -> str:
+def _names(paths: list[Path] | list[str], most: int = 10) -> str:
     shown = ", ".join(str(p) for p in paths[:most])
     return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
