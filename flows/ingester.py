@@ -7,6 +7,10 @@ them (one short transaction per file; a file whose bytes were ingested before is
 content hash) and refreshes incrementally (one short transaction). A kill at any moment loses
 nothing and counts nothing twice: a file whose transaction had not committed is read again on
 the next start, and refresh takes in exactly the events stored since the last one.
+
+It also keeps the analysts' copy of the warehouse current: after a turn, when the live file has
+changed since the last publish (by its own refresh or any other writer's), it publishes one, at
+most once every $SENDOUT_SNAPSHOT_SECONDS (warehouse/snapshot.py).
 """
 
 import contextlib
@@ -21,6 +25,8 @@ from flows.senders.sandbox import release_due
 from warehouse.db import WarehouseLockedError, open_warehouse
 from warehouse.ingest import IngestSummary, find_files, ingest_files
 from warehouse.refresh import refresh
+from warehouse.settings import settings
+from warehouse.snapshot import SnapshotSchedule
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
@@ -91,14 +97,19 @@ def run_ingester(
     stop: threading.Event,
     poll_seconds: float = POLL_SECONDS,
     on_batch: Callable[[Batch], None] | None = None,
+    snapshot_seconds: float | None = None,
 ) -> None:
-    """Ingest and refresh as files arrive, until `stop` is set. A turn that fails (the
+    """Ingest and refresh as files arrive, and publish the analysts' copy at most every
+    `snapshot_seconds` ($SENDOUT_SNAPSHOT_SECONDS), until `stop` is set. A turn that fails (the
     warehouse locked too long, a disk error) is logged and tried again: the service stays up."""
     watcher = LandingWatcher(landing)
+    every = settings().snapshot_seconds if snapshot_seconds is None else snapshot_seconds
+    snapshots = SnapshotSchedule(db, every)
     while not stop.is_set():
         batch = None
         try:
             batch = ingest_new_files(db, landing, watcher)
+            snapshots.publish_if_due()
         except WarehouseLockedError as error:
             log.warning("%s; trying again", error)
         except Exception:

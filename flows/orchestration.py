@@ -3,7 +3,8 @@
 - `dispatch_sendout(sendout_id)`: send one send-out (the dashboard's "send now").
 - `dispatch_due_sendouts()`: every minute, each send-out whose time has come.
 - `ingest_provider_events()`: the landing folder into the warehouse.
-- `refresh_reports()`: statuses, figures and the Unsubscribes list.
+- `refresh_reports()`: statuses, figures and the Unsubscribes list, then the analysts' copy of
+  the warehouse (warehouse/snapshot.py).
 - `ingest_and_refresh()`: the two above in a row, every five minutes: catch-up and backfills
   behind the continuous ingester (`sendout ingester`, flows/ingester.py), which brings events
   to the screen within seconds.
@@ -27,6 +28,7 @@ from warehouse.db import open_warehouse
 from warehouse.ingest import ingest_paths
 from warehouse.refresh import refresh
 from warehouse.settings import settings
+from warehouse.snapshot import publish
 
 
 @task(retries=2, retry_delay_seconds=10)
@@ -70,6 +72,13 @@ def refresh_marts(full: bool = False) -> dict:
         return asdict(refresh(con, full=full))
 
 
+@task(retries=2, retry_delay_seconds=10)
+def publish_snapshot() -> str:
+    """Publish the analysts' copy of the warehouse; return its path."""
+    with open_warehouse(settings().db) as con:
+        return str(publish(con))
+
+
 @flow(name="dispatch-sendout", log_prints=True)
 def dispatch_sendout(sendout_id: str) -> dict:
     """Send one send-out now."""
@@ -92,8 +101,9 @@ def ingest_provider_events() -> dict:
 
 @flow(name="refresh-reports", log_prints=True)
 def refresh_reports(full: bool = False) -> dict:
-    """Bring statuses, figures and the Unsubscribes list up to date."""
-    return refresh_marts(full)
+    """Bring statuses, figures and the Unsubscribes list up to date, and publish them to
+    analysts."""
+    return {**refresh_marts(full), "snapshot": publish_snapshot()}
 
 
 @flow(name="ingest-and-refresh", log_prints=True)

@@ -1,5 +1,6 @@
 """Deliverability by receiving domain and over time (a marimo notebook: `marimo edit` it, or run
-it as a script). Reads the warehouse read-only: $SENDOUT_DB, else data/sendout.duckdb."""
+it as a script). Reads the analysts' copy of the warehouse, read-only: `sendout snapshot` prints
+its path (data/sendout.snapshot.duckdb next to $SENDOUT_DB); never the live file."""
 
 import marimo
 
@@ -13,7 +14,7 @@ def _():
     import plotly.express as px
     import polars as pl
 
-    from warehouse.reports import query
+    from warehouse.snapshot import query
 
     return mo, pl, px, query
 

@@ -1,5 +1,6 @@
 """Engagement: opens and clicks by hour and weekday, machine against human opens (a marimo
-notebook). Reads the warehouse read-only: $SENDOUT_DB, else data/sendout.duckdb."""
+notebook). Reads the analysts' copy of the warehouse, read-only: `sendout snapshot` prints its
+path (data/sendout.snapshot.duckdb next to $SENDOUT_DB); never the live file."""
 
 import marimo
 
@@ -12,7 +13,7 @@ def _():
     import marimo as mo
     import plotly.express as px
 
-    from warehouse.reports import query
+    from warehouse.snapshot import query
 
     return mo, px, query
 

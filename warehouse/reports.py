@@ -2,12 +2,11 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from warehouse.db import connect, default_db_path, fetch_dicts
+from warehouse.db import fetch_dicts
 from warehouse.unsubscribes import Entry, entries, normalise_address
 from warehouse.vocabulary import (
     REASON_WORDS,
@@ -289,10 +288,3 @@ PENDING_SNS_CONFIRMATIONS = "SELECT * FROM pending_sns_confirmations ORDER BY re
 def pending_sns_confirmations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Amazon SNS subscriptions waiting for an operator to open their link, newest first."""
     return con.sql(PENDING_SNS_CONFIRMATIONS).pl()
-
-
-def query(sql: str, params: dict | None = None, db: Path | None = None) -> pl.DataFrame:
-    """One short read-only look at the warehouse, as a polars frame (for notebooks): the
-    connection is closed at once, so writers are not kept waiting."""
-    with connect(db or default_db_path(), read_only=True) as con:
-        return con.sql(sql, params=params).pl()

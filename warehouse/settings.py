@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     forward_to: str | None = None
     auto_reply_text: str | None = None
 
+    # the analysts' copy of the warehouse (warehouse/snapshot.py); none: next to `db`, as
+    # data/sendout.snapshot.duckdb. The continuous ingester publishes it at most this often.
+    snapshot: Path | None = None
+    snapshot_seconds: float = 60.0
     # where provider event files land for `ingest` (the sandbox writes there too)
     landing: Path = Path("data") / "landing"
     # dispatch (DESIGN §8)

@@ -13,6 +13,7 @@ from warehouse.db import open_warehouse
 from warehouse.ingest import FileResult, find_files, ingest_paths, passed_over
 from warehouse.refresh import refresh
 from warehouse.settings import settings
+from warehouse.snapshot import publish
 from warehouse.vocabulary import INGESTIBLE_PROVIDERS, Provider
 
 PROVIDER_CHOICES = ["auto", *(str(p) for p in INGESTIBLE_PROVIDERS)]
@@ -39,7 +40,7 @@ def ingest(
     db: Path, paths: tuple[Path, ...], provider: str, as_json: bool, no_refresh: bool
 ) -> None:
     """Read provider event files (or folders of them) into the warehouse, then bring statuses
-    and figures up to date."""
+    and figures up to date and publish the analysts' copy (`sendout snapshot`)."""
     release_due(settings().landing)  # the sandbox's events whose time has come
     files = find_files(paths)
     total = sum(f.stat().st_size for f in files)
@@ -76,6 +77,7 @@ def ingest(
     if summary.events_new and not no_refresh:
         with open_warehouse(db) as con:
             refresh(con)
+            publish(con)  # the analysts' copy (`sendout snapshot`)
     if as_json:
         echo_json(summary.as_dict())
         return

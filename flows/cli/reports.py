@@ -11,6 +11,7 @@ from warehouse.refresh import refresh as refresh_marts
 from warehouse.reports import lookup as lookup_address
 from warehouse.reports import pending_sns_confirmations, sendout_report
 from warehouse.settings import settings
+from warehouse.snapshot import publish
 from warehouse.vocabulary import STATUS_COLUMNS
 
 
@@ -23,9 +24,11 @@ def _percent(rate: float | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print what it did as one JSON object.")
 @click.pass_obj
 def refresh(db: Path, full: bool, as_json: bool) -> None:
-    """Recompute final statuses, send-out figures and the Unsubscribes list."""
+    """Recompute final statuses, send-out figures and the Unsubscribes list, then publish the
+    analysts' copy of the warehouse (`sendout snapshot`)."""
     with open_warehouse(db) as con:
         summary = refresh_marts(con, full=full)
+        publish(con)
     if as_json:
         echo_json(asdict(summary))
         return
