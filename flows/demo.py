@@ -1,18 +1,20 @@
 """`sendout demo`: a demo workspace that shows everything Sendout does, built reproducibly from a
 seed with the sandbox provider: about 2,000 contacts (a few with invalid addresses, reported at
 import), a marketing newsletter and a non-marketing reminder sent days ago, an SMS with replies
-(STOP and a wrong word among them), and a send-out scheduled a few minutes ahead.
+(STOP and a wrong word among them), a send-out scheduled a few minutes ahead, and an admin
+user with a new random password, so the dashboard asks for a login from the start.
 """
 
 import csv
 import random
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flows.dispatch import run_dispatch
 from flows.senders.sandbox import SandboxEmail, SandboxSms
-from warehouse import sendouts
+from warehouse import sendouts, users
 from warehouse.contacts import import_contacts
 from warehouse.db import open_warehouse
 from warehouse.ingest import ingest_paths
@@ -75,6 +77,7 @@ LAST = [
     "Young",
 ]
 DOMAINS = ["example.org", "example.com", "example.net"]
+DEMO_ADMIN = "demo-admin"
 NEWSLETTER = """<h1>News from the study, {first_name}</h1>
 <p>Thank you for taking part. This month: what we learnt from the spring visits, and the dates
 of the summer sessions.</p><p><a href="https://example.org/news">Read more</a></p>"""
@@ -85,6 +88,8 @@ class DemoWorkspace:
     contacts: int
     rejected_rows: int
     sendouts: dict[str, str]  # what each is -> its id
+    admin_name: str
+    admin_password: str  # said once, never stored in clear
 
 
 def _contacts_csv(path: Path, count: int, rng: random.Random) -> None:
@@ -186,6 +191,8 @@ def build_demo(db: Path, landing: Path, contacts: int = 2000, seed: int = 7) -> 
             ),
             now,
         ).sendout_id
+    password = secrets.token_urlsafe(12)
     with open_warehouse(db) as con:
         refresh(con)
-    return DemoWorkspace(imported.created, len(imported.rejected), ids)
+        users.add(con, DEMO_ADMIN, users.Role.ADMIN, password)
+    return DemoWorkspace(imported.created, len(imported.rejected), ids, DEMO_ADMIN, password)

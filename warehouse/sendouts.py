@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from warehouse import audit
 from warehouse.addresses import InvalidAddressError, normalise_phone
 from warehouse.contacts import (
     ReadContacts,
@@ -203,8 +204,14 @@ def _recipient_ids(
     return list(dict.fromkeys(ids)), rejected
 
 
-def create(con: duckdb.DuckDBPyConnection, draft: Draft, now: datetime | None = None) -> Created:
-    """Create a send-out and its messages in one transaction, or raise SendoutError."""
+def create(
+    con: duckdb.DuckDBPyConnection,
+    draft: Draft,
+    now: datetime | None = None,
+    by: audit.Actor | None = None,
+) -> Created:
+    """Create a send-out and its messages in one transaction, or raise SendoutError; the audit
+    record says who (`by`, else the person at the CLI)."""
     now = now or datetime.now(UTC)
     errors = validate(draft, now)
     if errors:
@@ -255,6 +262,7 @@ def create(con: duckdb.DuckDBPyConnection, draft: Draft, now: datetime | None = 
             """,
             {"id": sendout_id},
         )
+        audit.record_sendout(con, by, sendout_id, draft.name.strip(), messages, draft)
     refresh_figures(con)  # its recipients count, as Queued, from this moment
     return Created(sendout_id, messages, without_address, rejected)
 
@@ -313,7 +321,12 @@ def _sendout(con: duckdb.DuckDBPyConnection, sendout_id: str) -> dict:
     return rows[0]
 
 
-def cancel(con: duckdb.DuckDBPyConnection, sendout_id: str, now: datetime | None = None) -> None:
+def cancel(
+    con: duckdb.DuckDBPyConnection,
+    sendout_id: str,
+    now: datetime | None = None,
+    by: audit.Actor | None = None,
+) -> None:
     """Cancel a send-out scheduled for later, before any of its messages went out."""
     now = now or datetime.now(UTC)
     with transaction(con):
@@ -335,6 +348,7 @@ def cancel(con: duckdb.DuckDBPyConnection, sendout_id: str, now: datetime | None
                 ]
             )
         con.execute("UPDATE sendouts SET cancelled_at = ? WHERE sendout_id = ?", [now, sendout_id])
+        audit.record(con, by, audit.AuditAction.CANCEL, sendout_id, repr(sendout["name"]))
 
 
 def _resend_draft(sendout: dict, recipients: Recipients, channels: list[str]) -> Draft:
@@ -360,10 +374,11 @@ def resend_to(
     sendout_id: str,
     recipients: Recipients,
     now: datetime | None = None,
+    by: audit.Actor | None = None,
 ) -> Created:
     """The same content to other recipients: a new send-out linked to the original."""
     sendout = _sendout(con, sendout_id)
-    return create(con, _resend_draft(sendout, recipients, list(sendout["channels"])), now)
+    return create(con, _resend_draft(sendout, recipients, list(sendout["channels"])), now, by)
 
 
 def non_openers(
@@ -392,6 +407,7 @@ def resend_to_non_openers(
     sendout_id: str,
     exclude_machine_openers: bool = False,
     now: datetime | None = None,
+    by: audit.Actor | None = None,
 ) -> Created:
     """The email again, to the recipients who have not opened it (see `non_openers`)."""
     sendout = _sendout(con, sendout_id)
@@ -401,4 +417,4 @@ def resend_to_non_openers(
     if not contact_ids:
         raise SendoutError([FieldError("recipients", "everyone who could open it has opened it")])
     draft = _resend_draft(sendout, Recipients(contact_ids=contact_ids), [str(Channel.EMAIL)])
-    return create(con, draft, now)
+    return create(con, draft, now, by)

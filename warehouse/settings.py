@@ -23,6 +23,14 @@ class Settings(BaseSettings):
     forward_to: str | None = None
     auto_reply_text: str | None = None
 
+    # the dashboard's logins (docs/dashboard.md): "password" checks users kept in the warehouse;
+    # "oidc" lets the organisation's identity provider log people in (Streamlit's st.login,
+    # configured in .streamlit/secrets.toml) and the users table still gives their role
+    dashboard_login: Literal["password", "oidc"] = "password"
+    session_idle_minutes: float = 30.0  # a logged-in session ends after this long unused
+    login_delay_seconds: float = 1.0  # the wait after a wrong password, doubled each time
+    login_delay_max_seconds: float = 900.0
+
     # the analysts' copy of the warehouse (warehouse/snapshot.py); none: next to `db`, as
     # data/sendout.snapshot.duckdb. The continuous ingester publishes it at most this often.
     snapshot: Path | None = None

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import duckdb
 
+from warehouse import audit
 from warehouse.addresses import normalise_email, normalise_phone
 from warehouse.db import transaction
 from warehouse.settings import settings
@@ -122,14 +123,16 @@ def add(
     channel: Channel | str,
     address: str,
     scope: UnsubscribeScope | str,
-    changed_by: str,
+    changed_by: audit.Actor | str,
     note: str,
     sendout_id: str | None = None,
 ) -> Entry:
-    """Put an address on the list by hand (reason `manual`), recording who and why."""
+    """Put an address on the list by hand (reason `manual`), recording who and why, in the
+    list's history and in the audit record."""
     if not note.strip():
         raise UnsubscribeError("say why the address is added (--reason)")
     address = normalise_address(channel, address)
+    by = audit.actor(changed_by)
     with transaction(con):
         _record(
             con,
@@ -138,10 +141,11 @@ def add(
             UnsubscribeReason.MANUAL,
             ChangeAction.ADD,
             scope,
-            changed_by,
+            by.name,
             note,
             sendout_id,
         )
+        audit.record(con, by, audit.AuditAction.UNSUBSCRIBE_ADD, address, f"{scope}: {note}")
     return next(e for e in entries(con, address) if e.reason == UnsubscribeReason.MANUAL)
 
 
@@ -149,7 +153,7 @@ def remove(
     con: duckdb.DuckDBPyConnection,
     channel: Channel | str,
     address: str,
-    changed_by: str,
+    changed_by: audit.Actor | str,
     note: str,
     reason: UnsubscribeReason | str | None = None,
 ) -> list[Entry]:
@@ -167,6 +171,7 @@ def remove(
     ]
     if not removed:
         raise UnsubscribeError(f"{address} is not on the {channel} Unsubscribes list")
+    by = audit.actor(changed_by)
     with transaction(con):
         for entry in removed:
             _record(
@@ -176,10 +181,12 @@ def remove(
                 entry.reason,
                 ChangeAction.REMOVE,
                 entry.scope,
-                changed_by,
+                by.name,
                 note,
                 entry.sendout_id,
             )
+        reasons = ", ".join(e.reason for e in removed)
+        audit.record(con, by, audit.AuditAction.UNSUBSCRIBE_REMOVE, address, f"{reasons}: {note}")
     return removed
 
 

@@ -29,6 +29,7 @@ COMMANDS = {
     "sns-confirmations": ("flows.cli.reports", "Amazon SNS subscriptions waiting for you."),
     "unsubscribes": ("flows.cli.unsubscribes", "The Unsubscribes list: who is not messaged, why."),
     "up": ("flows.cli.running", "Run everything on this machine, until Ctrl-C."),
+    "users": ("flows.cli.users", "Who may log in to the dashboard, and their roles."),
     "webhooks": ("flows.cli.running", "Receive the providers' webhooks, until Ctrl-C."),
 }
 

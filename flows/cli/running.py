@@ -17,9 +17,19 @@ from flows.ingester import POLL_SECONDS, Batch, run_ingester
 from flows.senders import SenderUnavailable
 from flows.up import UpError, dashboard_command
 from flows.up import up as run_stack
+from warehouse.db import open_warehouse
 from warehouse.dispatch import DispatchError
 from warehouse.dispatch import Progress as DispatchProgress
 from warehouse.settings import settings
+
+
+def record_send(db: Path, sendout_id: str) -> None:
+    """The audit record of a person starting a send-out's dispatch ($SENDOUT_USER names the
+    dashboard's user when the dashboard started it)."""
+    from warehouse import audit
+
+    with open_warehouse(db) as con:
+        audit.record(con, audit.operator(), audit.AuditAction.SEND, sendout_id)
 
 
 @cli.command()
@@ -31,6 +41,7 @@ def dispatch(db: Path, sendout_id: str, early: bool) -> None:
 
     Ctrl-C or SIGTERM finishes the batch in flight and stops; run it again to resume.
     """
+    record_send(db, sendout_id)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -130,7 +141,20 @@ def ingester(db: Path, poll: float) -> None:
 )
 @click.pass_obj
 def dashboard(db: Path, port: int, address: str) -> None:
-    """Serve the dashboard (Streamlit) until Ctrl-C."""
+    """Serve the dashboard (Streamlit) until Ctrl-C. With no users it serves this machine only,
+    without a login; `sendout users add` makes it ask for one."""
+    from warehouse import users
+
+    with open_warehouse(db) as con:
+        has_users = users.count(con) > 0
+    if not has_users and not users.is_loopback(address):
+        raise click.ClickException(users.NO_USERS_ELSEWHERE)
+    if not has_users:
+        click.echo(
+            "No users: anyone on this machine can use the dashboard without a login "
+            f"(`{users.FIRST_USER}` adds one).",
+            err=True,
+        )
     os.environ["SENDOUT_DB"] = str(db.resolve())
     os.execv(dashboard_command(port, address)[0], dashboard_command(port, address))
 
@@ -150,6 +174,10 @@ def demo(db: Path, contacts: int, seed: int) -> None:
     )
     for what, sendout_id in built.sendouts.items():
         click.echo(f"  {sendout_id}  {what}")
+    click.echo(
+        f"Log in to the dashboard as {built.admin_name} with the password {built.admin_password} "
+        "(shown this once; `sendout users set-password` changes it)."
+    )
 
 
 @cli.command()
