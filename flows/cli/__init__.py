@@ -25,7 +25,7 @@ COMMANDS = {
     "refresh": ("flows.cli.reports", "Recompute statuses, figures and the Unsubscribes list."),
     "report": ("flows.cli.reports", "Each send-out's status, counts, rates and cost."),
     "sendouts": ("flows.cli.sendouts", "Create, list, cancel and resend send-outs."),
-    "snapshot": ("flows.cli.snapshot", "Publish the analysts' copy of the warehouse; its path."),
+    "snapshot": ("flows.cli.snapshot", "Copy the warehouse for analysts now; print its path."),
     "sns-confirmations": ("flows.cli.reports", "Amazon SNS subscriptions waiting for you."),
     "unsubscribes": ("flows.cli.unsubscribes", "The Unsubscribes list: who is not messaged, why."),
     "up": ("flows.cli.running", "Run everything on this machine, until Ctrl-C."),
