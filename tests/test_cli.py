@@ -44,6 +44,7 @@ def test_ingest_json_is_one_object_with_the_same_figures(runner, tmp_path: Path)
         "events_duplicate": 1,
         "quarantined": 0,
         "unmatched": 1,
+        "retimed": 0,
     }
 
 

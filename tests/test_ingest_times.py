@@ -1,7 +1,8 @@
 """Event times that cannot be true are never stored (issue 16, item 7): a time that is not finite,
-before 2000 or more than a day ahead quarantines its record, with the value in the reason; an
-event dated before its message was handed to the provider is kept with the time of receipt and
-flagged. Good events in the same file are stored."""
+before 2000 or more than a day ahead quarantines its record, with the value in the reason (a
+bounce mail's Date gives way to the time of receipt instead, flagged); an event dated before its
+message was handed to the provider is kept with the time of receipt and flagged. Good events in
+the same file are stored."""
 
 import json
 import re
@@ -110,16 +111,26 @@ def test_sendgrids_epoch_numbers_are_judged_like_their_text(db_path, tmp_path, q
     assert late.startswith("impossible timestamp '253402300800': more than a day after its ingest")
 
 
-def test_bounce_mail_dated_1800_is_quarantined_with_its_date(db_path, tmp_path, query):
+def test_bounce_mail_dated_1800_is_kept_with_the_time_of_receipt_and_flagged(
+    db_path, tmp_path, query
+):
+    """A bounce's Date is a far MTA's clock, or an old message fed again: the bounce still
+    happened, and it came when the file did."""
     raw = (FIXTURES / "mail" / "rfc" / "postfix_5_7_1_blocklist.eml").read_text()
     dated = re.sub(r"(?m)^Date: .*$", "Date: Sun, 01 Jun 1800 12:00:00 +0000", raw, count=1)
-    (tmp_path / "old.eml").write_text(dated)
+    path = tmp_path / "old.eml"
+    path.write_text(dated)
+    received = datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
-    summary = ingest_paths(db_path, [tmp_path / "old.eml"])
+    summary = ingest_paths(db_path, [path])
 
-    assert (summary.events_new, summary.quarantined) == (0, 1)
-    [kept] = query("SELECT reason FROM quarantine")
-    assert kept["reason"] == "impossible timestamp '1800-06-01T12:00:00+00:00': before 2000-01-01"
+    assert (summary.events_new, summary.quarantined) == (1, 0)
+    [event] = query("SELECT event_type, occurred_at, time_problem FROM events")
+    assert (event["event_type"], event["occurred_at"]) == ("bounced", received)
+    assert event["time_problem"] == (
+        "impossible timestamp '1800-06-01T12:00:00+00:00': before 2000-01-01;"
+        " stored with the time of receipt"
+    )
 
 
 def dispatched(db: Path, message_id: str, sent_at: datetime) -> None:

@@ -33,6 +33,7 @@ CANONICAL_COLUMNS = (
     "reason",
     "body",
     "payload",
+    "time_problem",
     "problem",
 )
 

@@ -5,6 +5,8 @@
 -- A bounce joins its message by our id (VERP address, envelope id, returned headers) when it is
 -- about the message's recipient, else by the latest email we sent to that recipient in the 30
 -- days before it; else it stays unmatched (and lists nobody).
+-- A bounce's Date header that cannot be believed (macros.sql: event_time_problem) gives way to
+-- the time of receipt, and time_problem says so: the bounce itself is still true.
 
 CREATE OR REPLACE TEMP MACRO mail_evidence(record) AS try(from_json(record, '{"sendout_mail": {
     "mail": "VARCHAR", "id": "VARCHAR", "date": "VARCHAR", "sendout_message_id": "VARCHAR",
@@ -30,7 +32,12 @@ per_recipient AS (
 judged AS (
     SELECT *,
         email_address(rcpt.address) AS recipient,
-        coalesce(event_time(m.date), $received_at::TIMESTAMPTZ) AS event_at,
+        -- a Date that cannot be believed is like none: a far MTA's clock, or an old message fed
+        -- again, says nothing of when the bounce came; the time of receipt does (flagged)
+        event_time(m.date) AS dated_at,
+        CASE WHEN m.date IS NOT NULL THEN event_time_problem(dated_at, m.date) END AS date_problem,
+        CASE WHEN date_problem IS NULL THEN dated_at END AS believed_at,
+        coalesce(believed_at, $received_at::TIMESTAMPTZ) AS event_at,
         coalesce(rcpt.status, enhanced_status(rcpt.diagnostic)) AS code,
         CASE WHEN m.mail <> 'feedback' THEN classify_failure(
             CASE
@@ -104,6 +111,7 @@ SELECT
         AS reason,
     NULL::VARCHAR AS body,
     record AS payload,
+    date_problem || '; stored with the time of receipt' AS time_problem,
     CASE
         WHEN problem IS NOT NULL THEN problem
         WHEN m IS NULL THEN 'not a record of bounce mail'
@@ -111,6 +119,6 @@ SELECT
             'feedback type not-spam is not a complaint'
         WHEN recipient IS NULL THEN 'no failed recipient found in the message'
         ELSE event_time_problem(event_at, coalesce(
-            m.date, file_time_text($received_at)))
+            believed_at::VARCHAR, file_time_text($received_at)))
     END AS problem
 FROM mapped

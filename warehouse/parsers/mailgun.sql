@@ -89,6 +89,7 @@ SELECT
     coalesce(nullif(ds_text, ''), e.reason) AS reason,
     NULL::VARCHAR AS body,
     record AS payload,
+    NULL::VARCHAR AS time_problem,
     CASE
         WHEN problem IS NOT NULL THEN problem
         WHEN e IS NULL THEN json_problem(record)

@@ -84,6 +84,7 @@ SELECT
     coalesce(e.Details, e.Description, e.SuppressionReason) AS reason,
     NULL::VARCHAR AS body,
     record AS payload,
+    NULL::VARCHAR AS time_problem,
     CASE
         WHEN problem IS NOT NULL THEN problem
         WHEN e IS NULL THEN json_problem(record)

@@ -174,6 +174,7 @@ SELECT
     coalesce(rcpt.diagnostic, record_reason) AS reason,
     NULL::VARCHAR AS body,
     record AS payload,
+    NULL::VARCHAR AS time_problem,
     CASE
         WHEN problem IS NOT NULL THEN problem
         WHEN is_unreadable THEN json_problem(record)

@@ -45,6 +45,7 @@ SELECT
     e.user_agent AS reason,
     NULL::VARCHAR AS body,
     record AS payload,
+    NULL::VARCHAR AS time_problem,
     CASE
         WHEN problem IS NOT NULL THEN problem
         WHEN e IS NULL THEN json_problem(record)

@@ -60,6 +60,7 @@ SELECT
     e.ErrorMessage AS reason,
     CASE WHEN event_type IN ('received', 'replied', 'forwarded') THEN e.Body END AS body,
     record AS payload,
+    NULL::VARCHAR AS time_problem,
     CASE
         WHEN problem IS NOT NULL THEN problem
         WHEN e IS NULL THEN json_problem(record)

@@ -41,6 +41,7 @@ SELECT
     reason,
     body,
     payload,
+    time_problem,
     md5_number_lower(event_id) AS event_hash,
     source_file,
     source_line,
