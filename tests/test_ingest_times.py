@@ -124,7 +124,7 @@ def test_bounce_mail_dated_1800_is_kept_with_the_time_of_receipt_and_flagged(
 
     summary = ingest_paths(db_path, [path])
 
-    assert (summary.events_new, summary.quarantined) == (1, 0)
+    assert (summary.events_new, summary.quarantined, summary.retimed) == (1, 0, 1)
     [event] = query("SELECT event_type, occurred_at, time_problem FROM events")
     assert (event["event_type"], event["occurred_at"]) == ("bounced", received)
     assert event["time_problem"] == (

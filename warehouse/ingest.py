@@ -71,7 +71,7 @@ class FileResult:
     events_duplicate: int = 0
     quarantined: int = 0
     unmatched: int = 0
-    retimed: int = 0  # events stored with the time of receipt: their own was before the send
+    retimed: int = 0  # events stored with the time of receipt: their own was not believable
     damage: str | None = None  # a compressed file cut short or corrupt: read up to there
     unreadable: str | None = None  # why the file could not be read (nothing of it is stored)
 
@@ -238,10 +238,11 @@ def _distrust_early_events(
     con: duckdb.DuckDBPyConnection, last_seq: int, received_at: datetime
 ) -> dict[str, int]:
     """Give the time of receipt to the new events dated before their message was handed to the
-    provider; return how many per file."""
+    provider; return how many new events per file have the time of receipt for a time of their
+    own that could not be believed."""
     params = {"since_seq": last_seq, "received_at": received_at}
-    [retimed] = run_script(con, "distrust_early_events.sql", params)
-    return collections.Counter(row["source_file"] for row in retimed)
+    *_, counted = run_script(con, "distrust_early_events.sql", params)
+    return {row["source_file"]: row["retimed"] for row in counted}
 
 
 def ingest_bundle(

@@ -96,8 +96,8 @@ def ingest(
         click.echo(f"Could not read: {_names(unreadable)}")
     if summary.retimed:
         click.echo(
-            f"{summary.retimed} events dated before their message was sent were stored with the "
-            "time of receipt (events.time_problem says why)."
+            f"Stored with the time of receipt, their own time not believable: {summary.retimed} "
+            "events (events.time_problem says why)."
         )
 
 

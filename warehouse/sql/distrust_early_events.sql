@@ -4,7 +4,8 @@
 -- still counts for the message's status, so the event is kept, with the time of receipt instead
 -- (never before the hand-over) and time_problem naming the provider's time. Only events stored
 -- after $since_seq and joined to a message we dispatched are looked at: no other has a hand-over
--- time to compare with. Returns the file of each event retimed.
+-- time to compare with. Then counts, per file, the new events with the time of receipt (these,
+-- and bounce mail whose Date could not be believed: mail.sql).
 UPDATE events SET
     occurred_at = greatest($received_at::TIMESTAMPTZ, messages.outcome_at),
     time_problem = 'the provider''s time ' || strftime(events.occurred_at, '%Y-%m-%d %H:%M:%S UTC')
@@ -14,5 +15,9 @@ UPDATE events SET
 FROM messages
 WHERE events.seq > $since_seq
   AND events.message_id = messages.message_id
-  AND events.occurred_at < messages.outcome_at - clock_skew_allowance()
-RETURNING events.source_file;
+  AND events.occurred_at < messages.outcome_at - clock_skew_allowance();
+
+SELECT source_file, count(*) AS retimed
+FROM events
+WHERE seq > $since_seq AND time_problem IS NOT NULL
+GROUP BY source_file;
