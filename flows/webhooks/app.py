@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
@@ -296,5 +296,10 @@ def create_app(config: Settings) -> Starlette:
     )
     app.add_exception_handler(
         TooLarge, lambda request, exc: PlainTextResponse("body too large", status_code=413)
+    )
+    # a client gone before its body came in (or closed for being too slow): no one to answer,
+    # and nothing to log for each of a slowloris's connections
+    app.add_exception_handler(
+        ClientDisconnect, lambda request, exc: PlainTextResponse("gone", status_code=400)
     )
     return app
