@@ -94,9 +94,10 @@ class LandingWriter:
             self.last_write = time.monotonic()
 
     def hand_over_leftovers(self) -> None:
-        """Hand ingest the files a crashed run left open (one service per landing folder): what
-        they hold was fsynced before it was answered; a torn last line, never answered, goes
-        to quarantine."""
+        """Hand ingest the files a crashed run left open. Only the folder's owner may call it
+        (flows/webhooks/state.py): another live service's open files look the same. What they
+        hold was fsynced before it was answered; a torn last line, never answered, goes to
+        quarantine."""
         for path in self.folder.glob(f"{self.prefix}-*.ndjson.open"):
             os.replace(path, path.with_suffix(""))
 
