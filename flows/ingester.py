@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.senders.sandbox import release_due
-from warehouse.db import WarehouseLockedError, open_warehouse
+from warehouse.db import WarehouseLockedError, WriterHold
 from warehouse.ingest import IngestSummary, find_files, ingest_files
+from warehouse.parsers import install_macros
 from warehouse.refresh import refresh
 from warehouse.settings import settings
 from warehouse.snapshot import SnapshotSchedule
@@ -75,14 +76,14 @@ def ingest_new_files(db: Path, landing: Path, watcher: LandingWatcher) -> Batch 
         return None
     started = time.perf_counter()
     summary = IngestSummary()
-    with open_warehouse(db) as con:
+    with WriterHold(db, on_open=install_macros) as hold:
         try:
-            ingest_files(con, files, summary, on_file=lambda r: watcher.mark_read(Path(r.path)))
+            ingest_files(hold, files, summary, on_file=lambda r: watcher.mark_read(Path(r.path)))
         except Exception as error:  # one bad file must not stop the service
             failed = files[len(summary.files)]
             log.error("cannot ingest %s: %s; it is read again at the next start", failed, error)
             watcher.mark_read(failed)
-        refreshed = refresh(con)
+        refreshed = refresh(hold.con)
     return Batch(
         files=summary.files_read,
         events_new=summary.events_new,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.events import ses
+from warehouse import ingest
 from warehouse.db import connect, open_warehouse
 
 FILES, EVENTS_PER_FILE = 4, 40_000
@@ -78,3 +79,88 @@ def test_a_killed_ingest_rerun_gives_the_rows_of_a_clean_run(tmp_path: Path, lan
 
     assert run_ingest(crashed_db, landing).wait(timeout=300) == 0
     assert snapshot(crashed_db) == snapshot(clean_db)
+
+
+def big_file(folder: Path, events: int) -> Path:
+    """A file of `events` SES events (one in ten not an event: quarantined)."""
+    folder.mkdir(exist_ok=True)
+    path = folder / "ses-big.ndjson"
+    lines = [
+        json.dumps(ses("Delivery", f"p{n}@example.com", f"msg-{n}")) if n % 10 != 5 else "{broken"
+        for n in range(events)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+READER = """
+import sys, time
+from pathlib import Path
+from warehouse.db import connect
+db, done = Path(sys.argv[1]), Path(sys.argv[2])
+while not done.exists():
+    if db.exists():
+        with connect(db, read_only=True) as con:
+            tables = [row[0] for row in con.sql("SHOW TABLES").fetchall()]
+            if "events" in tables:
+                print(con.sql("SELECT count(*) FROM events").fetchall()[0][0], flush=True)
+    time.sleep(0.02)
+"""
+
+
+def test_a_big_file_is_stored_in_parts_and_a_reader_gets_in_between(tmp_path: Path, monkeypatch):
+    """No write holds the warehouse for long: a file of many chunks is committed part by part
+    (here a part per chunk: hold_seconds=0), and a reader polling like the dashboard sees the
+    file half stored."""
+    monkeypatch.setattr(ingest, "READ_CHUNK_BYTES", 64 * 1024)
+    path = big_file(tmp_path / "landing", 3_000)  # about 10 chunks
+    db, done = tmp_path / "w.duckdb", tmp_path / "done"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(db), str(done)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        summary = ingest.ingest_paths(db, [path], hold_seconds=0)
+    finally:
+        done.touch()
+    seen = {int(line) for line in reader.communicate(timeout=60)[0].split()}
+
+    assert reader.returncode == 0
+    assert any(0 < count < 2_700 for count in seen), seen
+    assert (summary.events_new, summary.quarantined) == (2_700, 300)
+    with connect(db, read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM events").fetchall() == [(2_700,)]
+        assert con.sql("SELECT count(*) FROM ingested_files").fetchall() == [(1,)]
+
+
+def test_a_crash_between_two_parts_of_a_file_loses_nothing_and_keeps_nothing_twice(
+    tmp_path: Path, monkeypatch
+):
+    monkeypatch.setattr(ingest, "READ_CHUNK_BYTES", 64 * 1024)
+    path = big_file(tmp_path / "landing", 3_000)
+    db = tmp_path / "w.duckdb"
+    parts = []
+    finish = ingest._finish_part
+
+    def crash_in_the_third_part(con, *args):
+        parts.append(1)
+        if len(parts) == 3:
+            raise KeyboardInterrupt  # the process stops; the open part is rolled back
+        finish(con, *args)
+
+    monkeypatch.setattr(ingest, "_finish_part", crash_in_the_third_part)
+    with pytest.raises(KeyboardInterrupt):
+        ingest.ingest_paths(db, [path], hold_seconds=0)
+    with connect(db, read_only=True) as con:
+        stored = con.sql("SELECT count(*) FROM events").fetchall()[0][0]
+    assert 0 < stored < 2_700  # two parts were committed
+
+    monkeypatch.setattr(ingest, "_finish_part", finish)
+    again = ingest.ingest_paths(db, [path], hold_seconds=0)
+
+    assert (again.events_new, again.events_duplicate) == (2_700 - stored, stored)
+    with connect(db, read_only=True) as con:
+        assert con.sql("SELECT count(DISTINCT event_id), count(*) FROM events").fetchall() == [
+            (2_700, 2_700)
+        ]
+        assert con.sql("SELECT count(*) FROM quarantine").fetchall() == [(300,)]
+        assert con.sql("SELECT count(*) FROM ingested_files").fetchall() == [(1,)]

@@ -7,8 +7,8 @@ retries with backoff until `lock_timeout` seconds have passed.
 
 import random
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -17,6 +17,8 @@ import duckdb
 from warehouse.settings import Settings
 
 RETRY_MAX_SECONDS = 0.05  # the longest wait between two tries to open a locked warehouse
+HOLD_SECONDS = 1.0  # the longest a writer keeps the warehouse from other processes at a time
+YIELD_SECONDS = 0.1  # then this long without it, so that a waiting reader gets its turn
 
 
 class WarehouseLockedError(RuntimeError):
@@ -121,3 +123,82 @@ def open_warehouse(path: Path | str, **kwargs: float) -> Iterator[duckdb.DuckDBP
     with connect(path, **kwargs) as con:
         migrate(con)
         yield con
+
+
+class WriterHold:
+    """A long writer's hold on the warehouse, given up to other processes after every
+    `hold_seconds` of work (DESIGN §9: short transactions; a dashboard read never waits long).
+
+    `con` is the current connection. Between two units of work the writer calls `share()` when
+    `due()`; inside a transaction it calls `next_part()`, which commits what is done, lets the
+    others in and begins again, so a unit of any size holds the file for about a second at a
+    time. `on_open` prepares each new connection (temporary macros do not outlive it).
+    """
+
+    def __init__(
+        self,
+        path: Path | str | None,
+        hold_seconds: float = HOLD_SECONDS,
+        on_open: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    ):
+        self.path, self.hold_seconds, self.on_open = path, hold_seconds, on_open
+        self._stack = ExitStack()
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.since = time.monotonic()
+
+    @classmethod
+    def keeping(
+        cls,
+        con: duckdb.DuckDBPyConnection,
+        on_open: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    ) -> "WriterHold":
+        """A hold on a connection the caller owns and keeps: it is never given up."""
+        hold = cls(None, float("inf"), on_open)
+        hold.con = con
+        if on_open:
+            on_open(con)
+        return hold
+
+    def __enter__(self) -> "WriterHold":
+        self._open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _open(self) -> None:
+        self.con = self._stack.enter_context(open_warehouse(self.path))
+        self.since = time.monotonic()
+        if self.on_open:
+            self.on_open(self.con)
+
+    def due(self) -> bool:
+        """True once the warehouse has been held for `hold_seconds`."""
+        return self.path is not None and time.monotonic() - self.since >= self.hold_seconds
+
+    def share(self) -> None:
+        """Close the connection, let a waiting process in, and open it again."""
+        self._stack.close()
+        time.sleep(YIELD_SECONDS)  # readers retry every RETRY_MAX_SECONDS at most
+        self._open()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """`transaction` on whichever connection is current when the block ends."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def next_part(self) -> bool:
+        """Inside `transaction()`: if due, commit what is done, share, and begin again; True if
+        it did (the caller prepares the new connection's temporary state)."""
+        if not self.due():
+            return False
+        self.con.execute("COMMIT")
+        self.share()
+        self.con.execute("BEGIN TRANSACTION")
+        return True

@@ -3,7 +3,11 @@
 A file whose bytes were already ingested is skipped. Inside a file, events are deduplicated on
 (provider, event_id) against everything stored, so overlapping or re-delivered files add nothing.
 A record that cannot become an event goes to `quarantine` with its file, line, reason and text.
-A crash mid-file rolls the whole file back; running again completes the job.
+A file is one transaction; a big one is stored in parts of about a second each, the warehouse
+given up to other processes in between (db.WriterHold), each part whole (its events linked and
+checked) and the file recorded as read with its last part. A crash rolls back the part it was
+in; running again reads the file again, its stored events counted as duplicates and its
+quarantined lines not kept twice.
 
 An event time that cannot be (not finite, before 2000, more than a day ahead) quarantines its
 record (macros.sql: event_time_problem); an event dated before its message was handed to the
@@ -19,7 +23,6 @@ parsing one message, so file by file a Maildir would go at a few dozen messages 
 import collections
 import itertools
 import logging
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +32,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from warehouse.db import open_warehouse, transaction
+from warehouse.db import HOLD_SECONDS, WriterHold
 from warehouse.folders import (
     IngestError,  # noqa: F401  (callers find these here)
     Unreadable,
@@ -41,8 +44,10 @@ from warehouse.links import link_events
 from warehouse.mail_files import is_mail_file
 from warehouse.parsers import Parser, detect_provider, install_macros, load_parser
 from warehouse.records import (
+    CHUNK_BYTES,
     DAMAGE_LINE,
     FileFacts,
+    array_reader,
     describe,
     read_mail_bundle,
     read_records,
@@ -52,11 +57,10 @@ from warehouse.vocabulary import INBOUND_EVENT_TYPES, INGESTIBLE_PROVIDERS, Prov
 
 log = logging.getLogger(__name__)
 DETECT_SAMPLE = 50  # records looked at to tell which provider wrote a file
-HOLD_SECONDS = 2.0  # longest we keep the warehouse from other processes between two files
-YIELD_SECONDS = 0.1  # then this long without it, so that a waiting reader gets its turn
 BUNDLE_FILES = 2000  # small mail files ingested together
 BUNDLE_FILE_BYTES = 256 * 1024  # a mail file larger than this is ingested on its own
 LINE_SPAN = 1 << 40  # a bundle numbers the records of its i-th file from i * LINE_SPAN
+READ_CHUNK_BYTES = CHUNK_BYTES  # a file is read, parsed and stored this much at a time
 
 
 @dataclass
@@ -208,7 +212,7 @@ def _quarantine_unrecognised(
 
 
 def _ingest_batches(
-    con: duckdb.DuckDBPyConnection,
+    hold: WriterHold,
     parser: Parser,
     batches: Iterable[pa.Table],
     bundle: list[FileFacts],
@@ -216,22 +220,43 @@ def _ingest_batches(
     ingested_at: datetime,
     results: dict[str, FileResult],
 ) -> None:
-    """Parse, deduplicate and store every batch of a bundle; count into each file's result."""
-    # the bundle's events are those stored after this one (one writer: nothing else comes between)
-    last_seq = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
-    for statement in parser.setup:
-        con.execute(statement)
-    for batch in batches:
-        _stage(con, parser, batch, bundle, received_at)
-        for path, (new, duplicate, bad) in _store_batch(con, parser, ingested_at).items():
+    """Parse, deduplicate and store every batch of a bundle; count into each file's result. A
+    big file is stored in parts: when the hold is due, the part is finished and committed."""
+    part_seq = _prepare(hold.con, parser)
+    for index, batch in enumerate(batches):
+        if index and hold.due():  # more to store: end this part (a file of one batch is whole)
+            _finish_part(hold.con, part_seq, received_at, results)
+            hold.next_part()
+            part_seq = _prepare(hold.con, parser)
+        _stage(hold.con, parser, batch, bundle, received_at)
+        for path, (new, duplicate, bad) in _store_batch(hold.con, parser, ingested_at).items():
             results[path].events_new += new
             results[path].events_duplicate += duplicate
             results[path].quarantined += bad
-    link_events(con, since_seq=last_seq)
-    for path, unmatched in _unmatched_since(con, last_seq).items():
-        results[path].unmatched = unmatched
-    for path, retimed in _distrust_early_events(con, last_seq, received_at).items():
-        results[path].retimed = retimed
+    _finish_part(hold.con, part_seq, received_at, results)
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, parser: Parser) -> int:
+    """Set up the parser on this connection; return the last stored event's `seq`, after which
+    the part's events come (one writer: nothing else comes between)."""
+    for statement in parser.setup:
+        con.execute(statement)
+    return con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
+
+
+def _finish_part(
+    con: duckdb.DuckDBPyConnection,
+    part_seq: int,
+    received_at: datetime,
+    results: dict[str, FileResult],
+) -> None:
+    """What every stored part needs before it is committed: its events linked to their
+    messages, and those dated before their message's send given the time of receipt."""
+    link_events(con, since_seq=part_seq)
+    for path, unmatched in _unmatched_since(con, part_seq).items():
+        results[path].unmatched += unmatched
+    for path, retimed in _distrust_early_events(con, part_seq, received_at).items():
+        results[path].retimed += retimed
 
 
 def _distrust_early_events(
@@ -246,19 +271,20 @@ def _distrust_early_events(
 
 
 def ingest_bundle(
-    con: duckdb.DuckDBPyConnection, paths: list[Path], provider: Provider | None = None
+    hold: WriterHold, paths: list[Path], provider: Provider | None = None
 ) -> list[FileResult]:
-    """Ingest files of one kind (one file, or small mail files) in one transaction, parsed
-    together; `provider=None` detects it from the first records. A result per file, in order."""
+    """Ingest files of one kind (one file, or small mail files) in one transaction (a big
+    file's in parts), parsed together; `provider=None` detects it from the first records. A
+    result per file, in order."""
     described = [describe(path.resolve()) for path in paths]
     results = {str(f.path): FileResult(path=str(f.path)) for f in described}
-    with transaction(con):
-        fresh = _not_yet_ingested(con, described)
+    with hold.transaction():
+        fresh = _not_yet_ingested(hold.con, described)
         taken = {id(facts) for facts in fresh}
         for facts in described:
             results[str(facts.path)].skipped = id(facts) not in taken
         if fresh:
-            _ingest_fresh(con, fresh, provider, results)
+            _ingest_fresh(hold, fresh, provider, results)
     return [results[str(f.path)] for f in described]
 
 
@@ -285,32 +311,32 @@ def _not_yet_ingested(
 
 
 def _ingest_fresh(
-    con: duckdb.DuckDBPyConnection,
+    hold: WriterHold,
     fresh: list[FileFacts],
     provider: Provider | None,
     results: dict[str, FileResult],
 ) -> None:
     ingested_at = datetime.now(UTC)
-    batches = _bundle_records(con, fresh, results)
+    batches = _bundle_records(fresh, results)
     first = next(batches, None)
     if first is not None:
         batches = itertools.chain([first], batches)
         sample = first.column("record").slice(0, DETECT_SAMPLE).to_pylist()
         provider = provider or detect_provider(sample)
         if provider is None:
-            quarantined = _quarantine_unrecognised(con, batches, fresh, ingested_at)
+            quarantined = _quarantine_unrecognised(hold.con, batches, fresh, ingested_at)
             for path, count in quarantined.items():
                 results[path].quarantined = count
         else:
             received_at = _received_at(fresh, ingested_at)
-            parser = load_parser(con, provider)
-            _ingest_batches(con, parser, batches, fresh, received_at, ingested_at, results)
+            parser = load_parser(hold.con, provider)
+            _ingest_batches(hold, parser, batches, fresh, received_at, ingested_at, results)
     for facts in fresh:
         result = results[str(facts.path)]
         result.provider = str(provider) if provider else None
         if provider is None:
             result.records = result.quarantined
-    _record_files(con, fresh, results, ingested_at)
+    _record_files(hold.con, fresh, results, ingested_at)
 
 
 def _received_at(fresh: list[FileFacts], ingested_at: datetime) -> datetime:
@@ -320,14 +346,12 @@ def _received_at(fresh: list[FileFacts], ingested_at: datetime) -> datetime:
     return min(newest, ingested_at)
 
 
-def _bundle_records(
-    con: duckdb.DuckDBPyConnection, fresh: list[FileFacts], results: dict[str, FileResult]
-) -> Iterator[pa.Table]:
+def _bundle_records(fresh: list[FileFacts], results: dict[str, FileResult]) -> Iterator[pa.Table]:
     """One file's records, or a bundle's (the i-th file's lines numbered from i * LINE_SPAN);
     each file's result counts its records."""
     if len(fresh) == 1:
         result = results[str(fresh[0].path)]
-        for batch in read_records(fresh[0].path, con=con):
+        for batch in read_records(fresh[0].path, READ_CHUNK_BYTES, array_reader()):
             result.records += batch.num_rows  # no per-row count on the bulk path
             if batch.num_rows and batch.column("source_line")[0].as_py() == DAMAGE_LINE:
                 result.damage = batch.column("problem")[0].as_py()
@@ -390,65 +414,59 @@ def ingest_paths(
     on_file: Callable[[FileResult], None] | None = None,
     hold_seconds: float = HOLD_SECONDS,
 ) -> IngestSummary:
-    """Ingest every file under `paths`, one transaction per file.
-
-    The connection is kept across files for at most `hold_seconds` and then closed, so that
-    other processes (the dashboard, another writer) get the warehouse between files.
-    """
+    """Ingest every file under `paths`, one transaction per file (a big file's in parts),
+    giving the warehouse up to other processes (the dashboard, another writer) after every
+    `hold_seconds` of work."""
     paths = list(paths)
     summary = IngestSummary(unreadable=unreadable_entries(paths))
     files = find_files(paths)
-    while len(summary.files) < len(files):
-        with open_warehouse(db_path) as con:
-            ingest_files(con, files[len(summary.files) :], summary, provider, on_file, hold_seconds)
-        if len(summary.files) < len(files):
-            time.sleep(YIELD_SECONDS)  # readers retry every RETRY_MAX_SECONDS at most
+    with WriterHold(db_path, hold_seconds, install_macros) as hold:
+        while len(summary.files) < len(files):
+            ingest_files(hold, files[len(summary.files) :], summary, provider, on_file)
+            if len(summary.files) < len(files):
+                hold.share()
     return summary
 
 
 def ingest_files(
-    con: duckdb.DuckDBPyConnection,
+    hold: WriterHold,
     files: list[Path],
     summary: IngestSummary,
     provider: Provider | None = None,
     on_file: Callable[[FileResult], None] | None = None,
-    hold_seconds: float = HOLD_SECONDS,
 ) -> None:
-    """Ingest files in order on an open connection, each in its own transaction, into
-    `summary`, until they are done or `hold_seconds` have passed (the caller then lets other
-    processes have the warehouse before going on with the rest)."""
-    install_macros(con)
-    opened = time.monotonic()
+    """Ingest files in order, each in its own transaction, into `summary`, until they are done
+    or the hold is due (the caller then lets other processes have the warehouse, or refreshes,
+    before going on with the rest). The hold's connections need `install_macros`."""
     for group in _bundles(files):
-        for result in _ingest_group(con, group, provider):
+        for result in _ingest_group(hold, group, provider):
             summary.add(result)
             if on_file:
                 on_file(result)
-        if time.monotonic() - opened >= hold_seconds:
+        if hold.due():
             return
 
 
 def _ingest_group(
-    con: duckdb.DuckDBPyConnection, group: list[Path], provider: Provider | None
+    hold: WriterHold, group: list[Path], provider: Provider | None
 ) -> list[FileResult]:
     """A bundle in one go; should it fail, its files one by one, so that one bad file stops
     only itself and the error names it."""
     if len(group) == 1:
-        return _ingest_file(con, group[0], provider)
+        return _ingest_file(hold, group[0], provider)
     try:
-        return ingest_bundle(con, group, provider)
+        return ingest_bundle(hold, group, provider)
     except Exception:  # rolled back: nothing of the bundle is stored
         log.warning("a bundle of %d mail files failed; ingesting them one by one", len(group))
-        return [result for path in group for result in _ingest_file(con, path, provider)]
+        return [result for path in group for result in _ingest_file(hold, path, provider)]
 
 
-def _ingest_file(
-    con: duckdb.DuckDBPyConnection, path: Path, provider: Provider | None
-) -> list[FileResult]:
+def _ingest_file(hold: WriterHold, path: Path, provider: Provider | None) -> list[FileResult]:
     """One file; if it cannot be read (no permission, gone, a read error), its result says why
-    and nothing of it is stored (its transaction is rolled back), and the run goes on."""
+    and the part being stored is rolled back (a big file's earlier parts stay: reading it again
+    completes it), and the run goes on."""
     try:
-        return ingest_bundle(con, [path], provider)
+        return ingest_bundle(hold, [path], provider)
     except OSError as error:
         reason = f"cannot be read: {error.strerror or error}"
         log.warning("%s %s", path, reason)

@@ -12,6 +12,7 @@ reason in `problem`, so that it lands in quarantine instead of being lost.
 arrays and documents.
 """
 
+import functools
 import gzip
 import hashlib
 import io
@@ -280,6 +281,13 @@ def _is_document(head: bytes, start: int) -> bool:
     except orjson.JSONDecodeError:
         return True
     return isinstance(first, dict) and isinstance(first.get("items"), list)
+
+
+@functools.cache
+def array_reader() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB of this process's own for splitting JSON arrays: not the warehouse's
+    connection, which a long ingest closes and opens again between two parts of a file."""
+    return duckdb.connect()
 
 
 def read_records(
