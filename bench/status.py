@@ -121,7 +121,8 @@ def micro_batches(db: Path, rounds: int, count: int, messages: int) -> dict:
     from statistics import median
 
     from warehouse.db import WriterHold, open_warehouse  # here: the parent process stays small
-    from warehouse.ingest import IngestSummary, ingest_files
+    from warehouse.ingest import ingest_files
+    from warehouse.ingest_results import IngestSummary
     from warehouse.parsers import install_macros
     from warehouse.refresh import refresh
 

@@ -23,7 +23,9 @@ from pathlib import Path
 
 from flows.senders.sandbox import release_due
 from warehouse.db import WarehouseLockedError, WriterHold
-from warehouse.ingest import IngestSummary, find_files, ingest_files
+from warehouse.folders import find_files
+from warehouse.ingest import ingest_files
+from warehouse.ingest_results import IngestSummary
 from warehouse.parsers import install_macros
 from warehouse.refresh import refresh
 from warehouse.settings import settings

@@ -9,7 +9,8 @@ import pytest
 
 from tests.events import sendgrid, ses, write_ndjson
 from warehouse.db import open_warehouse
-from warehouse.ingest import IngestError, ingest_paths
+from warehouse.folders import IngestError
+from warehouse.ingest import ingest_paths
 from warehouse.links import link_events
 from warehouse.vocabulary import Provider
 

@@ -15,16 +15,14 @@ provider is kept with the time of receipt and flagged (sql/distrust_early_events
 that cannot be read (a named pipe, no permission, gone) is named in the summary with why, and
 the run goes on (warehouse.folders).
 
-Small mail files (a Maildir's messages, one per file) are ingested in bundles of up to
-`BUNDLE_FILES`, one transaction and one parse per bundle: planning the parse costs more than
-parsing one message, so file by file a Maildir would go at a few dozen messages a second.
+Small mail files (a Maildir's messages) are ingested in bundles (mail_files.bundles), one
+transaction and one parse per bundle.
 """
 
 import collections
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,15 +31,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from warehouse.db import HOLD_SECONDS, WriterHold
-from warehouse.folders import (
-    IngestError,  # noqa: F401  (callers find these here)
-    Unreadable,
-    find_files,
-    passed_over,  # noqa: F401
-    unreadable_entries,
-)
+from warehouse.folders import find_files, unreadable_entries
+from warehouse.ingest_results import FileResult, IngestSummary
 from warehouse.links import link_events
-from warehouse.mail_files import is_mail_file
+from warehouse.mail_files import bundles
 from warehouse.parsers import Parser, detect_provider, install_macros, load_parser
 from warehouse.records import (
     CHUNK_BYTES,
@@ -57,71 +50,8 @@ from warehouse.vocabulary import INBOUND_EVENT_TYPES, INGESTIBLE_PROVIDERS, Prov
 
 log = logging.getLogger(__name__)
 DETECT_SAMPLE = 50  # records looked at to tell which provider wrote a file
-BUNDLE_FILES = 2000  # small mail files ingested together
-BUNDLE_FILE_BYTES = 256 * 1024  # a mail file larger than this is ingested on its own
 LINE_SPAN = 1 << 40  # a bundle numbers the records of its i-th file from i * LINE_SPAN
 READ_CHUNK_BYTES = CHUNK_BYTES  # a file is read, parsed and stored this much at a time
-
-
-@dataclass
-class FileResult:
-    """What ingesting one file did."""
-
-    path: str
-    provider: str | None = None
-    skipped: bool = False
-    records: int = 0
-    events_new: int = 0
-    events_duplicate: int = 0
-    quarantined: int = 0
-    unmatched: int = 0
-    retimed: int = 0  # events stored with the time of receipt: their own was not believable
-    damage: str | None = None  # a compressed file cut short or corrupt: read up to there
-    unreadable: str | None = None  # why the file could not be read (nothing of it is stored)
-
-
-@dataclass
-class IngestSummary:
-    """Totals over a run of `ingest_paths`; `files` keeps each file's own result."""
-
-    files_read: int = 0
-    files_skipped: int = 0
-    records: int = 0
-    events_new: int = 0
-    events_duplicate: int = 0
-    quarantined: int = 0
-    unmatched: int = 0
-    retimed: int = 0
-    files: list[FileResult] = field(default_factory=list)
-    unreadable: list[Unreadable] = field(default_factory=list)
-
-    def add(self, result: FileResult) -> None:
-        self.files.append(result)
-        if result.unreadable:
-            self.unreadable.append(Unreadable(result.path, result.unreadable))
-            return
-        if result.skipped:
-            self.files_skipped += 1
-            return
-        self.files_read += 1
-        self.records += result.records
-        self.events_new += result.events_new
-        self.events_duplicate += result.events_duplicate
-        self.quarantined += result.quarantined
-        self.unmatched += result.unmatched
-        self.retimed += result.retimed
-
-    def as_dict(self, with_files: bool = False) -> dict:
-        """The summary as plain data (for --json)."""
-        data = asdict(self)
-        if not with_files:
-            data.pop("files")
-        damaged = [{"path": f.path, "damage": f.damage} for f in self.files if f.damage]
-        if damaged:
-            data["damaged"] = damaged
-        if not self.unreadable:
-            data.pop("unreadable")
-        return data
 
 
 def _stage(
@@ -438,7 +368,7 @@ def ingest_files(
     """Ingest files in order, each in its own transaction, into `summary`, until they are done
     or the hold is due (the caller then lets other processes have the warehouse, or refreshes,
     before going on with the rest). The hold's connections need `install_macros`."""
-    for group in _bundles(files):
+    for group in bundles(files):
         for result in _ingest_group(hold, group, provider):
             summary.add(result)
             if on_file:
@@ -471,30 +401,3 @@ def _ingest_file(hold: WriterHold, path: Path, provider: Provider | None) -> lis
         reason = f"cannot be read: {error.strerror or error}"
         log.warning("%s %s", path, reason)
         return [FileResult(path=str(path.resolve()), unreadable=reason)]
-
-
-def _bundles(files: list[Path]) -> Iterator[list[Path]]:
-    """The files in order, consecutive small mail files together (up to BUNDLE_FILES)."""
-    group: list[Path] = []
-    for path in files:
-        if is_mail_file(path) and _size(path) <= BUNDLE_FILE_BYTES:
-            group.append(path)
-            if len(group) >= BUNDLE_FILES:
-                yield group
-                group = []
-            continue
-        if group:
-            yield group
-            group = []
-        yield [path]
-    if group:
-        yield group
-
-
-def _size(path: Path) -> int:
-    """The file's size; a file gone since it was found counts as large: read on its own, its
-    result then says it is gone."""
-    try:
-        return path.stat().st_size
-    except OSError:
-        return BUNDLE_FILE_BYTES + 1

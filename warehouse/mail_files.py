@@ -26,6 +26,9 @@ BATCH_BYTES = 64 * 1024 * 1024  # and at most this much mail in it
 PARALLEL_FROM = 200  # messages in a batch worth parsing on every core
 _pool: ProcessPoolExecutor | None = None
 
+BUNDLE_FILES = 2000  # small mail files ingested together
+BUNDLE_FILE_BYTES = 256 * 1024  # a mail file larger than this is ingested on its own
+
 
 @lru_cache(maxsize=1024)
 def _is_maildir(folder: Path) -> bool:
@@ -137,3 +140,31 @@ class _Prefixed(io.RawIOBase):
         data = self.handle.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+def bundles(files: list[Path]) -> Iterator[list[Path]]:
+    """The files in order, consecutive small mail files together (up to BUNDLE_FILES): planning
+    a parse costs more than parsing one message, so file by file a Maildir would crawl."""
+    group: list[Path] = []
+    for path in files:
+        if is_mail_file(path) and _size(path) <= BUNDLE_FILE_BYTES:
+            group.append(path)
+            if len(group) >= BUNDLE_FILES:
+                yield group
+                group = []
+            continue
+        if group:
+            yield group
+            group = []
+        yield [path]
+    if group:
+        yield group
+
+
+def _size(path: Path) -> int:
+    """The file's size; a file gone since it was found counts as large: read on its own, its
+    result then says it is gone."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return BUNDLE_FILE_BYTES + 1

@@ -39,7 +39,7 @@ def person_errors() -> tuple[type[Exception], ...]:
     from warehouse.addresses import InvalidAddressError
     from warehouse.contacts import ContactImportError
     from warehouse.db import WarehouseLockedError
-    from warehouse.ingest import IngestError
+    from warehouse.folders import IngestError
     from warehouse.unsubscribes import UnsubscribeError
 
     return (

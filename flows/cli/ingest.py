@@ -10,7 +10,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from flows.cli import cli, echo_json
 from flows.senders.sandbox import release_due
 from warehouse.db import open_warehouse
-from warehouse.ingest import FileResult, find_files, ingest_paths, passed_over
+from warehouse.folders import find_files, passed_over
+from warehouse.ingest import ingest_paths
+from warehouse.ingest_results import FileResult
 from warehouse.refresh import refresh
 from warehouse.settings import settings
 from warehouse.snapshot import publish
