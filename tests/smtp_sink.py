@@ -1,7 +1,8 @@
 """A real SMTP server on 127.0.0.1 for tests (aiosmtpd), recording what it receives.
 
 Recipients whose local part starts with `unknown` are refused with 550 5.1.1, `policy` with
-550 5.7.1, and `busy` with 450 4.2.0 (a temporary failure).
+550 5.7.1, and `busy` with 450 4.2.0 (a temporary failure). With `pipelining`, the server offers
+RFC 2920 PIPELINING, as Postfix does (aiosmtpd reads grouped commands either way).
 """
 
 import socket
@@ -27,7 +28,12 @@ class Sink:
     envelope_senders: list[str] = field(default_factory=list)
     connections: int = 0
     rcpt_refusals: int = 0
+    pipelining: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return responses[:-1] + ["250-PIPELINING"] * self.pipelining + responses[-1:]
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = REPLIES.get(address.split("@")[0].rstrip("0123456789"))
@@ -72,10 +78,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_sink(**smtp_options) -> tuple[Sink, CountingController]:
+def start_sink(pipelining: bool = False, **smtp_options) -> tuple[Sink, CountingController]:
     """Start a sink on a free port of 127.0.0.1 (stop it with controller.stop()); options go to
     aiosmtpd's SMTP (tls_context, require_starttls, authenticator, ...)."""
-    sink = Sink()
+    sink = Sink(pipelining=pipelining)
     controller = CountingController(sink, hostname="127.0.0.1", port=free_port(), **smtp_options)
     controller.start()
     sink.connections = 0  # the controller's own start-up probe

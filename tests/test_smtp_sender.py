@@ -17,9 +17,10 @@ from warehouse.dispatch import Outgoing
 from warehouse.settings import Settings
 
 
-@pytest.fixture
-def sink():
-    sink, controller = start_sink()
+@pytest.fixture(params=[False, True], ids=["one-by-one", "pipelining"])
+def sink(request):
+    """A relay that takes commands one by one, and one that offers PIPELINING (RFC 2920)."""
+    sink, controller = start_sink(pipelining=request.param)
     yield sink, controller.port
     controller.stop()
 
