@@ -1,0 +1,57 @@
+"""What every endpoint of the webhook service shares: its settings, its landing writers (one
+per provider, appended durably before a 2xx), its on-disk memory of what it has acted on, and
+reading a body within the size limit."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.requests import Request
+
+from flows.webhooks.landing import LandingWriter
+from flows.webhooks.state import SeenStore
+from warehouse.settings import Settings
+
+LANDINGS = ("sendgrid", "mailgun", "postmark", "twilio", "ses", "tracking")
+
+
+class TooLarge(Exception):
+    """A body over the service's size limit: answered 413, nothing landed."""
+
+
+@dataclass
+class Service:
+    config: Settings
+    folder: Path
+    writers: dict[str, LandingWriter]
+    seen: SeenStore
+
+    @classmethod
+    def open(cls, config: Settings, folder: Path, seen: SeenStore) -> "Service":
+        writers = {
+            name: LandingWriter(
+                folder,
+                name,
+                config.landing_file_max_bytes,
+                config.landing_file_max_seconds,
+                config.landing_file_quiet_seconds,
+            )
+            for name in LANDINGS
+        }
+        return cls(config, folder, writers, seen)
+
+    async def body(self, request: Request) -> bytes:
+        """The request's body, or TooLarge as soon as it is over the limit."""
+        limit = self.config.webhook_max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise TooLarge
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise TooLarge
+        return body
+
+    async def land(self, name: str, lines: list[bytes]) -> None:
+        """Append the lines to `name`'s landing file, durably (then the caller answers 2xx)."""
+        await self.writers[name].land(lines)
