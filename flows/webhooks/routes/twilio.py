@@ -1,5 +1,5 @@
 """Twilio's status callbacks and inbound SMS: signed with the auth token over the public URL.
-An inbound SMS may be forwarded and answered (flows/webhooks/inbound.py), once per MessageSid."""
+An inbound SMS may be forwarded and answered (flows/inbound_sms.py), once per MessageSid."""
 
 import asyncio
 import json
@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from flows.webhooks.inbound import handle_inbound
+from flows.inbound_sms import handle_inbound
 from flows.webhooks.landing import received_at
 from flows.webhooks.service import Service
 from flows.webhooks.signatures import verify_twilio

@@ -1,4 +1,5 @@
-"""What the service does with an inbound SMS: forward it and answer it, once per MessageSid.
+"""What Sendout does with an inbound SMS the webhook service received: forward it and answer
+it, once per MessageSid (through the Twilio sender: the service itself sends nothing).
 
 Twilio signs no time into its requests, so a signed inbound request can be sent again at any
 time, by Twilio's own retry or by anyone who saw it. Each one is landed (ingest stores its event
