@@ -1,8 +1,9 @@
 """What a person does from the dashboard: each a short write through the warehouse, then the
-cached reads are cleared. Dispatch is started through Prefect's API when a Prefect server is
+cached reads are cleared. Each action checks the person's role again here, on the server,
+whatever the page offered (auth.require), and the warehouse records it in the audit record
+under their name. Dispatch is started through Prefect's API when a Prefect server is
 configured, else through the `sendout dispatch` command in the background."""
 
-import getpass
 import os
 import subprocess
 import sys
@@ -14,9 +15,11 @@ from typing import TypeVar
 import duckdb
 import streamlit as st
 
-from dashboards import data
-from warehouse import sendouts
+from dashboards import auth, data
+from dashboards.auth import NotAllowed
+from warehouse import audit, sendouts
 from warehouse import unsubscribes as unsubscribe_list
+from warehouse import users as user_store
 from warehouse.addresses import InvalidAddressError
 from warehouse.contacts import ContactImportError, ReadContacts, correct_address, read_contacts
 from warehouse.db import WarehouseLockedError
@@ -24,6 +27,7 @@ from warehouse.refresh import refresh
 from warehouse.sendouts import Created, Draft, Recipients, SendoutError
 from warehouse.settings import settings
 from warehouse.unsubscribes import UnsubscribeError
+from warehouse.users import Login, Role, UserError
 
 DEPLOYMENT = "dispatch-sendout/dispatch-sendout"
 T = TypeVar("T")
@@ -34,13 +38,10 @@ LIBRARY_ERRORS = (
     InvalidAddressError,
     ContactImportError,
     WarehouseLockedError,
+    UserError,
+    NotAllowed,
     ValueError,
 )
-
-
-def who() -> str:
-    """The person making a change (the dashboard runs as them, or as its service account)."""
-    return os.environ.get("SENDOUT_USER") or getpass.getuser()
 
 
 def pick_contacts(key: str) -> list[int]:
@@ -76,11 +77,14 @@ def read_recipients_csv(upload) -> tuple[Path, ReadContacts] | None:
     return saved, read
 
 
-def start_dispatch(sendout_id: str) -> str:
-    """Start sending in the background; say how."""
+def start_dispatch(sendout_id: str, by: audit.Actor) -> str:
+    """Start sending in the background; say how. The audit record names `by`: the Prefect run
+    is recorded here, `sendout dispatch` records itself under the $SENDOUT_USER it is given."""
     if os.environ.get("PREFECT_API_URL"):
         from prefect.deployments import run_deployment
 
+        with data.writing() as con:
+            audit.record(con, by, audit.AuditAction.SEND, sendout_id)
         run = run_deployment(DEPLOYMENT, parameters={"sendout_id": sendout_id}, timeout=0)
         return f"dispatch started as Prefect flow run {run.name}"
     command = [
@@ -91,18 +95,24 @@ def start_dispatch(sendout_id: str) -> str:
         sendout_id,
     ]
     subprocess.Popen(
-        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command,
+        env={**os.environ, "SENDOUT_USER": by.name},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     return "dispatch started in the background"
 
 
 def create_sendout(draft: Draft, send_now: bool) -> Created:
-    """Create a send-out (SendoutError tells what is wrong) and start it when it is for now."""
+    """Create a send-out (SendoutError tells what is wrong; NotAllowed, a role that may not
+    send) and start it when it is for now."""
+    by = auth.require(Role.SENDER)
     with data.writing() as con:
-        created = sendouts.create(con, draft)
+        created = sendouts.create(con, draft, by=by)
     data.clear()
     if send_now:
-        start_dispatch(created.sendout_id)  # the details page it switches to shows it move
+        start_dispatch(created.sendout_id, by)  # the details page it switches to shows it move
     if created.rejected:
         notify(f"created-{created.sendout_id}", "warning", not_sent(created))
     return created
@@ -142,14 +152,19 @@ def show_notice(place: str) -> None:
 
 
 def act(
-    place: str, write: Callable[[duckdb.DuckDBPyConnection], T], done: Callable[[T], str]
+    place: str,
+    needed: Role,
+    write: Callable[[duckdb.DuckDBPyConnection, audit.Actor], T],
+    done: Callable[[T], str],
 ) -> T | None:
-    """Run one write on a short connection; say what it did at `place` (`done` runs once the
-    write is committed), or why it could not (a library error as one sentence). Returns what
-    the write returned, or None."""
+    """Run one write, by a person whose role allows `needed`, on a short connection; say what
+    it did at `place` (`done` runs once the write is committed), or why it could not (a
+    refused role or a library error, as one sentence). Returns what the write returned, or
+    None."""
     try:
+        by = auth.require(needed)
         with data.writing() as con:
-            result = write(con)
+            result = write(con, by)
     except LIBRARY_ERRORS as error:
         notify(place, "error", sentence(error))
         return None
@@ -169,7 +184,8 @@ def add_unsubscribe(
     """Put an address on the Unsubscribes list by hand; True when it is there."""
     added = act(
         place,
-        lambda con: unsubscribe_list.add(con, channel, address, scope, who(), note, sendout_id),
+        Role.SENDER,
+        lambda con, by: unsubscribe_list.add(con, channel, address, scope, by, note, sendout_id),
         lambda entry: f"{entry.address} is on the Unsubscribes list",
     )
     return added is not None
@@ -179,7 +195,8 @@ def remove_unsubscribe(channel: str, address: str, note: str) -> list | None:
     """Take an address off the list (every entry of it on the channel), with why."""
     return act(
         "remove-unsubscribe",
-        lambda con: unsubscribe_list.remove(con, channel, address, who(), note),
+        Role.ADMIN,
+        lambda con, by: unsubscribe_list.remove(con, channel, address, by, note),
         lambda removed: (
             f"Removed {address} ({', '.join(e.reason for e in removed)}); "
             "messages may go to it again."
@@ -191,34 +208,37 @@ def cancel_sendout(sendout_id: str, name: str) -> None:
     """Cancel a scheduled send-out before it starts."""
     act(
         f"cancel-{sendout_id}",
-        lambda con: sendouts.cancel(con, sendout_id),
+        Role.SENDER,
+        lambda con, by: sendouts.cancel(con, sendout_id, by=by),
         lambda _: f"{name} is cancelled; nothing will be sent.",
     )
 
 
-def _resend(create: Callable[[duckdb.DuckDBPyConnection], Created]) -> None:
+def _resend(create: Callable[[duckdb.DuckDBPyConnection, audit.Actor], Created]) -> None:
     """Create the resend and start it once it is stored; the page stays on the send-out the
     person was reading."""
     act(
         "resend",
+        Role.SENDER,
         create,
         lambda c: (
             f"New send-out {c.sendout_id} to {c.messages} "
             f"{'recipient' if c.messages == 1 else 'recipients'}: "
-            f"{start_dispatch(c.sendout_id)}." + (f"\n\n{not_sent(c)}" if c.rejected else "")
+            f"{start_dispatch(c.sendout_id, auth.require(Role.SENDER))}."
+            + (f"\n\n{not_sent(c)}" if c.rejected else "")
         ),
     )
 
 
 def resend_to(sendout_id: str, contact_ids: list[int], typed: str = "") -> None:
     chosen = Recipients(contact_ids=contact_ids, typed=typed)
-    _resend(lambda con: sendouts.resend_to(con, sendout_id, chosen))
+    _resend(lambda con, by: sendouts.resend_to(con, sendout_id, chosen, by=by))
 
 
 def resend_to_non_openers(sendout_id: str, exclude_machine_openers: bool) -> None:
-    def create(con: duckdb.DuckDBPyConnection) -> Created:
+    def create(con: duckdb.DuckDBPyConnection, by: audit.Actor) -> Created:
         refresh(con)  # who opened is known as of the latest events
-        return sendouts.resend_to_non_openers(con, sendout_id, exclude_machine_openers)
+        return sendouts.resend_to_non_openers(con, sendout_id, exclude_machine_openers, by=by)
 
     _resend(create)
 
@@ -231,6 +251,58 @@ def correct_contact(contact_id: int | None, channel: str, address: str) -> None:
         return
     act(
         place,
-        lambda con: correct_address(con, contact_id, channel, address),
+        Role.ADMIN,
+        lambda con, by: _correct(con, by, contact_id, channel, address),
         lambda stored: f"The contact's {channel} is now {stored}; the next send-out reaches it.",
+    )
+
+
+def _correct(con, by: audit.Actor, contact_id: int, channel: str, address: str) -> str:
+    """The correction, then its audit entry (warehouse.contacts records none of its own)."""
+    stored = correct_address(con, contact_id, channel, address)
+    audit.record(con, by, audit.AuditAction.CORRECT_ADDRESS, f"contact {contact_id}", stored)
+    return stored
+
+
+def log_in(name: str, password: str) -> Login:
+    """One login attempt, within the throttle (the refusal says how long the next must wait)."""
+    with data.writing() as con:
+        return user_store.log_in(con, name, password)
+
+
+def add_user(name: str, role: str, password: str) -> bool:
+    """An admin adds a user; True when they are added."""
+    added = act(
+        "add-user",
+        Role.ADMIN,
+        lambda con, by: user_store.add(con, name, role, password, by),
+        lambda user: f"{user.user_name} can log in now, as {user.role}.",
+    )
+    return added is not None
+
+
+def set_role(name: str, role: str) -> None:
+    act(
+        "change-user",
+        Role.ADMIN,
+        lambda con, by: user_store.set_role(con, name, role, by),
+        lambda user: f"{user.user_name} is now {user.role}.",
+    )
+
+
+def set_password(name: str, password: str) -> None:
+    act(
+        "change-user",
+        Role.ADMIN,
+        lambda con, by: user_store.set_password(con, name, password, by),
+        lambda _: f"{name} has a new password.",
+    )
+
+
+def remove_user(name: str) -> None:
+    act(
+        "change-user",
+        Role.ADMIN,
+        lambda con, by: user_store.remove(con, name, by),
+        lambda user: f"{user.user_name} is removed; their session ends at their next click.",
     )

@@ -1,24 +1,42 @@
-"""Sendout's dashboard: routes only; each page is a file under views/."""
+"""Sendout's dashboard: routes only; each page is a file under views/. Before any page runs, the
+login gate decides who is here (dashboards/auth.py); the navigation offers only the pages their
+role may use, so the others cannot be reached."""
 
 import streamlit as st
 
-from dashboards import data
+from dashboards import auth, data
+from warehouse.users import Role, allows
 
 st.set_page_config(page_title="Sendout", page_icon="✉️", layout="wide")
 data.ensure_warehouse()
+person = auth.gate()
 
 PAGES = [
-    st.Page("views/messages.py", title="Messages", icon=":material/inbox:", default=True),
-    st.Page("views/new_sendout.py", title="New send-out", icon=":material/edit:"),
-    st.Page(
-        "views/sendout.py", title="Send-out details", icon=":material/insights:", url_path="sendout"
+    (
+        Role.VIEWER,
+        st.Page("views/messages.py", title="Messages", icon=":material/inbox:", default=True),
     ),
-    st.Page("views/unsubscribes.py", title="Unsubscribes", icon=":material/block:"),
-    st.Page(
-        "views/lookup.py",
-        title="Why didn't they get it?",
-        icon=":material/search:",
-        url_path="lookup",
+    (Role.SENDER, st.Page("views/new_sendout.py", title="New send-out", icon=":material/edit:")),
+    (
+        Role.VIEWER,
+        st.Page(
+            "views/sendout.py",
+            title="Send-out details",
+            icon=":material/insights:",
+            url_path="sendout",
+        ),
     ),
+    (Role.VIEWER, st.Page("views/unsubscribes.py", title="Unsubscribes", icon=":material/block:")),
+    (
+        Role.VIEWER,
+        st.Page(
+            "views/lookup.py",
+            title="Why didn't they get it?",
+            icon=":material/search:",
+            url_path="lookup",
+        ),
+    ),
+    (Role.ADMIN, st.Page("views/audit.py", title="Who did what", icon=":material/history:")),
+    (Role.ADMIN, st.Page("views/users.py", title="Users", icon=":material/group:")),
 ]
-st.navigation(PAGES).run()
+st.navigation([page for needed, page in PAGES if allows(person.role, needed)]).run()

@@ -13,8 +13,9 @@ import duckdb
 import polars as pl
 import streamlit as st
 
-from warehouse import reports, sendouts
+from warehouse import audit, reports, sendouts
 from warehouse import unsubscribes as unsubscribe_list
+from warehouse import users as user_store
 from warehouse.db import connect, open_warehouse
 from warehouse.settings import settings
 
@@ -48,6 +49,21 @@ LOOKUP_MESSAGE_SCHEMA = {
     "status_code": pl.String,
     "bounce_reason": pl.String,
     "why": pl.String,
+}
+AUDIT_SCHEMA = {
+    "done_at": pl.Datetime("us", "UTC"),
+    "done_by": pl.String,
+    "via": pl.String,
+    "action": pl.String,
+    "subject": pl.String,
+    "detail": pl.String,
+}
+USER_SCHEMA = {
+    "user_name": pl.String,
+    "role": pl.String,
+    "created_at": pl.Datetime("us", "UTC"),
+    "password_changed_at": pl.Datetime("us", "UTC"),
+    "has_password": pl.Boolean,
 }
 HISTORY_SCHEMA = {
     "changed_at": pl.Datetime("us", "UTC"),
@@ -177,3 +193,25 @@ def lookup(con: duckdb.DuckDBPyConnection, address: str) -> reports.Lookup:
 @cached
 def search_contacts(con: duckdb.DuckDBPyConnection, text: str, limit: int = 100) -> pl.DataFrame:
     return reports.search_contacts(con, text, limit)
+
+
+@cached
+def user_count(con: duckdb.DuckDBPyConnection) -> int:
+    return user_store.count(con)
+
+
+@cached
+def user_role(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    found = user_store.find(con, name)
+    return None if found is None else str(found.role)
+
+
+@cached
+def user_list(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    rows = [vars(user) | {"role": str(user.role)} for user in user_store.users(con)]
+    return pl.DataFrame(rows, schema=USER_SCHEMA)
+
+
+@cached
+def audit_entries(con: duckdb.DuckDBPyConnection, done_by: str | None, limit: int) -> pl.DataFrame:
+    return pl.DataFrame(audit.entries(con, limit, done_by), schema=AUDIT_SCHEMA)

@@ -5,7 +5,8 @@ from datetime import timedelta
 import polars as pl
 import streamlit as st
 
-from dashboards import actions, data, present
+from dashboards import actions, auth, data, present
+from warehouse.users import Role
 from warehouse.vocabulary import SendoutStatus
 
 NOT_SENDING = [str(SendoutStatus.SCHEDULED), str(SendoutStatus.CANCELLED)]
@@ -14,7 +15,8 @@ st.title("Messages")
 left, right = st.columns([1, 5])
 if left.button("Refresh", icon=":material/refresh:"):
     data.clear()
-right.page_link("views/new_sendout.py", label="New send-out", icon=":material/edit:")
+if auth.may(Role.SENDER):
+    right.page_link("views/new_sendout.py", label="New send-out", icon=":material/edit:")
 
 for waiting in data.pending_sns_confirmations().iter_rows(named=True):
     st.warning(
@@ -31,6 +33,7 @@ def open_sendout(sendout_id: str) -> None:
 
 @st.fragment(run_every=timedelta(seconds=3))
 def sendout_table() -> None:
+    auth.still_here()
     listed = data.sendout_list()
     if listed.is_empty():
         st.info("No send-out yet: compose one on the New send-out page.")
@@ -97,6 +100,8 @@ if scheduled is not None and not scheduled.is_empty():
         when.write(present.readable(scheduled.filter(sendout_id=sendout_id))["scheduled_at"][0])
         name.write(row["name"])
         asking = st.session_state.get("cancelling") == sendout_id
+        if not auth.may(Role.SENDER):
+            continue
         if cancel.button("Cancel", key=f"cancel-{sendout_id}", disabled=asking):
             st.session_state["cancelling"] = sendout_id
             st.rerun()

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from dashboards import actions, present
+from dashboards.auth import NotAllowed
 from warehouse.contacts import ReadContacts
 from warehouse.sendouts import Draft, Recipients, SendoutError
 from warehouse.settings import settings
@@ -193,6 +194,8 @@ if st.button("Schedule" if later else "Send now", type="primary", key="send"):
     except SendoutError as error:
         st.session_state["compose_errors"] = {e.field: e.message for e in error.errors}
         st.rerun()
+    except NotAllowed as error:
+        st.error(str(error), icon=":material/lock:")
     else:
         st.session_state["compose_errors"] = {}
         st.session_state["sendout_id"] = created.sendout_id

@@ -4,9 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from dashboards import actions, data, present
+from dashboards import actions, auth, data, present
 from dashboards.charts import status_doughnut
 from warehouse.contacts import typed_entries
+from warehouse.users import Role
 from warehouse.vocabulary import (
     STATUS_COLUMNS,
     Channel,
@@ -177,7 +178,7 @@ def replies_list() -> None:
         line, add = st.columns([5, 1])
         line.markdown(f":{colour}[**{sender}** · {when}: {reply['body']}] {marks}")
         place = f"unsub-{reply['from_number']}-{reply['event_id']}"
-        if not unsubscribed and add.button("Unsubscribe", key=place):
+        if not unsubscribed and auth.may(Role.SENDER) and add.button("Unsubscribe", key=place):
             actions.add_unsubscribe(
                 "sms",
                 reply["from_number"],
@@ -196,6 +197,7 @@ def replies_list() -> None:
 
 def details() -> None:
     """Everything that moves while the send-out goes out: read again every few seconds."""
+    auth.still_here()
     rows = data.sendout_rows(sendout_id)
     header(rows)
     tabs = st.tabs([{"email": "Emails", "sms": "SMS"}[r["channel"]] for r in rows])
@@ -229,6 +231,8 @@ else:
         },
     )
 
+if not auth.may(Role.SENDER):
+    st.stop()  # what follows sends
 st.subheader("Send again")
 rows = data.sendout_rows(sendout_id)
 email = next((r for r in rows if r["channel"] == str(Channel.EMAIL)), None)

@@ -3,7 +3,8 @@
 import polars as pl
 import streamlit as st
 
-from dashboards import actions, data, present
+from dashboards import actions, auth, data, present
+from warehouse.users import Role
 from warehouse.vocabulary import Channel, UnsubscribeReason, UnsubscribeScope
 
 st.title("Unsubscribes")
@@ -74,8 +75,8 @@ def remove_entry() -> None:
         st.session_state["remove-confirm"] = False
 
 
-add, remove = st.columns(2)
-with add.form("add"):
+def add_form() -> None:
+    """Senders and admins put an address on the list by hand."""
     st.subheader("Add by hand")
     st.radio(
         "Channel",
@@ -97,7 +98,9 @@ with add.form("add"):
     st.form_submit_button("Add", key="add", on_click=add_by_hand)
     actions.show_notice("add-unsubscribe")
 
-with remove.container(border=True):
+
+def remove_form() -> None:
+    """Admins take an address off the list, with why and a confirmation."""
     st.subheader("Remove")
     actions.show_notice("remove-unsubscribe")
     if entries.is_empty():
@@ -117,6 +120,17 @@ with remove.container(border=True):
             with st.expander("History of this address"):
                 st.table(data.unsubscribe_history(picked.partition(" ")[2]))
 
+
+if not auth.may(Role.ADMIN):
+    st.caption("A sender adds to the list by hand and an admin removes from it.")
+add, remove = st.columns(2)
+if auth.may(Role.SENDER):
+    with add.form("add"):
+        add_form()
+if auth.may(Role.ADMIN):
+    with remove.container(border=True):
+        remove_form()
+
 if sendout.strip():
     st.subheader("Bad addresses this send-out found")
     bad = data.bad_addresses(sendout.strip())
@@ -124,6 +138,9 @@ if sendout.strip():
         st.caption("None.")
     for row in bad.iter_rows(named=True):
         who = " ".join(p for p in (row["first_name"], row["last_name"]) if p) or "a contact"
+        if not auth.may(Role.ADMIN):
+            st.write(f"**{row['address']}** ({row['reason']}) of {who}")
+            continue
         with st.form(f"correct-{row['channel']}-{row['address']}"):
             st.write(f"**{row['address']}** ({row['reason']}) of {who}")
             new = st.text_input("Corrected address", key=f"new-{row['address']}")

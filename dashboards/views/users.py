@@ -1,0 +1,77 @@
+"""Users: who may log in, with what role; add, change role, set a password, remove (admins)."""
+
+import streamlit as st
+
+from dashboards import actions, data, present
+from warehouse.users import MIN_PASSWORD, Role
+
+ROLE_HELP = (
+    "Viewer: reads every page and exports. Sender: also composes, sends, schedules, cancels, "
+    "resends and adds to the Unsubscribes list. Admin: also removes from it, corrects "
+    "addresses and manages users."
+)
+
+st.title("Users")
+listed = data.user_list()
+present.show_table(
+    listed.with_columns(
+        has_password=listed["has_password"].replace_strict(
+            {True: "Password", False: "Identity provider"}, return_dtype=str
+        )
+    ),
+    {
+        "user_name": "User",
+        "role": "Role",
+        "has_password": "Logs in with",
+        "created_at": "Added",
+        "password_changed_at": "Password set",
+    },
+)
+
+
+def add_user() -> None:
+    form = st.session_state
+    if actions.add_user(form["new-user"], form["new-role"], form["new-password"]):
+        form["new-user"] = ""
+    form["new-password"] = ""  # never left in the page
+
+
+add, change = st.columns(2)
+with add.form("add-user-form"):
+    st.subheader("Add a user")
+    st.text_input("User name", key="new-user")
+    st.radio("Role", [str(r) for r in Role], horizontal=True, key="new-role", help=ROLE_HELP)
+    st.text_input(
+        f"Password (at least {MIN_PASSWORD} characters)", type="password", key="new-password"
+    )
+    st.form_submit_button("Add user", on_click=add_user)
+    actions.show_notice("add-user")
+
+
+def change_role() -> None:
+    actions.set_role(st.session_state["change-user-name"], st.session_state["change-role"])
+
+
+def set_password() -> None:
+    form = st.session_state
+    actions.set_password(form["change-user-name"], form["change-password"])
+    form["change-password"] = ""  # never left in the page
+
+
+def remove_user() -> None:
+    actions.remove_user(st.session_state["change-user-name"])
+    st.session_state["remove-user-confirm"] = False
+
+
+with change.container(border=True):
+    st.subheader("Change a user")
+    actions.show_notice("change-user")
+    name = st.selectbox("User", listed["user_name"].to_list(), key="change-user-name")
+    st.radio("Role", [str(r) for r in Role], horizontal=True, key="change-role")
+    st.button("Change role", key="change-role-button", on_click=change_role)
+    password = st.text_input("New password", type="password", key="change-password")
+    st.button(
+        "Set password", key="set-password-button", disabled=not password, on_click=set_password
+    )
+    sure = st.checkbox(f"Yes, {name} may no longer log in", key="remove-user-confirm")
+    st.button("Remove user", key="remove-user-button", disabled=not sure, on_click=remove_user)
