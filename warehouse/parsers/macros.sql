@@ -59,6 +59,24 @@ CREATE OR REPLACE TEMP MACRO json_problem(record) AS (
     CASE WHEN json_valid(record) THEN 'not a JSON object' ELSE 'malformed JSON' END
 );
 
+-- Why a record of a provider that writes JSON events cannot become an event (NULL when it can),
+-- in the order a person would fix them: what the reader found, the JSON, the field that names
+-- the kind of event (`kind_field` as the reason says it), a kind we know, a recipient, a time
+-- that can be true. One rule for SendGrid, Mailgun and Postmark.
+CREATE OR REPLACE TEMP MACRO event_problem(
+    reader_problem, record, e, provider, kind_field, kind, event_type, recipient, event_at,
+    time_text
+) AS (
+    CASE
+        WHEN reader_problem IS NOT NULL THEN reader_problem
+        WHEN e IS NULL THEN json_problem(record)
+        WHEN kind IS NULL THEN 'not a ' || provider || ' event: no ' || kind_field
+        WHEN event_type IS NULL THEN 'unknown ' || provider || ' event type ''' || kind || ''''
+        WHEN email_address(recipient) IS NULL THEN 'no recipient in the ' || provider || ' event'
+        ELSE event_time_problem(event_at, time_text)
+    END
+);
+
 -- True when the text at least starts like a JSON object (cheaper than parsing it twice).
 CREATE OR REPLACE TEMP MACRO starts_as_object(record) AS (
     starts_with(ltrim(record), '{')

@@ -90,12 +90,8 @@ SELECT
     NULL::VARCHAR AS body,
     record AS payload,
     NULL::VARCHAR AS time_problem,
-    CASE
-        WHEN problem IS NOT NULL THEN problem
-        WHEN e IS NULL THEN json_problem(record)
-        WHEN e.event IS NULL THEN 'not a Mailgun event: no "event" field'
-        WHEN event_type IS NULL THEN 'unknown Mailgun event type ''' || e.event || ''''
-        WHEN email_address(coalesce(e.recipient, e.message.headers."to")) IS NULL THEN 'no recipient in the Mailgun event'
-        ELSE event_time_problem(event_at, e.timestamp)
-    END AS problem
+    event_problem(
+        problem, record, e, 'Mailgun', '"event" field', e.event, event_type,
+        coalesce(e.recipient, e.message.headers."to"), event_at, e.timestamp
+    ) AS problem
 FROM classified

@@ -86,14 +86,12 @@ SELECT
     record AS payload,
     NULL::VARCHAR AS time_problem,
     CASE
-        WHEN problem IS NOT NULL THEN problem
-        WHEN e IS NULL THEN json_problem(record)
-        WHEN e.RecordType IS NULL THEN 'not a Postmark event: no RecordType'
-        WHEN e.RecordType = 'SubscriptionChange' AND event_type IS NULL THEN
+        WHEN problem IS NULL AND e.RecordType = 'SubscriptionChange' AND event_type IS NULL THEN
             'subscription change that is no unsubscribe by the recipient'
-        WHEN event_type IS NULL THEN
-            'unknown Postmark event ''' || concat_ws(' ', e.RecordType, e.Type) || ''''
-        WHEN email_address(coalesce(e.Recipient, e.Email)) IS NULL THEN 'no recipient in the Postmark event'
-        ELSE event_time_problem(event_time(time_text), time_text)
+        ELSE event_problem(
+            problem, record, e, 'Postmark', 'RecordType',
+            CASE WHEN e.RecordType IS NOT NULL THEN concat_ws(' ', e.RecordType, e.Type) END,
+            event_type, coalesce(e.Recipient, e.Email), event_time(time_text), time_text
+        )
     END AS problem
 FROM mapped

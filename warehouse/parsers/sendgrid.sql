@@ -74,12 +74,8 @@ SELECT
     NULL::VARCHAR AS body,
     record AS payload,
     NULL::VARCHAR AS time_problem,
-    CASE
-        WHEN problem IS NOT NULL THEN problem
-        WHEN e IS NULL THEN json_problem(record)
-        WHEN e.event IS NULL THEN 'not a SendGrid event: no "event" field'
-        WHEN event_type IS NULL THEN 'unknown SendGrid event type ''' || e.event || ''''
-        WHEN email_address(e.email) IS NULL THEN 'no recipient in the SendGrid event'
-        ELSE event_time_problem(event_time(e.timestamp), e.timestamp)
-    END AS problem
+    event_problem(
+        problem, record, e, 'SendGrid', '"event" field', e.event, event_type, e.email,
+        event_time(e.timestamp), e.timestamp
+    ) AS problem
 FROM mapped
