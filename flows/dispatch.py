@@ -62,31 +62,22 @@ def run_dispatch(
         for sender in senders.values():
             if hasattr(sender, "on_outcome"):
                 sender.on_outcome = journal.write
-        while not stop.is_set():
-            with open_warehouse(db) as con:
-                batch = state.claim_batch(
-                    con, sendout_id, run_id, config.batch_size, datetime.now(UTC)
-                )
-                if len(batch) < config.batch_size:  # some were skipped: they count now
-                    refresh_figures(con)
-                current = state.progress(con, sendout_id)
-            if not batch:
-                if current.finished:
-                    break
-                continue  # the whole batch was skipped by the Unsubscribes list
-            possibly_twice += sum(m.is_possible_duplicate for m in batch)
+        outcomes: list[state.Outcome] = []
+        while True:
+            # one short connection a batch: store the last batch's outcomes, claim the next
+            batch, current = _store_and_claim(db, sendout_id, run_id, outcomes, config, stop)
+            if outcomes:
+                journal.empty()
+                sent += len(outcomes)
+                if on_batch:
+                    on_batch(current)
             outcomes = []
+            if stop.is_set() or (not batch and current.finished):
+                break
+            possibly_twice += sum(m.is_possible_duplicate for m in batch)
             key = lambda message: message.channel  # noqa: E731
             for channel, messages in itertools.groupby(sorted(batch, key=key), key):
                 outcomes += senders[channel].send(list(messages))
-            with open_warehouse(db) as con:
-                state.record_outcomes(con, run_id, outcomes, datetime.now(UTC))
-                refresh_figures(con)  # one truth: every figure counts them now
-                current = state.progress(con, sendout_id)
-            journal.empty()
-            sent += len(outcomes)
-            if on_batch:
-                on_batch(current)
     finally:
         if journal is not None:  # a sender that failed mid-batch: what it sent is in there
             journal.close()
@@ -98,6 +89,27 @@ def run_dispatch(
                 sender.close()
     stopped = stop.is_set() and not final.finished
     return DispatchResult(sendout_id, run_id, sent, final, stopped, possibly_twice)
+
+
+def _store_and_claim(
+    db: Path,
+    sendout_id: str,
+    run_id: str,
+    outcomes: list[state.Outcome],
+    config: Settings,
+    stop: threading.Event,
+) -> tuple[list[state.Outgoing], state.Progress]:
+    """Store a batch's outcomes and claim the next batch (none once stopping), then refresh
+    once, so that both count in every figure at once (DESIGN §5, one truth)."""
+    batch: list[state.Outgoing] = []
+    with open_warehouse(db) as con:
+        if outcomes:
+            state.record_outcomes(con, run_id, outcomes, datetime.now(UTC))
+        if not stop.is_set():
+            batch = state.claim_batch(con, sendout_id, run_id, config.batch_size, datetime.now(UTC))
+        if outcomes or len(batch) < config.batch_size:  # skipped ones count too
+            refresh_figures(con)
+        return batch, state.progress(con, sendout_id)
 
 
 def _store_journaled(db: Path, run_id: str, outcomes: list[state.Outcome], files: list[Path]):

@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import duckdb
@@ -211,10 +211,11 @@ def _record(
 ) -> None:
     if not outcomes:
         return
+    # vars(), not asdict(): asdict deep-copies every field, which cost 80 µs an outcome
     rows = [
         {
-            **{k: str(v) if isinstance(v, str) else v for k, v in asdict(o).items()},
-            "payload": json.dumps(asdict(o), default=str),
+            **{k: str(v) if isinstance(v, str) else v for k, v in vars(o).items()},
+            "payload": json.dumps(vars(o), default=str),
         }
         for o in outcomes
     ]
