@@ -4,6 +4,7 @@ DuckDB or by a schema here, never guessed from its first rows. What a person cha
 through `dashboards/actions.py`."""
 
 import inspect
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -80,7 +81,7 @@ HISTORY_SCHEMA = {
 @st.cache_resource
 def ensure_warehouse() -> None:
     """Create or upgrade the warehouse once per server, so readers can open it read-only."""
-    with open_warehouse(settings().db):
+    with _turns.write(), open_warehouse(settings().db):
         pass
 
 
@@ -89,10 +90,49 @@ def warehouse() -> str:
     return str(settings().db)
 
 
+class _Turns:
+    """Within this server process, reads together or one write alone: DuckDB refuses a
+    read-write connection to a file while a read-only one is open in the same process (two
+    people's sessions are two threads of one process)."""
+
+    def __init__(self) -> None:
+        self._free = threading.Condition()
+        self._readers = 0
+        self._writing = False
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._free:
+            self._free.wait_for(lambda: not self._writing)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._free:
+                self._readers -= 1
+                self._free.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._free:
+            self._free.wait_for(lambda: not self._writing and not self._readers)
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._free:
+                self._writing = False
+                self._free.notify_all()
+
+
+_turns = _Turns()
+
+
 @contextmanager
 def writing() -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short read-write connection, for dashboards/actions.py."""
-    with open_warehouse(settings().db) as con:
+    """A short read-write connection, for dashboards/actions.py, once no read of this process
+    has the warehouse open."""
+    with _turns.write(), open_warehouse(settings().db) as con:
         yield con
 
 
@@ -103,7 +143,7 @@ def clear() -> None:
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _read(name: str, db: str, *args: object) -> object:
-    with connect(db, read_only=True) as con:
+    with _turns.read(), connect(db, read_only=True) as con:
         return READS[name](con, *args)
 
 

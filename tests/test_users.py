@@ -181,3 +181,19 @@ def test_the_dashboard_refuses_another_address_without_users(db_path):
     assert (
         "has no users" in refused.output and "sendout users add NAME --role admin" in refused.output
     )
+
+
+def test_the_demo_has_an_admin_whose_password_is_printed_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("SENDOUT_LANDING", str(tmp_path / "landing"))
+    settings.cache_clear()
+    db = tmp_path / "demo.duckdb"
+
+    built = CliRunner().invoke(cli, ["--db", str(db), "demo", "--contacts", "20"])
+    password = built.output.split("with the password ")[1].split()[0]
+
+    assert built.exit_code == 0, built.output
+    assert built.output.count(password) == 1
+    with open_warehouse(db) as con:
+        login = users.log_in(con, "demo-admin", password)
+    assert login.user.role == users.Role.ADMIN
+    settings.cache_clear()
