@@ -96,7 +96,7 @@ def start_dispatch(sendout_id: str, by: audit.Actor) -> str:
     ]
     subprocess.Popen(
         command,
-        env={**os.environ, "SENDOUT_USER": by.name},
+        env={**os.environ, "SENDOUT_USER": by.name, "SENDOUT_VIA": by.via},
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -58,8 +58,10 @@ class Actor:
 
 def operator() -> Actor:
     """The person at the command line: $SENDOUT_USER, else the operating-system user (a
-    background `sendout dispatch` started by the dashboard is given its user this way)."""
-    return Actor(os.environ.get("SENDOUT_USER") or getpass.getuser())
+    background `sendout dispatch` started by the dashboard is given its user, and
+    $SENDOUT_VIA=dashboard, this way)."""
+    via = os.environ.get("SENDOUT_VIA") or "cli"
+    return Actor(os.environ.get("SENDOUT_USER") or getpass.getuser(), via)
 
 
 def actor(by: Actor | str | None) -> Actor:
