@@ -5,6 +5,7 @@ import re
 import phonenumbers
 
 from warehouse.settings import settings
+from warehouse.vocabulary import Channel
 
 # Deliberately plain: one @, no spaces, a dotted domain. Providers do the rest.
 _EMAIL = re.compile(
@@ -59,3 +60,16 @@ def is_landline(number: phonenumbers.PhoneNumber) -> bool:
     """True for a number its numbering plan says is a fixed line, which cannot receive SMS
     (where the plan cannot tell, as in the US, the number is taken as able to)."""
     return phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE
+
+
+def channel_of(address: str) -> Channel:
+    """The channel an address a person typed is for: an email address has an @, anything else
+    is read as a phone number."""
+    return Channel.EMAIL if "@" in address else Channel.SMS
+
+
+def normalise_address(channel: Channel | str, address: str, region: str | None = None) -> str:
+    """The address as Sendout stores and keys it: an email lower-cased, a phone in E.164."""
+    if Channel(channel) == Channel.EMAIL:
+        return normalise_email(address)
+    return normalise_phone(address, region)

@@ -21,13 +21,16 @@ import pyarrow as pa
 
 from warehouse.addresses import (
     InvalidAddressError,
+    channel_of,
     e164,
     is_landline,
+    normalise_address,
     normalise_email,
     read_phone,
 )
 from warehouse.db import fetch_dicts, open_warehouse, transaction
 from warehouse.sql import read_sql, run_script
+from warehouse.vocabulary import Channel
 
 REQUIRED_COLUMNS = ("first_name", "last_name", "email", "mobile")
 MAX_CELL = 1_000  # characters in one cell; a longer one is not a name or an address
@@ -319,7 +322,7 @@ def typed_people(text: str, default_region: str | None = None) -> ReadContacts:
     read = ReadContacts()
     for number, entry in enumerate(typed_entries(text), start=1):
         try:
-            if "@" in entry:
+            if channel_of(entry) == Channel.EMAIL:
                 read.people.append(ContactRow(number, None, None, normalise_email(entry), None))
             else:
                 phone = read_phone(entry, default_region)
@@ -443,8 +446,8 @@ def import_contacts(
 def correct_address(con: duckdb.DuckDBPyConnection, contact_id: int, channel: str, raw: str) -> str:
     """Give a contact a corrected email or mobile; the bad one stays on the Unsubscribes list,
     so only the new address is messaged from now on. Returns the stored address."""
-    if channel == "email":
-        column, address, landline = "email", normalise_email(raw), False
+    if Channel(channel) == Channel.EMAIL:
+        column, address, landline = "email", normalise_address(channel, raw), False
     else:
         number = read_phone(raw)
         column, address, landline = "mobile", e164(number), is_landline(number)

@@ -6,8 +6,9 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
+from warehouse.addresses import channel_of, normalise_address
 from warehouse.db import fetch_dicts
-from warehouse.unsubscribes import Entry, entries, normalise_address
+from warehouse.unsubscribes import Entry, entries
 from warehouse.vocabulary import (
     REASON_WORDS,
     BounceReason,
@@ -70,16 +71,12 @@ class Lookup:
     advice: list[str] = field(default_factory=list)
 
 
-def _channel_of(address: str) -> Channel:
-    return Channel.EMAIL if "@" in address else Channel.SMS
-
-
 def lookup(
     con: duckdb.DuckDBPyConnection, raw_address: str, remove_hint: str = REMOVE_BY_COMMAND
 ) -> Lookup:
     """Explain what happened to an email address or phone number, with the checklist's advice
     (`remove_hint` says where the reader removes an entry: a command, or a page)."""
-    channel = _channel_of(raw_address)
+    channel = channel_of(raw_address)
     address = normalise_address(channel, raw_address)
     found = Lookup(address=address, channel=str(channel))
     found.entries = [e for e in entries(con, address) if e.channel == str(channel)]

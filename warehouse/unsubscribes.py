@@ -9,9 +9,8 @@ from datetime import datetime
 import duckdb
 
 from warehouse import audit
-from warehouse.addresses import normalise_email, normalise_phone
+from warehouse.addresses import normalise_address
 from warehouse.db import transaction
-from warehouse.settings import settings
 from warehouse.sql import run_script
 from warehouse.vocabulary import (
     SOFT_BOUNCE_STREAK,
@@ -45,13 +44,6 @@ class Entry:
     added_at: datetime
     note: str | None
     why: str | None = None  # a bounce's reason: "Mailbox does not exist (5.1.1)"
-
-
-def normalise_address(channel: Channel | str, address: str, region: str | None = None) -> str:
-    """The address as the list keys it: an email lower-cased, a phone in E.164."""
-    if Channel(channel) == Channel.EMAIL:
-        return normalise_email(address)
-    return normalise_phone(address, region or settings().default_region)
 
 
 def derive_from_events(con: duckdb.DuckDBPyConnection, since_seq: int | None = None) -> int:

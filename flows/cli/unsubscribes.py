@@ -8,6 +8,7 @@ import click
 
 from flows.cli import cli, echo_json
 from warehouse import unsubscribes as unsubscribe_list
+from warehouse.addresses import channel_of, normalise_address
 from warehouse.db import open_warehouse
 from warehouse.vocabulary import Channel, UnsubscribeReason, UnsubscribeScope
 
@@ -100,9 +101,8 @@ def remove(
 @click.pass_obj
 def history(db: Path, address: str) -> None:
     """Every change ever made to an address's entries."""
-    channel = Channel.EMAIL if "@" in address else Channel.SMS
     with open_warehouse(db) as con:
-        rows = unsubscribe_list.history(con, unsubscribe_list.normalise_address(channel, address))
+        rows = unsubscribe_list.history(con, normalise_address(channel_of(address), address))
     for changed_at, chan, reason, action, scope, cause, by, note in rows:
         click.echo(
             f"{changed_at:%Y-%m-%d %H:%M}  {chan}  {action} {reason} ({scope})  "
