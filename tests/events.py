@@ -1,7 +1,14 @@
 """Small builders of provider payloads for tests: only the fields the parsers read."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+
+def soon(minutes: int = 10) -> str:
+    """A provider's time a little after now: later than anything a test did before, and
+    within the day ahead that ingest believes (a later time is quarantined)."""
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def ses(kind: str, recipient: str = "ada@example.com", message_id: str = "msg-1", **extra) -> dict:

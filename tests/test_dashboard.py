@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from flows.dispatch import run_dispatch
 from flows.senders.sandbox import release_due
-from tests.events import ses, twilio_inbound, write_ndjson
+from tests.events import ses, soon, twilio_inbound, write_ndjson
 from tests.warehouse_builders import (
     add_long_unsubscribe_list,
     add_people,
@@ -301,7 +301,7 @@ def test_details_resend_to_typed_addresses_says_who_could_not_be_reached(warehou
 def test_a_reply_can_be_put_on_the_unsubscribes_list_from_the_sms_tab(warehouse, tmp_path):
     db, sendout_id = warehouse
     mobile = "+447911100000"  # P0's, who got the SMS
-    later = "2099-01-01T10:00:00Z"
+    later = soon()
     ingest_paths(
         db,
         [
@@ -328,7 +328,7 @@ def test_a_reply_can_be_put_on_the_unsubscribes_list_from_the_sms_tab(warehouse,
 
 def test_the_sms_cost_is_split_into_what_was_sent_and_the_replies(warehouse, tmp_path):
     db, sendout_id = warehouse
-    reply = twilio_inbound("SMcost", "+447911100000", "thanks", "2099-01-01T10:00:00Z")
+    reply = twilio_inbound("SMcost", "+447911100000", "thanks", soon())
     ingest_paths(db, [write_ndjson(tmp_path / "reply.ndjson", [reply])])
     run_refresh(db)
     at = app()
@@ -350,7 +350,7 @@ def test_a_bad_address_a_send_out_found_can_be_corrected(warehouse, tmp_path):
             "AND recipient = 'p7@example.com'",
             [sendout_id],
         ).fetchall()
-    bounce = ses("Bounce", "p7@example.com", message_id, status="5.1.1", at="2099-01-01T10:00:00Z")
+    bounce = ses("Bounce", "p7@example.com", message_id, status="5.1.1", at=soon())
     ingest_paths(db, [write_ndjson(tmp_path / "bounce.ndjson", [bounce])])
     run_refresh(db)
     at = app()

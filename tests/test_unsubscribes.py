@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.events import ses, twilio_inbound, twilio_status
+from tests.events import ses, soon, twilio_inbound, twilio_status
 from tests.warehouse_builders import add_message, add_sendout, ingest_events, run_refresh
 from warehouse import unsubscribes
 from warehouse.db import open_warehouse
@@ -194,7 +194,7 @@ def test_a_manual_removal_is_recorded_and_stands_until_something_newer(db_path, 
         )
     run_refresh(db_path, full=True)
     after_refresh = listed(query)
-    ingest_events(db_path, landing, [ses("Complaint", ADA, "m2", at="2099-01-01T09:00:00Z")])
+    ingest_events(db_path, landing, [ses("Complaint", ADA, "m2", at=soon())])
     run_refresh(db_path)
 
     assert [e.reason for e in removed] == ["complaint"]
