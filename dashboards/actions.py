@@ -21,7 +21,8 @@ from warehouse import audit, sendouts
 from warehouse import unsubscribes as unsubscribe_list
 from warehouse import users as user_store
 from warehouse.addresses import InvalidAddressError
-from warehouse.contacts import ContactImportError, ReadContacts, correct_address, read_contacts
+from warehouse.contact_rows import ContactImportError, ReadContacts, read_contacts
+from warehouse.contacts import correct_address
 from warehouse.db import WarehouseLockedError
 from warehouse.refresh import refresh
 from warehouse.sendouts import Created, Draft, Recipients, SendoutError

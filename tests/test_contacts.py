@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from warehouse.contacts import ContactImportError, import_contacts, parse_contacts_csv
+from warehouse.contact_rows import ContactImportError, parse_contacts_csv
+from warehouse.contacts import import_contacts
 
 HEADER = "first_name,last_name,email,mobile\n"
 

@@ -17,13 +17,8 @@ import pyarrow as pa
 
 from warehouse import audit
 from warehouse.addresses import InvalidAddressError, normalise_phone
-from warehouse.contacts import (
-    ReadContacts,
-    RejectedRow,
-    read_contacts,
-    typed_people,
-    upsert_contacts,
-)
+from warehouse.contact_rows import ReadContacts, RowNote, read_contacts, typed_people
+from warehouse.contacts import upsert_contacts
 from warehouse.db import fetch_dicts, transaction
 from warehouse.refresh import refresh_figures
 from warehouse.sql import read_sql
@@ -103,7 +98,7 @@ class Created:
     sendout_id: str
     messages: int
     without_address: int  # recipients with no address for a channel (a landline has none for SMS)
-    rejected: list[RejectedRow] = field(default_factory=list)  # CSV rows and typed addresses
+    rejected: list[RowNote] = field(default_factory=list)  # CSV rows and typed addresses
 
 
 def _blank(text: str | None) -> bool:
@@ -175,7 +170,7 @@ def render(template: str | None, contact: dict[str, str | None]) -> str | None:
 
 def _recipient_ids(
     con: duckdb.DuckDBPyConnection, chosen: Recipients
-) -> tuple[list[int], list[RejectedRow]]:
+) -> tuple[list[int], list[RowNote]]:
     """The contacts a send-out goes to, and the CSV rows or typed addresses that could not be
     used (the good ones are kept)."""
     if chosen.all_contacts:
@@ -192,7 +187,7 @@ def _recipient_ids(
     if unknown:
         listed = ", ".join(map(str, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
         raise SendoutError([FieldError("recipients", f"no contact with id {listed}")])
-    rejected: list[RejectedRow] = []
+    rejected: list[RowNote] = []
     if (read := chosen.read_csv()) is not None:
         used = upsert_contacts(con, read.people, listed=chosen.csv_to_contacts)
         ids += used.contact_ids

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboards import actions, present
 from dashboards.auth import NotAllowed
-from warehouse.contacts import ReadContacts
+from warehouse.contact_rows import ReadContacts
 from warehouse.sendouts import Draft, Recipients, SendoutError
 from warehouse.settings import settings
 from warehouse.sms import is_gsm7, sms_segments

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboards import actions, auth, data, present
 from dashboards.charts import status_doughnut
-from warehouse.contacts import typed_entries
+from warehouse.contact_rows import typed_entries
 from warehouse.users import Role
 from warehouse.vocabulary import (
     STATUS_COLUMNS,

@@ -37,7 +37,7 @@ COMMANDS = {
 def person_errors() -> tuple[type[Exception], ...]:
     """The warehouse's errors that a person caused and can mend: said in one sentence."""
     from warehouse.addresses import InvalidAddressError
-    from warehouse.contacts import ContactImportError
+    from warehouse.contact_rows import ContactImportError
     from warehouse.db import WarehouseLockedError
     from warehouse.folders import IngestError
     from warehouse.unsubscribes import UnsubscribeError
