@@ -3,7 +3,7 @@
 - `dispatch_sendout(sendout_id)`: send one send-out (the dashboard's "send now").
 - `dispatch_due_sendouts()`: every minute, each send-out whose time has come.
 - `ingest_provider_events()`: the landing folder into the warehouse.
-- `refresh_reports()`: statuses, figures and the Unsubscribes list, then the analysts' copy of
+- `refresh_and_publish()`: statuses, figures and the Unsubscribes list, then the analysts' copy of
   the warehouse (warehouse/snapshot.py).
 - `ingest_and_refresh()`: the two above in a row, every five minutes: catch-up and backfills
   behind the continuous ingester (`sendout ingester`, flows/ingester.py), which brings events
@@ -66,7 +66,7 @@ def ingest_landing() -> dict:
 
 
 @task(retries=2, retry_delay_seconds=10)
-def refresh_marts(full: bool = False) -> dict:
+def refresh_tables(full: bool = False) -> dict:
     """Recompute statuses, figures and the Unsubscribes list."""
     with open_warehouse(settings().db) as con:
         return asdict(refresh(con, full=full))
@@ -99,17 +99,17 @@ def ingest_provider_events() -> dict:
     return summary
 
 
-@flow(name="refresh-reports", log_prints=True)
-def refresh_reports(full: bool = False) -> dict:
+@flow(name="refresh", log_prints=True)
+def refresh_and_publish(full: bool = False) -> dict:
     """Bring statuses, figures and the Unsubscribes list up to date, and publish them to
     analysts."""
-    return {**refresh_marts(full), "snapshot": publish_snapshot()}
+    return {**refresh_tables(full), "snapshot": publish_snapshot()}
 
 
 @flow(name="ingest-and-refresh", log_prints=True)
 def ingest_and_refresh() -> dict:
     """Ingest, then refresh: what the five-minute schedule runs."""
-    return {"ingest": ingest_provider_events(), "refresh": refresh_reports()}
+    return {"ingest": ingest_provider_events(), "refresh": refresh_and_publish()}
 
 
 @flow(name="fetch-bounce-mail", log_prints=True)

@@ -68,7 +68,7 @@ def test_up_serves_the_deployments_and_stops_everything_on_sigterm(tmp_path: Pat
         "dispatch-sendout",
         "fetch-bounce-mail",
         "ingest-and-refresh",
-        "refresh-reports",
+        "refresh",
     ]
     assert dashboard.text == hooks.text == "ok"
     assert len(running) >= 3  # the server, the worker and the dashboard at least

@@ -1,4 +1,4 @@
-"""`sendout refresh`: recompute the marts (message_status, inbound_messages, the Unsubscribes
+"""`sendout refresh`: recompute the refreshed tables (message_status, inbound_messages, the Unsubscribes
 list, sendout_channel_stats) from messages and events.
 
 Incremental by default: only the events stored since the last refresh (by `events.seq`) are
@@ -265,7 +265,7 @@ def _refresh_sendouts(
 def refresh(
     con: duckdb.DuckDBPyConnection, full: bool = False, config: Settings | None = None
 ) -> RefreshSummary:
-    """Bring the marts up to date in one transaction; see the module docstring."""
+    """Bring the refreshed tables up to date in one transaction; see the module docstring."""
     with transaction(con):
         return _refresh(con, full, config)
 

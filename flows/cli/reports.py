@@ -6,8 +6,8 @@ from pathlib import Path
 import click
 
 from flows.cli import cli, echo_json
+from warehouse import refresh as refreshing
 from warehouse.db import open_warehouse
-from warehouse.refresh import refresh as refresh_marts
 from warehouse.reports import lookup as lookup_address
 from warehouse.reports import pending_sns_confirmations, sendout_report
 from warehouse.settings import settings
@@ -27,7 +27,7 @@ def refresh(db: Path, full: bool, as_json: bool) -> None:
     """Recompute final statuses, send-out figures and the Unsubscribes list, then publish the
     analysts' copy of the warehouse (`sendout snapshot`)."""
     with open_warehouse(db) as con:
-        summary = refresh_marts(con, full=full)
+        summary = refreshing.refresh(con, full=full)
         publish(con)
     if as_json:
         echo_json(asdict(summary))
