@@ -55,11 +55,13 @@ class MessageTemplate:
     def __init__(
         self,
         sender: str,
+        bounce_address: str,
         configuration_set: str | None,
         tracking: tuple[bytes, str] | None,
         has_html: bool,
     ):
         self.tracking = tracking
+        self.bounce_address = bounce_address  # each message's return path adds its id to it
         self.domain = sender_domain(sender)
         self.boundary = f"=_sendout_{secrets.token_hex(12)}"  # "=_" never occurs in QP text
         head = [f"From: {address_header(sender)}", "MIME-Version: 1.0"]

@@ -52,6 +52,8 @@ def bounce_address(config: Settings, sender: str | None = None) -> str:
 
 def xtext(text: str) -> str:
     """RFC 3461's xtext: "+", "=" and anything outside printable ASCII as +HH."""
+    if text.isascii() and text.isprintable() and not any(c in text for c in " +="):
+        return text  # most addresses: nothing to encode
     return "".join(
         c if 33 <= ord(c) <= 126 and c not in "+=" else "".join(f"+{b:02X}" for b in c.encode())
         for c in text
@@ -150,17 +152,20 @@ class SmtpSender:
         template = self.templates.get(key)
         if template is None:
             sender = message.sender or self.config.email_from
-            template = MessageTemplate(sender, self.config.ses_configuration_set, track, key[3])
+            bounces = bounce_address(self.config, message.sender)
+            configuration_set = self.config.ses_configuration_set
+            template = MessageTemplate(sender, bounces, configuration_set, track, key[3])
             self.templates[key] = template
         return template
 
     def _send_one(self, connection: smtplib.SMTP, message: Outgoing) -> Outcome:
-        data = self._template(message).fill(message)
+        template = self._template(message)
+        data = template.fill(message)
         pause = RETRY_PAUSE
         for attempt in range(RETRIES):
             self.rate.wait()
             try:
-                return self._transaction(connection, message, data)
+                return self._transaction(connection, message, template.bounce_address, data)
             except TemporaryFailure as failure:
                 if attempt == RETRIES - 1:
                     return Outcome(
@@ -180,9 +185,11 @@ class SmtpSender:
             f"the SMTP relay kept dropping the connection at {message.message_id}"
         )
 
-    def _envelope(self, connection: smtplib.SMTP, message: Outgoing) -> tuple[bytes, bytes]:
+    def _envelope(
+        self, connection: smtplib.SMTP, message: Outgoing, bounces: str
+    ) -> tuple[bytes, bytes]:
         """MAIL and RCPT commands: the VERP return path, and DSN where the relay offers it."""
-        sender = return_path(bounce_address(self.config, message.sender), message.message_id)
+        sender = return_path(bounces, message.message_id)
         mail, rcpt = f"MAIL FROM:<{sender}>", f"RCPT TO:<{message.recipient}>"
         if self.config.smtp_dsn and connection.has_extn("dsn"):
             mail += f" RET=HDRS ENVID={xtext(message.message_id)}"
@@ -190,9 +197,11 @@ class SmtpSender:
             rcpt += f" NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=rfc822;{xtext(message.recipient)}"
         return mail.encode() + b"\r\n", rcpt.encode() + b"\r\n"
 
-    def _transaction(self, connection: smtplib.SMTP, message: Outgoing, data: bytes) -> Outcome:
+    def _transaction(
+        self, connection: smtplib.SMTP, message: Outgoing, bounces: str, data: bytes
+    ) -> Outcome:
         connection.ehlo_or_helo_if_needed()  # again after a reconnect
-        mail, rcpt = self._envelope(connection, message)
+        mail, rcpt = self._envelope(connection, message, bounces)
         if connection.has_extn("pipelining"):  # RFC 2920: one round trip for the three
             connection.send(mail + rcpt + b"DATA\r\n")
             replies = [connection.getreply() for _ in range(3)]
