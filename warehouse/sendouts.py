@@ -6,7 +6,6 @@ dispatched, not here. Validation reports every problem at once, field by field, 
 show each next to its field and the CLI can print them all.
 """
 
-import string
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,9 +21,8 @@ from warehouse.contacts import upsert_contacts
 from warehouse.db import fetch_dicts, transaction
 from warehouse.refresh import refresh_figures
 from warehouse.sql import read_sql
+from warehouse.templates import render, template_problem
 from warehouse.vocabulary import Channel, CommunicationType
-
-PLACEHOLDERS = ("first_name", "last_name", "email", "mobile")
 
 
 @dataclass(frozen=True)
@@ -106,17 +104,8 @@ def _blank(text: str | None) -> bool:
 
 
 def _placeholder_errors(name: str, template: str | None) -> list[FieldError]:
-    if template is None:
-        return []
-    try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    except ValueError as error:
-        return [FieldError(name, f"has a stray brace ({error}); write {{{{ or }}}} for one")]
-    unknown = sorted(fields - set(PLACEHOLDERS))
-    if unknown:
-        known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-        return [FieldError(name, f"unknown placeholder {{{unknown[0]}}}; use {known}")]
-    return []
+    problem = template_problem(template)
+    return [FieldError(name, problem)] if problem else []
 
 
 def validate(draft: Draft, now: datetime | None = None) -> list[FieldError]:
@@ -159,13 +148,6 @@ def validate(draft: Draft, now: datetime | None = None) -> list[FieldError]:
     if not (chosen.all_contacts or chosen.contact_ids or chosen.csv or chosen.typed.strip()):
         errors.append(FieldError("recipients", "choose the recipients"))
     return errors
-
-
-def render(template: str | None, contact: dict[str, str | None]) -> str | None:
-    """A template with {first_name} and friends filled in (empty where the contact has none)."""
-    if template is None:
-        return None
-    return template.format_map({p: contact.get(p) or "" for p in PLACEHOLDERS})
 
 
 def _recipient_ids(
