@@ -15,12 +15,14 @@ from pathlib import Path
 from flows.dispatch import run_dispatch
 from flows.senders.sandbox import SandboxEmail, SandboxSms
 from warehouse import sendouts, users
+from warehouse.contact_rows import REQUIRED_COLUMNS
 from warehouse.contacts import import_contacts
 from warehouse.db import open_warehouse
 from warehouse.ingest import ingest_paths
 from warehouse.refresh import refresh
 from warehouse.sendouts import Draft, Recipients
 from warehouse.settings import Settings
+from warehouse.vocabulary import Channel, CommunicationType
 
 FIRST = [
     "Ada",
@@ -95,7 +97,7 @@ class DemoWorkspace:
 def _contacts_csv(path: Path, count: int, rng: random.Random) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["first_name", "last_name", "email", "mobile"])
+        writer.writerow(REQUIRED_COLUMNS)
         for n in range(count):
             first, last = rng.choice(FIRST), rng.choice(LAST)
             email = f"{first}.{last}{n}@{DOMAINS[n % 3]}".lower()
@@ -136,8 +138,8 @@ def build_demo(db: Path, landing: Path, contacts: int = 2000, seed: int = 7) -> 
             config,
             Draft(
                 name="November newsletter",
-                channels=["email"],
-                communication_type="marketing",
+                channels=[Channel.EMAIL],
+                communication_type=CommunicationType.MARKETING,
                 recipients=everyone,
                 subject="News from the study, {first_name}",
                 html_body=NEWSLETTER,
@@ -151,8 +153,8 @@ def build_demo(db: Path, landing: Path, contacts: int = 2000, seed: int = 7) -> 
             config,
             Draft(
                 name="Visit reminder",
-                channels=["email"],
-                communication_type="non_marketing",
+                channels=[Channel.EMAIL],
+                communication_type=CommunicationType.NON_MARKETING,
                 recipients=everyone,
                 subject="Your visit next week",
                 text_body="Dear {first_name}, a reminder of your visit next Tuesday at 10:00.",
@@ -165,8 +167,8 @@ def build_demo(db: Path, landing: Path, contacts: int = 2000, seed: int = 7) -> 
             config,
             Draft(
                 name="Visit reminder by SMS",
-                channels=["sms"],
-                communication_type="non_marketing",
+                channels=[Channel.SMS],
+                communication_type=CommunicationType.NON_MARKETING,
                 recipients=everyone,
                 sms_text="Hi {first_name}, see you Tuesday 10:00 at the study "
                 "centre. Reply STOP to opt out.",
@@ -181,8 +183,8 @@ def build_demo(db: Path, landing: Path, contacts: int = 2000, seed: int = 7) -> 
             con,
             Draft(
                 name="December newsletter",
-                channels=["email", "sms"],
-                communication_type="marketing",
+                channels=[Channel.EMAIL, Channel.SMS],
+                communication_type=CommunicationType.MARKETING,
                 recipients=everyone,
                 subject="December news, {first_name}",
                 text_body="What is new this month.",

@@ -18,7 +18,7 @@ from flows.webhooks.landing import received_at
 from flows.webhooks.state import SeenStore
 from warehouse.dispatch import Outgoing
 from warehouse.settings import Settings
-from warehouse.vocabulary import EventType
+from warehouse.vocabulary import Channel, CommunicationType, EventType
 
 log = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -54,9 +54,9 @@ def handle_inbound(config: Settings, store: SeenStore, form: dict[str, str]) -> 
     if config.forward_to and config.twilio_account_sid:
         forwarded = forward(config, sid, sender, form.get("Body", ""))
         if forwarded:
-            done.append(_record(sid, "forwarded", sender, forwarded))
+            done.append(_record(sid, EventType.FORWARDED, sender, forwarded))
     if config.auto_reply_text:
-        done.append(_record(sid, "replied", sender, config.auto_reply_text))
+        done.append(_record(sid, EventType.REPLIED, sender, config.auto_reply_text))
     return done, twiml(config.auto_reply_text)
 
 
@@ -66,9 +66,9 @@ def forward(config: Settings, sid: str, sender: str, body: str) -> str | None:
     message = Outgoing(
         message_id=f"fwd-{sid}",
         sendout_id="",
-        channel="sms",
+        channel=Channel.SMS,
         recipient=config.forward_to,
-        communication_type="non_marketing",
+        communication_type=CommunicationType.NON_MARKETING,
         sender=None,
         subject=None,
         html_body=None,

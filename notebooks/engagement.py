@@ -14,12 +14,13 @@ def _():
     import plotly.express as px
 
     from warehouse.snapshot import query
+    from warehouse.vocabulary import EventType
 
-    return mo, px, query
+    return EventType, mo, px, query
 
 
 @app.cell
-def _(mo, px, query):
+def _(EventType, mo, px, query):
     when = query(
         """
         SELECT dayname(occurred_at) AS weekday, isodow(occurred_at) AS day_number,
@@ -30,7 +31,7 @@ def _(mo, px, query):
         """
     )
     heat = px.density_heatmap(
-        when.filter(when["event_type"] == "opened"),
+        when.filter(when["event_type"] == EventType.OPENED),
         x="hour",
         y="weekday",
         z="events",

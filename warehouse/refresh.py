@@ -1,5 +1,5 @@
-"""`sendout refresh`: recompute the refreshed tables (message_status, inbound_messages, the Unsubscribes
-list, sendout_channel_stats) from messages and events.
+"""`sendout refresh`: recompute the refreshed tables (message_status, inbound_messages, the
+Unsubscribes list, sendout_channel_stats) from messages and events.
 
 Incremental by default: only the events stored since the last refresh (by `events.seq`) are
 read, and folded into the stored statuses of their messages, so the cost follows the new

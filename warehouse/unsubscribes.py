@@ -13,6 +13,7 @@ from warehouse.addresses import normalise_address
 from warehouse.db import transaction
 from warehouse.sql import run_script
 from warehouse.vocabulary import (
+    MANUAL_CAUSE,
     SOFT_BOUNCE_STREAK,
     ChangeAction,
     Channel,
@@ -22,7 +23,6 @@ from warehouse.vocabulary import (
     failure_words,
 )
 
-MANUAL_CAUSE = "manual"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 

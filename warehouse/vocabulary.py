@@ -211,6 +211,10 @@ class UnsubscribeScope(StrEnum):
     MARKETING = "marketing"
 
 
+#: The cause of an Unsubscribes change a person made (other causes are event types and replies).
+MANUAL_CAUSE = "manual"
+
+
 class ChangeAction(StrEnum):
     ADD = "add"
     REMOVE = "remove"

@@ -12,8 +12,10 @@ from warehouse.vocabulary import (
     STATUS_COLUMNS,
     Channel,
     DisplayStatus,
+    InboundStatus,
     Keyword,
     SendoutStatus,
+    UnsubscribeScope,
 )
 
 PAGE_SIZE = 50
@@ -137,7 +139,7 @@ def channel_tab(row: dict) -> None:
     st.write(" · ".join(f"**{status}** {count}" for status, count in counts.items()))
     chart, rates = st.columns([3, 2])
     chart.plotly_chart(status_doughnut(row), width="stretch", key=f"doughnut-{row['channel']}")
-    if row["channel"] == "email":
+    if row["channel"] == Channel.EMAIL:
         rates.metric("Open rate", percent(row["open_rate"]))
         rates.metric("Human open rate", percent(row["human_open_rate"]))
         rates.metric("Click rate", percent(row["click_rate"]))
@@ -170,8 +172,8 @@ def replies_list() -> None:
         marks = " · ".join(
             m
             for m in (
-                reply["status"] if reply["status"] != "Received" else "",
-                "unsubscribed" if unsubscribed else "",
+                reply["status"] if reply["status"] != InboundStatus.RECEIVED else "",
+                "on the Unsubscribes list" if unsubscribed else "",
             )
             if m
         )
@@ -180,9 +182,9 @@ def replies_list() -> None:
         place = f"unsub-{reply['from_number']}-{reply['event_id']}"
         if not unsubscribed and auth.may(Role.SENDER) and add.button("Unsubscribe", key=place):
             actions.add_unsubscribe(
-                "sms",
+                Channel.SMS,
                 reply["from_number"],
-                "all",
+                UnsubscribeScope.ALL,
                 f"replied {reply['body']!r} to {sendout_id}",
                 sendout_id,
                 place=place,
@@ -200,11 +202,11 @@ def details() -> None:
     auth.still_here()
     rows = data.sendout_rows(sendout_id)
     header(rows)
-    tabs = st.tabs([{"email": "Emails", "sms": "SMS"}[r["channel"]] for r in rows])
+    tabs = st.tabs([{Channel.EMAIL: "Emails", Channel.SMS: "SMS"}[r["channel"]] for r in rows])
     for tab, row in zip(tabs, rows, strict=True):
         with tab:
             channel_tab(row)
-            if row["channel"] == "sms":
+            if row["channel"] == Channel.SMS:
                 replies_list()
 
 

@@ -12,7 +12,7 @@ from warehouse.reports import lookup as lookup_address
 from warehouse.reports import pending_sns_confirmations, sendout_report
 from warehouse.settings import settings
 from warehouse.snapshot import publish
-from warehouse.vocabulary import STATUS_COLUMNS
+from warehouse.vocabulary import STATUS_COLUMNS, Channel
 
 
 def _percent(rate: float | None) -> str:
@@ -63,7 +63,7 @@ def report(db: Path, sendout_id: str | None, as_json: bool) -> None:
             continue
         counts = ", ".join(f"{name} {row[name]}" for name in STATUS_COLUMNS.values() if row[name])
         click.echo(f"  {row['done']}/{row['planned']} done: {counts or 'nothing yet'}")
-        if row["channel"] == "email":
+        if row["channel"] == Channel.EMAIL:
             click.echo(
                 f"  accepted {row['accepted']}, open rate {_percent(row['open_rate'])} "
                 f"(human {_percent(row['human_open_rate'])}), click rate "

@@ -21,6 +21,7 @@ from flows.webhooks.tracking import (
     read_token,
     tracking_secret,
 )
+from warehouse.vocabulary import EventType
 
 
 def not_found() -> Response:
@@ -45,10 +46,12 @@ def routes(service: Service) -> list[Route]:
     def token_of(request: Request) -> Token | None:
         return read_token(secret, request.path_params["token"])
 
-    async def track(request: Request, event: str, token: Token, scanner: bool = False) -> None:
+    async def track(
+        request: Request, event: EventType, token: Token, scanner: bool = False
+    ) -> None:
         agent = request.headers.get("user-agent")
         record = {
-            "sendout_event": event,
+            "sendout_event": str(event),
             "id": uuid.uuid4().hex,
             "sendout_message_id": token.message_id,
             "at": received_at(),
@@ -63,7 +66,7 @@ def routes(service: Service) -> list[Route]:
         token = token_of(request)
         if token is None or token.link != 0:
             return not_found()
-        await track(request, "opened", token)
+        await track(request, EventType.OPENED, token)
         headers = {"Cache-Control": "no-store, max-age=0"}
         return Response(TRANSPARENT_GIF, media_type="image/gif", headers=headers)
 
@@ -72,7 +75,7 @@ def routes(service: Service) -> list[Route]:
         if token is None or token.link == 0 or not token.url.startswith(("http://", "https://")):
             return not_found()
         scanner = is_scanner_click(token, time.time(), config.scanner_click_seconds)
-        await track(request, "clicked", token, scanner)
+        await track(request, EventType.CLICKED, token, scanner)
         return RedirectResponse(token.url, status_code=302)
 
     async def unsubscribe(request: Request) -> Response:
@@ -81,7 +84,8 @@ def routes(service: Service) -> list[Route]:
             return not_found()
         if request.method != "POST":  # a page first: link scanners must not unsubscribe anyone
             return HTMLResponse(ASK)
-        await track(request, "unsubscribed", token)  # RFC 8058 one-click, or the page's button
+        # RFC 8058's one-click POST, or the page's button
+        await track(request, EventType.UNSUBSCRIBED, token)
         return HTMLResponse(DONE)
 
     return [
