@@ -19,8 +19,8 @@ import pyarrow as pa
 
 from warehouse.db import transaction
 from warehouse.parsers import install_macros
-from warehouse.sendouts import render
 from warehouse.sql import run_script
+from warehouse.templates import PLACEHOLDERS, render
 from warehouse.vocabulary import Channel, EventType, Provider
 
 
@@ -178,7 +178,7 @@ def claim_batch(
 
 
 def _render(row: dict) -> Outgoing:
-    person = {k: row[k] for k in ("first_name", "last_name", "email", "mobile")}
+    person = {k: row[k] for k in PLACEHOLDERS}
     is_email = row["channel"] == Channel.EMAIL
     return Outgoing(
         message_id=row["message_id"],

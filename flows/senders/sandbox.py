@@ -26,7 +26,7 @@ import orjson
 from flows.senders import RateLimit
 from warehouse.dispatch import Outcome, Outgoing
 from warehouse.settings import Settings
-from warehouse.vocabulary import KEYWORDS, Channel, EventType, Provider
+from warehouse.vocabulary import KEYWORDS, Channel, CommunicationType, EventType, Provider
 
 
 class Dice:
@@ -257,7 +257,7 @@ class SandboxEmail(Sandbox):
                 complainedRecipients=recipients,
                 complaintFeedbackType="abuse",
             )
-        elif roll < 0.015 and message.communication_type == "marketing":
+        elif roll < 0.015 and message.communication_type == CommunicationType.MARKETING:
             yield event(
                 "Subscription", "subscription", later, newTopicPreferences={"unsubscribeAll": True}
             )
@@ -294,8 +294,8 @@ class SandboxSms(Sandbox):
         is_keyword = any(body.strip().upper() in words for words in KEYWORDS.values())
         auto_reply = None if is_keyword else message.auto_reply_text or self.auto_reply_text
         handled = [
-            ("forwarded", f"From {message.recipient}: {body}", forward_to),
-            ("replied", auto_reply, auto_reply),
+            (EventType.FORWARDED, f"From {message.recipient}: {body}", forward_to),
+            (EventType.REPLIED, auto_reply, auto_reply),
         ]
         for seconds, (status, text, wanted) in enumerate(handled, start=1):
             if wanted:
