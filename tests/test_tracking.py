@@ -14,7 +14,7 @@ import pytest
 
 from flows.dispatch import run_dispatch
 from flows.senders.smtp import SmtpSender
-from flows.webhooks.tracking import Token, add_tracking, is_machine, make_token, read_token
+from flows.tracking import Token, add_tracking, is_machine, make_token, read_token
 from tests.smtp_sink import free_port, start_sink
 from tests.test_webhook_service import Service
 from tests.warehouse_builders import (

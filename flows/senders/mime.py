@@ -16,7 +16,7 @@ from email.header import Header
 from email.utils import formataddr, parseaddr
 from functools import lru_cache
 
-from flows.webhooks.tracking import add_tracking, unsubscribe_url
+from flows.tracking import add_tracking, unsubscribe_url
 from warehouse.dispatch import Outgoing
 
 QP = b"Content-Transfer-Encoding: quoted-printable\r\n"

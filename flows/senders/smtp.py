@@ -21,7 +21,7 @@ from pathlib import Path
 
 from flows.senders import RateLimit, SenderUnavailable
 from flows.senders.mime import MessageTemplate
-from flows.webhooks.tracking import tracking_secret
+from flows.tracking import tracking_secret
 from warehouse.dispatch import Outcome, Outgoing
 from warehouse.settings import Settings
 from warehouse.vocabulary import EventType, Provider

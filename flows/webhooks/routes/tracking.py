@@ -11,9 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from flows.webhooks.landing import received_at
-from flows.webhooks.service import Service
-from flows.webhooks.tracking import (
+from flows.tracking import (
     TRANSPARENT_GIF,
     Token,
     is_machine,
@@ -21,6 +19,8 @@ from flows.webhooks.tracking import (
     read_token,
     tracking_secret,
 )
+from flows.webhooks.landing import received_at
+from flows.webhooks.service import Service
 from warehouse.vocabulary import EventType
 
 

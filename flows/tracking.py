@@ -1,4 +1,6 @@
-"""Open and click tracking for mail sent through our SMTP sender, and one-click unsubscribe.
+"""Open and click tracking for mail sent through our SMTP sender, and one-click unsubscribe: the
+tokens and link rewriting that the senders write into messages and the webhook service reads
+back (a home both import, so that neither imports the other).
 
 A token carries (message id, link index, URL, time sent) and an HMAC, so nobody can forge an
 event or use the service as an open redirect: an unknown or tampered token gets 404 and no
