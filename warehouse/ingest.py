@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from warehouse.db import HOLD_SECONDS, WriterHold
 from warehouse.folders import find_files, unreadable_entries
-from warehouse.ingest_results import FileResult, IngestSummary
+from warehouse.ingest_results import FileResult, IngestSummary, record_files
 from warehouse.links import link_events
 from warehouse.mail_files import bundles
 from warehouse.parsers import Parser, detect_provider, install_macros, load_parser
@@ -266,7 +266,7 @@ def _ingest_fresh(
         result.provider = str(provider) if provider else None
         if provider is None:
             result.records = result.quarantined
-    _record_files(hold.con, fresh, results, ingested_at)
+    record_files(hold.con, fresh, results, ingested_at)
 
 
 def _received_at(fresh: list[FileFacts], ingested_at: datetime) -> datetime:
@@ -292,35 +292,6 @@ def _bundle_records(fresh: list[FileFacts], results: dict[str, FileResult]) -> I
         for index, count in collections.Counter(files).items():
             results[str(fresh[index].path)].records += count
         yield batch
-
-
-def _record_files(
-    con: duckdb.DuckDBPyConnection,
-    fresh: list[FileFacts],
-    results: dict[str, FileResult],
-    ingested_at: datetime,
-) -> None:
-    done = [results[str(f.path)] for f in fresh]
-    files = pa.table(
-        {
-            "file_hash": [f.file_hash for f in fresh],
-            "path": [str(f.path) for f in fresh],
-            "provider": [r.provider for r in done],
-            "size_bytes": pa.array([f.size_bytes for f in fresh], pa.int64()),
-            "records": pa.array([r.records for r in done], pa.int64()),
-            "events_new": pa.array([r.events_new for r in done], pa.int64()),
-            "events_duplicate": pa.array([r.events_duplicate for r in done], pa.int64()),
-            "quarantined": pa.array([r.quarantined for r in done], pa.int64()),
-        }
-    )
-    con.register("read_files", files)
-    try:
-        con.execute(
-            "INSERT INTO ingested_files BY NAME SELECT *, $at AS ingested_at FROM read_files",
-            {"at": ingested_at},
-        )
-    finally:
-        con.unregister("read_files")
 
 
 def _unmatched_since(con: duckdb.DuckDBPyConnection, last_seq: int) -> dict[str, int]:

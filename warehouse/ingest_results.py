@@ -1,8 +1,14 @@
-"""What an ingest run did: each file's result and the totals (`sendout ingest`'s summary)."""
+"""What an ingest run did: each file's result and the totals (`sendout ingest`'s summary), and
+the record of the files read (`ingested_files`)."""
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
 
 from warehouse.folders import Unreadable
+from warehouse.records import FileFacts
 
 
 @dataclass
@@ -64,3 +70,33 @@ class IngestSummary:
         if not self.unreadable:
             data.pop("unreadable")
         return data
+
+
+def record_files(
+    con: duckdb.DuckDBPyConnection,
+    fresh: list[FileFacts],
+    results: dict[str, FileResult],
+    ingested_at: datetime,
+) -> None:
+    """Record the files as read, with what each held, so that the same bytes are skipped."""
+    done = [results[str(f.path)] for f in fresh]
+    files = pa.table(
+        {
+            "file_hash": [f.file_hash for f in fresh],
+            "path": [str(f.path) for f in fresh],
+            "provider": [r.provider for r in done],
+            "size_bytes": pa.array([f.size_bytes for f in fresh], pa.int64()),
+            "records": pa.array([r.records for r in done], pa.int64()),
+            "events_new": pa.array([r.events_new for r in done], pa.int64()),
+            "events_duplicate": pa.array([r.events_duplicate for r in done], pa.int64()),
+            "quarantined": pa.array([r.quarantined for r in done], pa.int64()),
+        }
+    )
+    con.register("read_files", files)
+    try:
+        con.execute(
+            "INSERT INTO ingested_files BY NAME SELECT *, $at AS ingested_at FROM read_files",
+            {"at": ingested_at},
+        )
+    finally:
+        con.unregister("read_files")
