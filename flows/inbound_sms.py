@@ -14,9 +14,9 @@ import time
 
 from flows.senders import SenderUnavailable
 from flows.senders.twilio import TwilioSender
-from flows.webhooks.landing import received_at
 from flows.webhooks.state import SeenStore
 from warehouse.dispatch import Outgoing
+from warehouse.own_records import handled_sms
 from warehouse.settings import Settings
 from warehouse.vocabulary import Channel, CommunicationType, EventType
 
@@ -54,9 +54,9 @@ def handle_inbound(config: Settings, store: SeenStore, form: dict[str, str]) -> 
     if config.forward_to and config.twilio_account_sid:
         forwarded = forward(config, sid, sender, form.get("Body", ""))
         if forwarded:
-            done.append(_record(sid, EventType.FORWARDED, sender, forwarded))
+            done.append(handled_sms(sid, EventType.FORWARDED, sender, forwarded))
     if config.auto_reply_text:
-        done.append(_record(sid, EventType.REPLIED, sender, config.auto_reply_text))
+        done.append(handled_sms(sid, EventType.REPLIED, sender, config.auto_reply_text))
     return done, twiml(config.auto_reply_text)
 
 
@@ -87,13 +87,3 @@ def forward(config: Settings, sid: str, sender: str, body: str) -> str | None:
         log.error("cannot forward inbound SMS %s: %s", sid, error)
         return None
     return text if outcome.event_type == EventType.QUEUED else None
-
-
-def _record(sid: str, status: str, to: str, body: str) -> dict:
-    return {
-        "MessageSid": sid,
-        "MessageStatus": status,
-        "To": to,
-        "Body": body,
-        "sendout_received_at": received_at(),
-    }

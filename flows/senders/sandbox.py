@@ -25,6 +25,7 @@ import orjson
 
 from flows.senders import RateLimit
 from warehouse.dispatch import Outcome, Outgoing
+from warehouse.own_records import handled_sms, received_callback, timestamp, write_landing_file
 from warehouse.settings import Settings
 from warehouse.vocabulary import KEYWORDS, Channel, CommunicationType, EventType, Provider
 
@@ -50,24 +51,6 @@ def story_key(message: Outgoing) -> str:
     """What decides a message's story with the seed: who gets what, on which channel. Not the
     message id (random), so the same send-out tells the same story every time it is built."""
     return f"{message.channel}:{message.recipient}:{message.subject or ''}:{message.sms_text or ''}"
-
-
-def _iso(moment: datetime) -> str:
-    moment = moment.astimezone(UTC)  # the Z says UTC: never a local time
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def write_landing_file(folder: Path, prefix: str, records: list[dict]) -> Path | None:
-    """Write NDJSON records atomically (a temporary name, then a rename) so that ingest never
-    reads half a file."""
-    if not records:
-        return None
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{prefix}-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.ndjson"
-    partial = path.with_suffix(".partial")
-    partial.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
-    os.replace(partial, path)
-    return path
 
 
 # Pending events are grouped in files by when they fall due: to 2 s over the next minute, to
@@ -193,7 +176,7 @@ class SandboxEmail(Sandbox):
     ) -> Iterator[tuple[datetime, dict]]:
         dice = Dice(self.seed, story_key(message))
         mail = {
-            "timestamp": _iso(sent_at),
+            "timestamp": timestamp(sent_at),
             "source": message.sender or "sendout@example.org",
             "messageId": ses_id,
             "destination": [message.recipient],
@@ -202,7 +185,7 @@ class SandboxEmail(Sandbox):
         recipients = [{"emailAddress": message.recipient}]
 
         def event(kind: str, key: str, at: datetime, **body) -> tuple[datetime, dict]:
-            return at, {"eventType": kind, "mail": mail, key: {"timestamp": _iso(at), **body}}
+            return at, {"eventType": kind, "mail": mail, key: {"timestamp": timestamp(at), **body}}
 
         def bounce(at: datetime, kind: str, status: str, diagnostic: str) -> tuple[datetime, dict]:
             bounced = [{**recipients[0], "status": status, "diagnosticCode": diagnostic}]
@@ -300,16 +283,7 @@ class SandboxSms(Sandbox):
         for seconds, (status, text, wanted) in enumerate(handled, start=1):
             if wanted:
                 at = received + timedelta(seconds=seconds)
-                yield (
-                    at,
-                    {
-                        "MessageSid": sid,
-                        "MessageStatus": status,
-                        "To": message.recipient,
-                        "Body": text,
-                        "sendout_received_at": _iso(at),
-                    },
-                )
+                yield at, handled_sms(sid, status, message.recipient, text, at)
 
     def provider_id(self, message: Outgoing) -> str:
         return "SM" + hashlib.md5(message.message_id.encode()).hexdigest()
@@ -329,9 +303,9 @@ class SandboxSms(Sandbox):
                 "To": message.recipient,
                 "From": "+14155550000",
                 "sendout_message_id": message.message_id,
-                "sendout_received_at": _iso(moment),
             }
-            return moment, {**callback, "ErrorCode": error} if error else callback
+            fields = {**callback, "ErrorCode": error} if error else callback
+            return moment, received_callback(fields, moment)
 
         yield status("sent", at)
         fate = dice.roll()
@@ -351,18 +325,15 @@ class SandboxSms(Sandbox):
             threshold += share
             if roll < threshold:
                 replied = delivered + dice.seconds(60, 4 * 3600)
-                yield (
-                    replied,
-                    {
-                        "MessageSid": f"SMin{sid[2:22]}",
-                        "SmsSid": f"SMin{sid[2:22]}",
-                        "AccountSid": "ACsandbox",
-                        "SmsStatus": "received",
-                        "From": message.recipient,
-                        "To": "+14155550000",
-                        "Body": body,
-                        "sendout_received_at": _iso(replied),
-                    },
-                )
+                inbound = {
+                    "MessageSid": f"SMin{sid[2:22]}",
+                    "SmsSid": f"SMin{sid[2:22]}",
+                    "AccountSid": "ACsandbox",
+                    "SmsStatus": "received",
+                    "From": message.recipient,
+                    "To": "+14155550000",
+                    "Body": body,
+                }
+                yield replied, received_callback(inbound, replied)
                 yield from self.handling(message, f"SMin{sid[2:22]}", body, replied)
                 return

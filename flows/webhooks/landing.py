@@ -15,14 +15,8 @@ import os
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-
-
-def received_at() -> str:
-    """When a record came in, in UTC, for the records whose sender gives no time (Twilio,
-    tracking requests)."""
-    return datetime.now(UTC).isoformat()
 
 
 class LandingWriter:

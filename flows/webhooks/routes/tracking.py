@@ -4,7 +4,6 @@ unsubscribe page asks before it acts (RFC 8058's one-click POST acts at once).""
 
 import json
 import time
-import uuid
 from pathlib import Path
 
 from starlette.requests import Request
@@ -19,8 +18,8 @@ from flows.tracking import (
     read_token,
     tracking_secret,
 )
-from flows.webhooks.landing import received_at
 from flows.webhooks.service import Service
+from warehouse.own_records import tracking_event
 from warehouse.vocabulary import EventType
 
 
@@ -50,16 +49,9 @@ def routes(service: Service) -> list[Route]:
         request: Request, event: EventType, token: Token, scanner: bool = False
     ) -> None:
         agent = request.headers.get("user-agent")
-        record = {
-            "sendout_event": str(event),
-            "id": uuid.uuid4().hex,
-            "sendout_message_id": token.message_id,
-            "at": received_at(),
-            "url": token.url or None,
-            "user_agent": agent,
-            # a HEAD request checks a URL without reading it: scanners do that
-            "is_machine_open": scanner or request.method == "HEAD" or is_machine(agent),
-        }
+        # a HEAD request checks a URL without reading it: scanners do that
+        machine = scanner or request.method == "HEAD" or is_machine(agent)
+        record = tracking_event(event, token.message_id, token.url, agent, machine)
         await service.land("tracking", [json.dumps(record).encode()])
 
     async def opened(request: Request) -> Response:

@@ -10,9 +10,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from flows.inbound_sms import handle_inbound
-from flows.webhooks.landing import received_at
 from flows.webhooks.service import Service
 from flows.webhooks.signatures import verify_twilio
+from warehouse.own_records import received_callback
 
 
 def routes(service: Service) -> list[Route]:
@@ -28,7 +28,7 @@ def routes(service: Service) -> list[Route]:
         if not (token and verify_twilio(token.get_secret_value(), url, form, signature)):
             return PlainTextResponse("signature does not verify", status_code=403)
         # our message id rides in the callback URL's query; the time is when we received it
-        record = {**form, **dict(request.query_params), "sendout_received_at": received_at()}
+        record = received_callback({**form, **dict(request.query_params)})
         if not request.url.path.endswith("/inbound"):
             await service.land("twilio", [json.dumps(record).encode()])
             return PlainTextResponse("ok")
