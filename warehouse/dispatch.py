@@ -211,16 +211,15 @@ def _record(
 ) -> None:
     if not outcomes:
         return
-    # vars(), not asdict(), and orjson: asdict's deep copies and json cost 100 µs an outcome
-    rows = [
-        {
-            **{k: str(v) if isinstance(v, str) else v for k, v in vars(o).items()},
-            "payload": orjson.dumps({**vars(o), "occurred_at": str(o.occurred_at)}).decode(),
-        }
-        for o in outcomes
+    # built by column, without asdict's deep copies or json: they cost 100 µs an outcome
+    columns = {name: [getattr(o, name) for o in outcomes] for name in Outcome.__dataclass_fields__}
+    for name in ("event_type", "provider"):
+        columns[name] = [str(value) for value in columns[name]]
+    columns["payload"] = [
+        orjson.dumps({**vars(o), "occurred_at": str(o.occurred_at)}).decode() for o in outcomes
     ]
     install_macros(con)  # the classifier judges refusals and delays
-    con.register("outcomes", pa.Table.from_pylist(rows))
+    con.register("outcomes", pa.table(columns))
     try:
         run_script(con, "record_outcomes.sql", {"run_id": run_id, "now": now})
     finally:
