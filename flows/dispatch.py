@@ -23,6 +23,8 @@ from warehouse.db import open_warehouse
 from warehouse.refresh import refresh_figures
 from warehouse.settings import Settings, settings
 
+WAIT_SECONDS = 1.0  # between looks at what other runs of the send-out still hold
+
 
 @dataclass
 class DispatchResult:
@@ -42,8 +44,10 @@ def run_dispatch(
     stop: threading.Event | None = None,
     on_batch: Callable[[state.Progress], None] | None = None,
     early: bool = False,
+    part: state.Slice | None = None,
 ) -> DispatchResult:
-    """Send every message of a send-out that has no outcome yet."""
+    """Send every message of a send-out that has no outcome yet: with `part`, that slice
+    first, then whatever other runs left (a slice whose run died), until all are done."""
     config = config or settings()
     stop = stop or threading.Event()
     run_id = state.new_run_id()
@@ -54,18 +58,19 @@ def run_dispatch(
     journal = None
     try:
         with open_warehouse(db) as con:
-            state.start(
-                con, sendout_id, run_id, datetime.now(UTC), config.dispatch_lease_seconds, early
-            )
-        _store_journaled(db, run_id, *earlier_outcomes(folder, sendout_id))
+            now, lease = datetime.now(UTC), config.dispatch_lease_seconds
+            bounds = state.start(con, sendout_id, run_id, now, lease, early, part)
         journal = Journal(folder, sendout_id, run_id)
         for sender in senders.values():
             if hasattr(sender, "on_outcome"):
                 sender.on_outcome = journal.write
         outcomes: list[state.Outcome] = []
+        done = -1
         while True:
             # one short connection a batch: store the last batch's outcomes, claim the next
-            batch, current = _store_and_claim(db, sendout_id, run_id, outcomes, config, stop)
+            batch, current = _store_and_claim(
+                db, sendout_id, run_id, outcomes, config, stop, bounds if part else None
+            )
             if outcomes:
                 journal.empty()
                 sent += len(outcomes)
@@ -74,6 +79,9 @@ def run_dispatch(
             outcomes = []
             if stop.is_set() or (not batch and current.finished):
                 break
+            if not batch and current.done == done:  # other live runs hold what is left
+                stop.wait(WAIT_SECONDS)  # until they finish it, or die and leave it to us
+            done = current.done
             possibly_twice += sum(m.is_possible_duplicate for m in batch)
             key = lambda message: message.channel  # noqa: E731
             for channel, messages in itertools.groupby(sorted(batch, key=key), key):
@@ -81,7 +89,7 @@ def run_dispatch(
     finally:
         if journal is not None:  # a sender that failed mid-batch: what it sent is in there
             journal.close()
-            _store_journaled(db, run_id, *earlier_outcomes(folder, sendout_id))
+            _store_journaled(db, run_id, *earlier_outcomes(folder, sendout_id, run_id))
         with open_warehouse(db) as con:
             final = state.finish(con, sendout_id, run_id, datetime.now(UTC))
         if own_senders:
@@ -98,18 +106,31 @@ def _store_and_claim(
     outcomes: list[state.Outcome],
     config: Settings,
     stop: threading.Event,
+    bounds: tuple[str, str | None] | None,
 ) -> tuple[list[state.Outgoing], state.Progress]:
     """Store a batch's outcomes and claim the next batch (none once stopping), then refresh
-    once, so that both count in every figure at once (DESIGN §5, one truth)."""
+    once, so that both count in every figure at once (DESIGN §5, one truth). First, what the
+    journals of dead runs hold (a crash before this run, or another slice's run that died):
+    their messages are claimed again, and those with an outcome must not go out twice."""
+    journaled, files = earlier_outcomes(journal_folder(db), sendout_id)
     batch: list[state.Outgoing] = []
     with open_warehouse(db) as con:
+        now = datetime.now(UTC)
         if outcomes:
-            state.record_outcomes(con, run_id, outcomes, datetime.now(UTC))
+            state.record_outcomes(con, run_id, outcomes, now)
+        if journaled:
+            state.record_journaled(con, run_id, journaled, now)
         if not stop.is_set():
-            batch = state.claim_batch(con, sendout_id, run_id, config.batch_size, datetime.now(UTC))
-        if outcomes or len(batch) < config.batch_size:  # skipped ones count too
+            lease = config.dispatch_lease_seconds
+            batch = state.claim_batch(
+                con, sendout_id, run_id, config.batch_size, now, lease, bounds
+            )
+        if outcomes or journaled or len(batch) < config.batch_size:  # skipped ones count too
             refresh_figures(con)
-        return batch, state.progress(con, sendout_id)
+        current = state.progress(con, sendout_id)
+    for path in files:
+        path.unlink(missing_ok=True)
+    return batch, current
 
 
 def _store_journaled(db: Path, run_id: str, outcomes: list[state.Outcome], files: list[Path]):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import orjson
 
-from warehouse.dispatch import Outcome
+from warehouse.dispatch import Outcome, is_dead_here
 from warehouse.vocabulary import EventType, Provider
 
 FLUSH_SECONDS = 0.005
@@ -79,10 +79,17 @@ class Journal:
         self.handle.close()
 
 
-def earlier_outcomes(folder: Path, sendout_id: str) -> tuple[list[Outcome], list[Path]]:
-    """What the journals of earlier (crashed) runs of a send-out hold, and their files. A last
-    line cut short by the crash is left out."""
-    outcomes, files = [], sorted(folder.glob(f"{sendout_id}.*.ndjson"))
+def earlier_outcomes(
+    folder: Path, sendout_id: str, own_run: str | None = None
+) -> tuple[list[Outcome], list[Path]]:
+    """What the journals of a send-out's ended runs (crashed, or `own_run`) hold, and their
+    files; the journal of a run still going (another slice's) is its own. A last line cut
+    short by a crash is left out."""
+    outcomes, files = [], []
+    for path in sorted(folder.glob(f"{sendout_id}.*.ndjson")):
+        run = _run_of(path, sendout_id)
+        if run == own_run or is_dead_here(run):
+            files.append(path)
     for path in files:
         for line in path.read_bytes().split(b"\n"):
             try:
@@ -100,3 +107,9 @@ def earlier_outcomes(folder: Path, sendout_id: str) -> tuple[list[Outcome], list
                 )
             )
     return outcomes, files
+
+
+def _run_of(path: Path, sendout_id: str) -> str:
+    """The run id a journal's name was made from (`host:pid:random`, colons made "_")."""
+    parts = path.name[len(sendout_id) + 1 : -len(".ndjson")].rsplit("_", 2)
+    return ":".join(parts) if len(parts) == 3 else ""

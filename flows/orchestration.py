@@ -1,6 +1,7 @@
 """Prefect flows: thin wiring over the warehouse and the dispatcher (deployments: prefect.yaml).
 
-- `dispatch_sendout(sendout_id)`: send one send-out (the dashboard's "send now").
+- `dispatch_sendout(sendout_id, shard, shards)`: send one send-out (the dashboard's "send
+  now"), or one slice of it, for several workers to share (docs/dispatch.md).
 - `dispatch_due_sendouts()`: every minute, each send-out whose time has come.
 - `ingest_provider_events()`: the landing folder into the warehouse.
 - `refresh_and_publish()`: statuses, figures and the Unsubscribes list, then the analysts' copy of
@@ -32,14 +33,16 @@ from warehouse.snapshot import publish
 
 
 @task(retries=2, retry_delay_seconds=10)
-def send(sendout_id: str) -> dict:
-    """Send every message of the send-out that has no outcome yet."""
+def send(sendout_id: str, part: dispatch_state.Slice | None = None) -> dict:
+    """Send every message of the send-out that has no outcome yet (with `part`, that slice
+    first)."""
     config = settings()
     result = run_dispatch(
         config.db,
         sendout_id,
         config,
         on_batch=lambda p: get_run_logger().info("%s: %d/%d", sendout_id, p.done, p.planned),
+        part=part,
     )
     return {
         "sendout_id": sendout_id,
@@ -80,9 +83,11 @@ def publish_snapshot() -> str:
 
 
 @flow(name="dispatch-sendout", log_prints=True)
-def dispatch_sendout(sendout_id: str) -> dict:
-    """Send one send-out now."""
-    return send(sendout_id)
+def dispatch_sendout(sendout_id: str, shard: int | None = None, shards: int = 1) -> dict:
+    """Send one send-out now. With `shard` (from 0) of `shards`, several runs send it together:
+    each its own recipient range first, then what a run that died left (docs/dispatch.md)."""
+    part = dispatch_state.Slice(shard, shards) if shard is not None else None
+    return send(sendout_id, part)
 
 
 @flow(name="dispatch-due-sendouts", log_prints=True)

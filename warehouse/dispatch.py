@@ -30,7 +30,7 @@ def new_run_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _is_dead_here(run_id: str | None) -> bool:
+def is_dead_here(run_id: str | None) -> bool:
     """True when the run was on this host and its process is gone (killed, crashed)."""
     host, _, rest = (run_id or "").partition(":")
     pid = rest.partition(":")[0]
@@ -47,6 +47,21 @@ def _is_dead_here(run_id: str | None) -> bool:
 
 class DispatchError(RuntimeError):
     """A send-out that cannot be dispatched now (cancelled, not due, held by another run)."""
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Slice `index` (from 0) of a send-out cut into `count` recipient ranges of equal size, so
+    that several workers (a flow run each) dispatch it together, each its own range first."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise DispatchError(
+                f"there is no slice {self.index} of {self.count}: number them from 0"
+            )
 
 
 @dataclass(frozen=True)
@@ -115,10 +130,13 @@ def start(
     now: datetime,
     lease_seconds: float,
     early: bool = False,
-) -> None:
-    """Take the send-out's lease for this run, or raise DispatchError saying why not. A lease
-    is free when nobody holds it, its holder went quiet for `lease_seconds`, or its holder ran
-    on this host and its process is dead (a crash here resumes at once)."""
+    part: Slice | None = None,
+) -> tuple[str, str | None]:
+    """Take the send-out's lease for this run, or raise DispatchError saying why not; return
+    the message ids [low, high) of the run's slice. A lease is free when nobody holds it, its
+    holder went quiet for `lease_seconds`, or its holder ran on this host and its process is
+    dead (a crash here resumes at once). A run of a slice takes no lease: it claims only
+    messages that no live run holds, so slices never overlap."""
     with transaction(con):
         cancelled_at, scheduled_at, holder, heartbeat, _ = _sendout(con, sendout_id)
         if cancelled_at is not None:
@@ -126,7 +144,7 @@ def start(
         if scheduled_at is not None and scheduled_at > now and not early:
             raise DispatchError(f"{sendout_id} is scheduled for {scheduled_at:%Y-%m-%d %H:%M} UTC")
         fresh = heartbeat is not None and now - heartbeat < timedelta(seconds=lease_seconds)
-        if holder not in (None, run_id) and fresh and not _is_dead_here(holder):
+        if part is None and holder not in (None, run_id) and fresh and not is_dead_here(holder):
             raise DispatchError(
                 f"{sendout_id} is being dispatched by run {holder}, last seen "
                 f"{(now - heartbeat).total_seconds():.0f} s ago; it can be taken over after "
@@ -134,29 +152,83 @@ def start(
             )
         con.execute(
             """
-            UPDATE sendouts SET dispatch_run = ?, dispatch_heartbeat_at = ?,
-                started_at = coalesce(started_at, ?)
+            UPDATE sendouts SET started_at = coalesce(started_at, ?),
+                dispatch_run = CASE WHEN ? THEN dispatch_run ELSE ? END,
+                dispatch_heartbeat_at = CASE WHEN ? THEN dispatch_heartbeat_at ELSE ? END
             WHERE sendout_id = ?
             """,
-            [run_id, now, now, sendout_id],
+            [now, part is not None, run_id, part is not None, now, sendout_id],
         )
+        return _bounds(con, sendout_id, part)
+
+
+def _bounds(
+    con: duckdb.DuckDBPyConnection, sendout_id: str, part: Slice | None
+) -> tuple[str, str | None]:
+    """The message ids [low, high) of a slice (the messages of a send-out never change)."""
+    if part is None:
+        return "", None
+    total = con.execute("SELECT count(*) FROM messages WHERE sendout_id = ?", [sendout_id])
+    total = total.fetchall()[0][0]
+
+    def nth(k: int) -> str | None:
+        rows = con.execute(
+            "SELECT message_id FROM messages WHERE sendout_id = ? ORDER BY message_id "
+            "LIMIT 1 OFFSET ?",
+            [sendout_id, k * total // part.count],
+        ).fetchall()
+        return rows[0][0] if rows else None
+
+    low = nth(part.index) if part.index else ""
+    high = nth(part.index + 1) if part.index + 1 < part.count else None
+    return low or "", high
+
+
+def _gone(con: duckdb.DuckDBPyConnection, sendout_id: str, run_id: str) -> list[str]:
+    """Other runs that hold messages of the send-out and are dead (they ran here)."""
+    rows = con.execute(
+        "SELECT DISTINCT claimed_by FROM messages WHERE sendout_id = ? AND outcome IS NULL "
+        "AND claimed_by IS NOT NULL AND claimed_by <> ?",
+        [sendout_id, run_id],
+    ).fetchall()
+    return [row[0] for row in rows if is_dead_here(row[0])]
 
 
 def claim_batch(
-    con: duckdb.DuckDBPyConnection, sendout_id: str, run_id: str, size: int, now: datetime
+    con: duckdb.DuckDBPyConnection,
+    sendout_id: str,
+    run_id: str,
+    size: int,
+    now: datetime,
+    lease_seconds: float = 30.0,
+    bounds: tuple[str, str | None] | None = None,
 ) -> list[Outgoing]:
-    """Claim up to `size` messages without an outcome; skip those the Unsubscribes list blocks.
+    """Claim up to `size` messages without an outcome that no live run holds, those of the run's
+    slice (`bounds`, from `start`) first; skip those the Unsubscribes list blocks. Without
+    `bounds`, the run must hold the send-out's lease.
 
     Returns the messages to send; the skipped ones get their outcome (free of charge) at once.
     """
     with transaction(con):
-        holder = _sendout(con, sendout_id)[2]
-        if holder != run_id:
-            raise DispatchError(f"run {run_id} lost {sendout_id} to run {holder}")
-        con.execute(
-            "UPDATE sendouts SET dispatch_heartbeat_at = ? WHERE sendout_id = ?", [now, sendout_id]
-        )
-        params = {"sendout_id": sendout_id, "run_id": run_id, "size": size, "now": now}
+        if bounds is None:
+            holder = _sendout(con, sendout_id)[2]
+            if holder != run_id:
+                raise DispatchError(f"run {run_id} lost {sendout_id} to run {holder}")
+            con.execute(
+                "UPDATE sendouts SET dispatch_heartbeat_at = ? WHERE sendout_id = ?",
+                [now, sendout_id],
+            )
+        low, high = bounds or ("", None)
+        params = {
+            "sendout_id": sendout_id,
+            "run_id": run_id,
+            "size": size,
+            "now": now,
+            "low": low,
+            "high": high,
+            "gone": _gone(con, sendout_id, run_id),
+            "stale_before": now - timedelta(seconds=lease_seconds),
+        }
         claimed = run_script(con, "claim_messages.sql", params)[-1]
         skipped = [row for row in claimed if row["blocked_by"] is not None]
         _record(
@@ -253,17 +325,22 @@ def progress(con: duckdb.DuckDBPyConnection, sendout_id: str) -> Progress:
 
 
 def finish(con: duckdb.DuckDBPyConnection, sendout_id: str, run_id: str, now: datetime) -> Progress:
-    """Give the lease back; mark the send-out finished when every message has an outcome."""
+    """Give the lease back (if this run held it); mark the send-out finished when every message
+    has an outcome, whichever of its runs sees it first."""
     with transaction(con):
         state = progress(con, sendout_id)
         con.execute(
             """
-            UPDATE sendouts SET dispatch_run = NULL, dispatch_heartbeat_at = NULL,
-                finished_at = CASE WHEN ? THEN coalesce(finished_at, ?) END
+            UPDATE sendouts SET dispatch_run = NULL, dispatch_heartbeat_at = NULL
             WHERE sendout_id = ? AND dispatch_run = ?
             """,
-            [state.finished, now, sendout_id, run_id],
+            [sendout_id, run_id],
         )
+        if state.finished:
+            con.execute(
+                "UPDATE sendouts SET finished_at = coalesce(finished_at, ?) WHERE sendout_id = ?",
+                [now, sendout_id],
+            )
     return state
 
 

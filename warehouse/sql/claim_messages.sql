@@ -1,7 +1,11 @@
 -- Claim up to $size messages of a send-out that have no outcome, for run $run_id, and return
--- them with what is needed to render and send them. A message another run had claimed (that
--- run died in flight) is flagged as a possible duplicate. `blocked_by` names the Unsubscribes
--- entry that makes it skipped, for this channel and the send-out's communication type.
+-- them with what is needed to render and send them. Messages of the run's own slice of the
+-- send-out ($low <= message_id < $high; everything for a whole run) come first, then any other
+-- that no live run holds, so that a run whose slice is done takes over a dead run's. A message
+-- another run had claimed (that run died in flight: it is in $gone, the runs known dead, or it
+-- went quiet before $stale_before) is flagged as a possible duplicate. `blocked_by` names the
+-- Unsubscribes entry that makes it skipped, for this channel and the send-out's communication
+-- type.
 UPDATE messages SET
     claimed_at = $now,
     claimed_by = $run_id,
@@ -11,8 +15,12 @@ WHERE message_id IN (
     SELECT message_id FROM messages
     WHERE sendout_id = $sendout_id
       AND outcome IS NULL
-      AND claimed_by IS DISTINCT FROM $run_id
-    ORDER BY message_id
+      AND (
+          claimed_by IS NULL
+          OR (claimed_by <> $run_id
+              AND (list_contains($gone::VARCHAR[], claimed_by) OR claimed_at < $stale_before))
+      )
+    ORDER BY NOT (message_id >= $low AND ($high IS NULL OR message_id < $high)), message_id
     LIMIT $size
 );
 
