@@ -11,12 +11,14 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
 from warehouse.settings import Settings
 
 RETRY_MAX_SECONDS = 0.05  # the longest wait between two tries to open a locked warehouse
+T = TypeVar("T")
 HOLD_SECONDS = 1.0  # the longest a writer keeps the warehouse from other processes at a time
 YIELD_SECONDS = 0.1  # then this long without it, so that a waiting reader gets its turn
 
@@ -176,11 +178,16 @@ class WriterHold:
         """True once the warehouse has been held for `hold_seconds`."""
         return self.path is not None and time.monotonic() - self.since >= self.hold_seconds
 
-    def share(self) -> None:
-        """Close the connection, let a waiting process in, and open it again."""
+    def share(self, meanwhile: Callable[[], T] | None = None) -> T | None:
+        """Close the connection, let a waiting process in (doing `meanwhile`'s work without the
+        warehouse, if any), and open it again. Returns what `meanwhile` returned."""
         self._stack.close()
-        time.sleep(YIELD_SECONDS)  # readers retry every RETRY_MAX_SECONDS at most
+        released = time.monotonic()
+        done = meanwhile() if meanwhile else None
+        # readers retry every RETRY_MAX_SECONDS at most: give them at least this long
+        time.sleep(max(0.0, YIELD_SECONDS - (time.monotonic() - released)))
         self._open()
+        return done
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -193,12 +200,11 @@ class WriterHold:
             raise
         self.con.execute("COMMIT")
 
-    def next_part(self) -> bool:
-        """Inside `transaction()`: if due, commit what is done, share, and begin again; True if
-        it did (the caller prepares the new connection's temporary state)."""
-        if not self.due():
-            return False
+    def next_part(self, meanwhile: Callable[[], T] | None = None) -> T | None:
+        """Inside `transaction()`: commit what is done, share (doing `meanwhile`'s work while
+        the warehouse is free), and begin again; the caller then prepares the new connection's
+        temporary state. Returns what `meanwhile` returned."""
         self.con.execute("COMMIT")
-        self.share()
+        done = self.share(meanwhile)
         self.con.execute("BEGIN TRANSACTION")
-        return True
+        return done

@@ -20,6 +20,7 @@ transaction and one parse per bundle.
 """
 
 import collections
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -54,33 +55,50 @@ LINE_SPAN = 1 << 40  # a bundle numbers the records of its i-th file from i * LI
 READ_CHUNK_BYTES = CHUNK_BYTES  # a file is read, parsed and stored this much at a time
 
 
-def _stage(
+@functools.cache
+def _parsing_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB where records are parsed: the parsers read nothing of the warehouse,
+    so a big file's next batch is parsed while other processes have it."""
+    con = duckdb.connect()
+    install_macros(con)
+    return con
+
+
+def _parse(
     con: duckdb.DuckDBPyConnection,
     parser: Parser,
     batch: pa.Table,
     bundle: list[FileFacts],
     received_at: datetime,
-) -> None:
-    """Parse a batch of records into the temp table `staged`, each row with the file it came
+) -> pa.Table:
+    """Parse a batch of records on `con` (one with the macros), each row with the file it came
     from and its line in that file (a scalar look-up, not a join: rows keep their order)."""
+    for statement in parser.setup:
+        con.execute(statement)
     # small record batches let DuckDB spread the parsing over every core
     con.register("records", pa.Table.from_batches(batch.to_batches(max_chunksize=8192)))
+    params = {"span": LINE_SPAN, **_bundle_params(bundle)}
+    if parser.needs_receipt_time:
+        params["received_at"] = received_at
     try:
-        params = {"span": LINE_SPAN, **_bundle_params(bundle)}
-        if parser.needs_receipt_time:
-            params["received_at"] = received_at
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE staged AS
+        query = f"""
             SELECT parsed.* REPLACE (parsed.source_line % $span AS source_line),
                 $files[parsed.source_line // $span + 1] AS source_file,
                 $hashes[parsed.source_line // $span + 1] AS file_hash
             FROM ({parser.query}) parsed
-            """,
-            params,
-        )
+        """
+        return con.sql(query, params=params).arrow().read_all()
     finally:
         con.unregister("records")
+
+
+def _stage(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> None:
+    """The parsed batch as the temp table `staged`, which storing reads."""
+    con.register("parsed_batch", parsed)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE staged AS SELECT * FROM parsed_batch")
+    finally:
+        con.unregister("parsed_batch")
 
 
 def _bundle_params(bundle: list[FileFacts]) -> dict[str, list[str]]:
@@ -154,11 +172,20 @@ def _ingest_batches(
     big file is stored in parts: when the hold is due, the part is finished and committed."""
     part_seq = _prepare(hold.con, parser)
     for index, batch in enumerate(batches):
+
+        def parse(batch: pa.Table = batch) -> pa.Table:
+            con = hold.con if parser.reads_warehouse else _parsing_connection()
+            return _parse(con, parser, batch, bundle, received_at)
+
         if index and hold.due():  # more to store: end this part (a file of one batch is whole)
             _finish_part(hold.con, part_seq, received_at, results)
-            hold.next_part()
+            # the next batch is parsed while others have the warehouse, if it needs none of it
+            parsed = hold.next_part(meanwhile=None if parser.reads_warehouse else parse)
+            parsed = parsed if parsed is not None else parse()
             part_seq = _prepare(hold.con, parser)
-        _stage(hold.con, parser, batch, bundle, received_at)
+        else:
+            parsed = parse()
+        _stage(hold.con, parsed)
         for path, (new, duplicate, bad) in _store_batch(hold.con, parser, ingested_at).items():
             results[path].events_new += new
             results[path].events_duplicate += duplicate

@@ -6,6 +6,7 @@ become an event. The mapping runs inside DuckDB, so a file of millions of events
 without a Python loop per event.
 """
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -50,6 +51,12 @@ class Parser:
     def needs_receipt_time(self) -> bool:
         """Twilio callbacks carry no event time: the parser takes the time of receipt."""
         return "$received_at" in self.query
+
+    @property
+    def reads_warehouse(self) -> bool:
+        """Our own records and bounce mail are joined to our messages as they are parsed; the
+        providers' records are parsed from themselves alone."""
+        return re.search(r"\b(FROM|JOIN)\s+messages\b", self.query) is not None
 
 
 def load_parser(con: duckdb.DuckDBPyConnection, provider: Provider) -> Parser:
