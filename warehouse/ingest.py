@@ -20,7 +20,6 @@ transaction and one parse per bundle.
 """
 
 import collections
-import functools
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -36,7 +35,13 @@ from warehouse.folders import find_files, unreadable_entries
 from warehouse.ingest_results import FileResult, IngestSummary, record_files
 from warehouse.links import link_events
 from warehouse.mail_files import bundles
-from warehouse.parsers import Parser, detect_provider, install_macros, load_parser
+from warehouse.parsers import (
+    Parser,
+    detect_provider,
+    install_macros,
+    load_parser,
+    parsing_connection,
+)
 from warehouse.records import (
     CHUNK_BYTES,
     DAMAGE_LINE,
@@ -53,15 +58,6 @@ log = logging.getLogger(__name__)
 DETECT_SAMPLE = 50  # records looked at to tell which provider wrote a file
 LINE_SPAN = 1 << 40  # a bundle numbers the records of its i-th file from i * LINE_SPAN
 READ_CHUNK_BYTES = CHUNK_BYTES  # a file is read, parsed and stored this much at a time
-
-
-@functools.cache
-def _parsing_connection() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB where records are parsed: the parsers read nothing of the warehouse,
-    so a big file's next batch is parsed while other processes have it."""
-    con = duckdb.connect()
-    install_macros(con)
-    return con
 
 
 def _parse(
@@ -174,7 +170,7 @@ def _ingest_batches(
     for index, batch in enumerate(batches):
 
         def parse(batch: pa.Table = batch) -> pa.Table:
-            con = hold.con if parser.reads_warehouse else _parsing_connection()
+            con = hold.con if parser.reads_warehouse else parsing_connection()
             return _parse(con, parser, batch, bundle, received_at)
 
         if index and hold.due():  # more to store: end this part (a file of one batch is whole)

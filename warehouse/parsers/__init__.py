@@ -6,6 +6,7 @@ become an event. The mapping runs inside DuckDB, so a file of millions of events
 without a Python loop per event.
 """
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -71,6 +72,15 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     for name in ("macros.sql", "classify.sql"):
         for statement in con.extract_statements(read_sql(name, PACKAGE)):
             con.execute(statement)
+
+
+@functools.cache
+def parsing_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the macros, where the providers' records are parsed: their
+    parsers read nothing of the warehouse, so ingest parses while other processes have it."""
+    con = duckdb.connect()
+    install_macros(con)
+    return con
 
 
 def _provider_of(event: dict) -> Provider | None:
