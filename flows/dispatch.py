@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flows.journal import Journal, earlier_outcomes, journal_folder
+from flows.journal import Journal, Journaled, earlier_outcomes, journal_folder
 from flows.senders import Sender, senders_for
 from warehouse import dispatch as state
 from warehouse.db import open_warehouse
@@ -63,13 +63,14 @@ def run_dispatch(
         journal = Journal(folder, sendout_id, run_id)
         for sender in senders.values():
             if hasattr(sender, "on_outcome"):
-                sender.on_outcome = journal.write
+                sender.on_outcome, sender.on_start = journal.write, journal.started
         outcomes: list[state.Outcome] = []
+        known = Journaled()  # what dead runs' journals said, for the claims that follow
         done = -1
         while True:
             # one short connection a batch: store the last batch's outcomes, claim the next
             batch, current = _store_and_claim(
-                db, sendout_id, run_id, outcomes, config, stop, bounds if part else None
+                db, sendout_id, run_id, outcomes, config, stop, bounds if part else None, known
             )
             if outcomes:
                 journal.empty()
@@ -89,7 +90,7 @@ def run_dispatch(
     finally:
         if journal is not None:  # a sender that failed mid-batch: what it sent is in there
             journal.close()
-            _store_journaled(db, run_id, *earlier_outcomes(folder, sendout_id, run_id))
+            _store_journaled(db, run_id, earlier_outcomes(folder, sendout_id, run_id))
         with open_warehouse(db) as con:
             final = state.finish(con, sendout_id, run_id, datetime.now(UTC))
         if own_senders:
@@ -107,37 +108,41 @@ def _store_and_claim(
     config: Settings,
     stop: threading.Event,
     bounds: tuple[str, str | None] | None,
+    known: Journaled,
 ) -> tuple[list[state.Outgoing], state.Progress]:
     """Store a batch's outcomes and claim the next batch (none once stopping), then refresh
     once, so that both count in every figure at once (DESIGN §5, one truth). First, what the
     journals of dead runs hold (a crash before this run, or another slice's run that died):
     their messages are claimed again, and those with an outcome must not go out twice."""
-    journaled, files = earlier_outcomes(journal_folder(db), sendout_id)
+    journaled = earlier_outcomes(journal_folder(db), sendout_id)
+    known.add(journaled)
     batch: list[state.Outgoing] = []
     with open_warehouse(db) as con:
         now = datetime.now(UTC)
         if outcomes:
             state.record_outcomes(con, run_id, outcomes, now)
-        if journaled:
-            state.record_journaled(con, run_id, journaled, now)
+        if journaled.outcomes:
+            state.record_journaled(con, run_id, journaled.outcomes, now)
         if not stop.is_set():
             lease = config.dispatch_lease_seconds
             batch = state.claim_batch(
-                con, sendout_id, run_id, config.batch_size, now, lease, bounds
-            )
-        if outcomes or journaled or len(batch) < config.batch_size:  # skipped ones count too
+                con, sendout_id, run_id, config.batch_size, now, lease, bounds, known.runs,
+                known.started,
+            )  # fmt: skip
+        skipped = len(batch) < config.batch_size  # (perhaps) some were skipped: they count too
+        if outcomes or journaled.outcomes or skipped:
             refresh_figures(con)
         current = state.progress(con, sendout_id)
-    for path in files:
+    for path in journaled.files:
         path.unlink(missing_ok=True)
     return batch, current
 
 
-def _store_journaled(db: Path, run_id: str, outcomes: list[state.Outcome], files: list[Path]):
+def _store_journaled(db: Path, run_id: str, journaled: Journaled) -> None:
     """Store the journaled outcomes of messages that have none yet, then drop the journals."""
-    if outcomes:
+    if journaled.outcomes:
         with open_warehouse(db) as con:
-            state.record_journaled(con, run_id, outcomes, datetime.now(UTC))
+            state.record_journaled(con, run_id, journaled.outcomes, datetime.now(UTC))
             refresh_figures(con)
-    for path in files:
+    for path in journaled.files:
         path.unlink(missing_ok=True)

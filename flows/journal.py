@@ -6,12 +6,15 @@ a journal file of its run the moment the sender has it, and a thread makes the f
 (fsync) every few milliseconds, for all the outcomes written since (group commit). A run that
 starts replays what the journals of earlier runs of the same send-out hold for messages still
 without an outcome, so a crash sends again only what was in flight in the last milliseconds.
+Each message is also noted as it goes out: those noted without an outcome are the only ones a
+crash can have sent twice, and the only ones flagged so.
 A journal is emptied each time its batch is stored; when its run ends, what it still holds
 (a sender failed mid-batch) is stored and the file removed.
 """
 
 import os
 import threading
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -43,7 +46,14 @@ class Journal:
 
     def write(self, outcome: Outcome) -> None:
         """Append one outcome (durable within FLUSH_SECONDS); safe from any sender thread."""
-        line = orjson.dumps(outcome) + b"\n"  # orjson writes a dataclass as its fields
+        self._append(orjson.dumps(outcome) + b"\n")  # orjson writes a dataclass as its fields
+
+    def started(self, message_id: str) -> None:
+        """Note that a message is going out now: after a crash, only the messages so noted
+        and without an outcome can have reached their recipient twice."""
+        self._append(b'{"started":' + orjson.dumps(message_id) + b"}\n")
+
+    def _append(self, line: bytes) -> None:
         with self.lock:
             self.handle.write(line)
             self.handle.flush()
@@ -79,24 +89,41 @@ class Journal:
         self.handle.close()
 
 
-def earlier_outcomes(
-    folder: Path, sendout_id: str, own_run: str | None = None
-) -> tuple[list[Outcome], list[Path]]:
-    """What the journals of a send-out's ended runs (crashed, or `own_run`) hold, and their
-    files; the journal of a run still going (another slice's) is its own. A last line cut
-    short by a crash is left out."""
-    outcomes, files = [], []
+@dataclass
+class Journaled:
+    """What the journals of runs that ended hold."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    started: set[str] = field(default_factory=set)  # went out, outcome unknown: maybe twice
+    runs: set[str] = field(default_factory=set)  # the runs whose journals were read
+    files: list[Path] = field(default_factory=list)
+
+    def add(self, other: "Journaled") -> None:
+        """Remember what another look at the journals found (their files are gone by then)."""
+        self.started |= other.started
+        self.runs |= other.runs
+
+
+def earlier_outcomes(folder: Path, sendout_id: str, own_run: str | None = None) -> Journaled:
+    """What the journals of a send-out's ended runs (crashed, or `own_run`) hold; the journal
+    of a run still going (another slice's) is its own. A last line cut short by a crash is
+    left out."""
+    found = Journaled()
     for path in sorted(folder.glob(f"{sendout_id}.*.ndjson")):
         run = _run_of(path, sendout_id)
         if run == own_run or is_dead_here(run):
-            files.append(path)
-    for path in files:
+            found.files.append(path)
+            found.runs.add(run)
+    for path in found.files:
         for line in path.read_bytes().split(b"\n"):
             try:
                 fields = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue  # blank, or written half when the run died
-            outcomes.append(
+            if "started" in fields:
+                found.started.add(fields["started"])
+                continue
+            found.outcomes.append(
                 Outcome(
                     **{
                         **fields,
@@ -106,7 +133,8 @@ def earlier_outcomes(
                     }
                 )
             )
-    return outcomes, files
+    found.started -= {outcome.message_id for outcome in found.outcomes}
+    return found
 
 
 def _run_of(path: Path, sendout_id: str) -> str:

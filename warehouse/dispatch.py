@@ -10,6 +10,7 @@ flagged `is_possible_duplicate`. The Unsubscribes list is checked as each messag
 import os
 import socket
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -202,10 +203,15 @@ def claim_batch(
     now: datetime,
     lease_seconds: float = 30.0,
     bounds: tuple[str, str | None] | None = None,
+    journaled_runs: Collection[str] = (),
+    started: Collection[str] = (),
 ) -> list[Outgoing]:
     """Claim up to `size` messages without an outcome that no live run holds, those of the run's
     slice (`bounds`, from `start`) first; skip those the Unsubscribes list blocks. Without
     `bounds`, the run must hold the send-out's lease.
+
+    A message a dead run had claimed is flagged as maybe sent twice, unless that run's journal
+    was read (`journaled_runs`) and does not say it went out (`started`).
 
     Returns the messages to send; the skipped ones get their outcome (free of charge) at once.
     """
@@ -228,6 +234,8 @@ def claim_batch(
             "high": high,
             "gone": _gone(con, sendout_id, run_id),
             "stale_before": now - timedelta(seconds=lease_seconds),
+            "journaled_runs": list(journaled_runs),
+            "started": list(started),
         }
         claimed = run_script(con, "claim_messages.sql", params)[-1]
         skipped = [row for row in claimed if row["blocked_by"] is not None]

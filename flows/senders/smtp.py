@@ -96,6 +96,7 @@ class SmtpSender:
         self.templates: dict[tuple, MessageTemplate] = {}
         self.idle: queue.SimpleQueue[smtplib.SMTP] = queue.SimpleQueue()
         self.on_outcome: Callable[[Outcome], None] | None = None  # told of each at once
+        self.on_start: Callable[[str], None] | None = None  # told of each as it goes out
         self.pool = ThreadPoolExecutor(max_workers=max(1, config.smtp_connections))
 
     def _connect(self) -> smtplib.SMTP:
@@ -136,6 +137,8 @@ class SmtpSender:
         outcomes = []
         try:
             for message in part:
+                if self.on_start:  # the journal: a crash now may send this one twice
+                    self.on_start(message.message_id)
                 outcomes.append(self._send_one(connection, message))
                 if self.on_outcome:  # the dispatch journal: durable before the batch ends
                     self.on_outcome(outcomes[-1])

@@ -48,12 +48,15 @@ class TwilioSender:
         self.rate = RateLimit(config.sms_rate)
         self.pool = ThreadPoolExecutor(max_workers=max(1, config.sms_connections))
         self.on_outcome: Callable[[Outcome], None] | None = None  # told of each at once
+        self.on_start: Callable[[str], None] | None = None  # told of each as it goes out
 
     def send(self, batch: list[Outgoing]) -> list[Outcome]:
         """One outcome per message, in order; `on_outcome` hears of each as it comes."""
         return list(self.pool.map(self._send_and_tell, batch))
 
     def _send_and_tell(self, message: Outgoing) -> Outcome:
+        if self.on_start:
+            self.on_start(message.message_id)
         outcome = self._send_one(message)
         if self.on_outcome:
             self.on_outcome(outcome)

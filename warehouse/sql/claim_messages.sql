@@ -3,14 +3,19 @@
 -- send-out ($low <= message_id < $high; everything for a whole run) come first, then any other
 -- that no live run holds, so that a run whose slice is done takes over a dead run's. A message
 -- another run had claimed (that run died in flight: it is in $gone, the runs known dead, or it
--- went quiet before $stale_before) is flagged as a possible duplicate. `blocked_by` names the
--- Unsubscribes entry that makes it skipped, for this channel and the send-out's communication
--- type.
+-- went quiet before $stale_before) is flagged as a possible duplicate, unless that run's
+-- journal was read ($journaled_runs) and does not say the message went out ($started).
+-- `blocked_by` names the Unsubscribes entry that makes it skipped, for this channel and the
+-- send-out's communication type.
 UPDATE messages SET
     claimed_at = $now,
     claimed_by = $run_id,
     attempts = attempts + 1,
-    is_possible_duplicate = is_possible_duplicate OR claimed_by IS NOT NULL
+    is_possible_duplicate = is_possible_duplicate OR (
+        claimed_by IS NOT NULL
+        AND (NOT list_contains($journaled_runs::VARCHAR[], claimed_by)
+             OR list_contains($started::VARCHAR[], message_id))
+    )
 WHERE message_id IN (
     SELECT message_id FROM messages
     WHERE sendout_id = $sendout_id
