@@ -7,7 +7,9 @@ than aiosmtpd, which would be the bottleneck), else aiosmtpd. Then two figures o
 own: the peak RSS of a send-out to --memory-recipients people (200,000) against one to a tenth
 of them, and a crash: a
 dispatch of --crash-recipients (3,000) into a counting aiosmtpd sink killed with SIGKILL half-way
-and run again at once (who was missed, who got it twice). Prints one JSON line. Usage:
+and run again at once (who was missed, who got it twice); and the Twilio sender against a local
+server speaking Twilio's API, one request at a time and --connections at once. Prints one JSON
+line. Usage:
     python bench/dispatch.py [--recipients 20000] [--connections 4] [--batch 5000]
 """
 
@@ -270,6 +272,58 @@ def read_messages(db: Path) -> tuple[set[str], int]:
     return {row[0] for row in rows}, sum(row[1] for row in rows)
 
 
+def twilio_figure(args) -> dict:
+    """The Twilio sender against a local server speaking Twilio's Messages API that answers
+    each request after `--sms-latency-ms`: one request at a time, then --connections at once."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from flows.senders.twilio import TwilioSender
+    from warehouse.dispatch import Outgoing
+    from warehouse.settings import Settings
+
+    class Twilio(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as api.twilio.com
+        disable_nagle_algorithm = True  # or each answer waits out a delayed ACK (40 ms)
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(args.sms_latency_ms / 1000)
+            body = b'{"sid": "SM0", "status": "queued"}'
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Twilio)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    n = args.sms_messages
+    batch = [Outgoing(f"m{i}", "so_b", "sms", f"+4479110{i:05d}", "marketing", None, None, None,
+                      None, "Hello", False, False) for i in range(n)]  # fmt: skip
+    rates = {}
+    for connections in (1, args.connections):
+        base = f"http://127.0.0.1:{server.server_port}"
+        sender = TwilioSender(
+            Settings(twilio_account_sid="ACbench", twilio_auth_token="t", twilio_from="+1415555",
+                     twilio_api_base=base, sms_connections=connections)
+        )  # fmt: skip
+        started = time.perf_counter()
+        sender.send(batch)
+        rates[connections] = round(n / (time.perf_counter() - started))
+        sender.close()
+    server.shutdown()
+    return {
+        "messages": n,
+        "latency_ms": args.sms_latency_ms,
+        "one_at_a_time_per_s": rates[1],
+        f"{args.connections}_at_once_per_s": rates[args.connections],
+        "speedup": round(rates[args.connections] / rates[1], 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
@@ -278,6 +332,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5_000)
     parser.add_argument("--memory-recipients", type=int, default=200_000, help="0: skip")
     parser.add_argument("--crash-recipients", type=int, default=3_000, help="0: skip")
+    parser.add_argument("--sms-messages", type=int, default=1_000, help="0: skip")
+    parser.add_argument("--sms-latency-ms", type=float, default=20.0)
     args = parser.parse_args()
     if args.prepare:  # in a child process, so its memory is not inherited by the contenders
         print(prepare(args.prepare, args.recipients))
@@ -285,6 +341,8 @@ def main() -> None:
     figures = compare(args)
     if args.crash_recipients:
         figures["crash"] = crash_figure(args)
+    if args.sms_messages:
+        figures["twilio"] = twilio_figure(args)
     print(json.dumps(figures))
 
 
