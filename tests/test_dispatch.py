@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.dispatch import run_dispatch
+from flows.dispatch import batch_size, run_dispatch
 from flows.senders.sandbox import release_due
 from tests.warehouse_builders import add_people, create_sendout, run_refresh
 from warehouse import sendouts, unsubscribes
@@ -180,3 +180,10 @@ def test_the_sandbox_tells_the_same_story_for_the_same_seed(db_path, tmp_path):
 
     assert stories[0] == stories[1]
     assert stories[0] != stories[2]
+
+
+def test_a_rate_limited_batch_holds_a_few_seconds_of_sending_so_the_figures_move() -> None:
+    assert batch_size(Settings(batch_size=2000)) == 2000
+    assert batch_size(Settings(batch_size=2000, email_rate=14)) == 70  # SES's usual 14/s
+    assert batch_size(Settings(batch_size=2000, email_rate=14, sms_rate=1)) == 5
+    assert batch_size(Settings(batch_size=2000, sms_rate=0.1)) == 1

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     email_sender: Literal["sandbox", "smtp"] = "sandbox"
     sms_sender: Literal["sandbox", "twilio"] = "sandbox"
     email_from: str = "Sendout <sendout@example.org>"
-    batch_size: int = 100
+    batch_size: int = 2000  # at most; rate limits make batches smaller (flows/dispatch.py)
     dispatch_lease_seconds: float = 30.0
     sandbox_seed: int = 7
     # SMTP relay (Postfix, SES, SendGrid, Mailgun or Postmark SMTP endpoints)
