@@ -278,7 +278,7 @@ def twilio_figure(args) -> dict:
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from flows.senders.twilio import TwilioSender
-    from warehouse.dispatch import Outgoing
+    from warehouse.dispatch_state import Outgoing
     from warehouse.settings import Settings
 
     class Twilio(BaseHTTPRequestHandler):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from flows.journal import Journal, Journaled, earlier_outcomes, journal_folder
 from flows.senders import Sender, senders_for
-from warehouse import dispatch as state
+from warehouse import dispatch_state
 from warehouse.db import open_warehouse
 from warehouse.refresh import refresh_figures
 from warehouse.settings import Settings, settings
@@ -32,7 +32,7 @@ class DispatchResult:
     sendout_id: str
     run_id: str
     sent: int
-    progress: state.Progress
+    progress: dispatch_state.Progress
     stopped: bool
     possibly_twice: int = 0  # messages a dead run had claimed: they may have gone out before
 
@@ -43,15 +43,15 @@ def run_dispatch(
     config: Settings | None = None,
     senders: dict[str, Sender] | None = None,
     stop: threading.Event | None = None,
-    on_batch: Callable[[state.Progress], None] | None = None,
+    on_batch: Callable[[dispatch_state.Progress], None] | None = None,
     early: bool = False,
-    part: state.Slice | None = None,
+    part: dispatch_state.Slice | None = None,
 ) -> DispatchResult:
     """Send every message of a send-out that has no outcome yet: with `part`, that slice
     first, then whatever other runs left (a slice whose run died), until all are done."""
     config = config or settings()
     stop = stop or threading.Event()
-    run_id = state.new_run_id()
+    run_id = dispatch_state.new_run_id()
     own_senders = senders is None
     senders = senders if senders is not None else senders_for(config)
     sent = possibly_twice = 0
@@ -60,12 +60,12 @@ def run_dispatch(
     try:
         with open_warehouse(db) as con:
             now, lease = datetime.now(UTC), config.dispatch_lease_seconds
-            bounds = state.start(con, sendout_id, run_id, now, lease, early, part)
+            bounds = dispatch_state.start(con, sendout_id, run_id, now, lease, early, part)
         journal = Journal(folder, sendout_id, run_id)
         for sender in senders.values():
             if hasattr(sender, "on_outcome"):
                 sender.on_outcome, sender.on_start = journal.write, journal.started
-        outcomes: list[state.Outcome] = []
+        outcomes: list[dispatch_state.Outcome] = []
         known = Journaled()  # what dead runs' journals said, for the claims that follow
         done = -1
         while True:
@@ -93,7 +93,7 @@ def run_dispatch(
             journal.close()
             _store_journaled(db, run_id, earlier_outcomes(folder, sendout_id, run_id))
         with open_warehouse(db) as con:
-            final = state.finish(con, sendout_id, run_id, datetime.now(UTC))
+            final = dispatch_state.finish(con, sendout_id, run_id, datetime.now(UTC))
         if own_senders:
             for sender in senders.values():
                 sender.close()
@@ -115,35 +115,35 @@ def _store_and_claim(
     db: Path,
     sendout_id: str,
     run_id: str,
-    outcomes: list[state.Outcome],
+    outcomes: list[dispatch_state.Outcome],
     config: Settings,
     stop: threading.Event,
     bounds: tuple[str, str | None] | None,
     known: Journaled,
-) -> tuple[list[state.Outgoing], state.Progress]:
+) -> tuple[list[dispatch_state.Outgoing], dispatch_state.Progress]:
     """Store a batch's outcomes and claim the next batch (none once stopping), then refresh
     once, so that both count in every figure at once (DESIGN §5, one truth). First, what the
     journals of dead runs hold (a crash before this run, or another slice's run that died):
     their messages are claimed again, and those with an outcome must not go out twice."""
     journaled = earlier_outcomes(journal_folder(db), sendout_id)
     known.add(journaled)
-    batch: list[state.Outgoing] = []
+    batch: list[dispatch_state.Outgoing] = []
     with open_warehouse(db) as con:
         now = datetime.now(UTC)
         if outcomes:
-            state.record_outcomes(con, run_id, outcomes, now)
+            dispatch_state.record_outcomes(con, run_id, outcomes, now)
         if journaled.outcomes:
-            state.record_journaled(con, run_id, journaled.outcomes, now)
+            dispatch_state.record_journaled(con, run_id, journaled.outcomes, now)
         if not stop.is_set():
             lease = config.dispatch_lease_seconds
-            batch = state.claim_batch(
+            batch = dispatch_state.claim_batch(
                 con, sendout_id, run_id, batch_size(config), now, lease, bounds, known.runs,
                 known.started,
             )  # fmt: skip
         skipped = len(batch) < batch_size(config)  # (perhaps) some were skipped: they count too
         if outcomes or journaled.outcomes or skipped:
             refresh_figures(con)
-        current = state.progress(con, sendout_id)
+        current = dispatch_state.progress(con, sendout_id)
     for path in journaled.files:
         path.unlink(missing_ok=True)
     return batch, current
@@ -153,7 +153,7 @@ def _store_journaled(db: Path, run_id: str, journaled: Journaled) -> None:
     """Store the journaled outcomes of messages that have none yet, then drop the journals."""
     if journaled.outcomes:
         with open_warehouse(db) as con:
-            state.record_journaled(con, run_id, journaled.outcomes, datetime.now(UTC))
+            dispatch_state.record_journaled(con, run_id, journaled.outcomes, datetime.now(UTC))
             refresh_figures(con)
     for path in journaled.files:
         path.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from warehouse.dispatch import Outcome, is_dead_here
+from warehouse.dispatch_state import Outcome, is_dead_here
 from warehouse.vocabulary import EventType, Provider
 
 FLUSH_SECONDS = 0.005

@@ -24,7 +24,7 @@ from prefect import flow, get_run_logger, task
 from flows import bounces
 from flows.dispatch import run_dispatch
 from flows.senders.sandbox import release_due
-from warehouse import dispatch as dispatch_state
+from warehouse import dispatch_state
 from warehouse.db import open_warehouse
 from warehouse.ingest import ingest_paths
 from warehouse.refresh import refresh

@@ -17,7 +17,7 @@ from flows.senders.sandbox import release_due
 from tests.warehouse_builders import add_people, create_sendout, run_refresh
 from warehouse import sendouts, unsubscribes
 from warehouse.db import open_warehouse
-from warehouse.dispatch import DispatchError
+from warehouse.dispatch_state import DispatchError
 from warehouse.ingest import ingest_paths
 from warehouse.settings import Settings
 

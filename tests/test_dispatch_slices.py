@@ -22,7 +22,7 @@ RUN_SLICE = """
 import sys
 from pathlib import Path
 from flows.dispatch import run_dispatch
-from warehouse.dispatch import Slice
+from warehouse.dispatch_state import Slice
 result = run_dispatch(Path(sys.argv[1]), sys.argv[2], part=Slice(int(sys.argv[3]), 2))
 print(result.sent, result.progress.done, result.progress.planned)
 """

@@ -14,7 +14,7 @@ from flows.senders.sandbox import SandboxEmail
 from tests.warehouse_builders import add_people, create_sendout
 from warehouse import reports
 from warehouse.db import connect
-from warehouse.dispatch import Outcome, Outgoing
+from warehouse.dispatch_state import Outcome, Outgoing
 from warehouse.settings import Settings
 from warehouse.vocabulary import STATUS_COLUMNS
 

@@ -13,7 +13,7 @@ from flows.senders import SenderUnavailable
 from flows.senders.smtp import SmtpSender, xtext
 from tests.mail_servers import make_certificate
 from tests.smtp_sink import free_port, start_sink
-from warehouse.dispatch import Outgoing
+from warehouse.dispatch_state import Outgoing
 from warehouse.settings import Settings
 
 

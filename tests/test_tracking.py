@@ -25,7 +25,7 @@ from tests.warehouse_builders import (
     run_refresh,
 )
 from warehouse.db import connect
-from warehouse.dispatch import Outgoing
+from warehouse.dispatch_state import Outgoing
 from warehouse.ingest import ingest_paths
 from warehouse.settings import Settings
 

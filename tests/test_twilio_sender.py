@@ -7,7 +7,7 @@ import pytest
 from flows.senders import SenderUnavailable
 from flows.senders.twilio import TwilioSender
 from tests.twilio_fake import ACCOUNT, TOKEN, start_twilio
-from warehouse.dispatch import Outgoing
+from warehouse.dispatch_state import Outgoing
 from warehouse.settings import Settings
 
 

@@ -18,8 +18,8 @@ from flows.senders import SenderUnavailable
 from flows.up import UpError, dashboard_command
 from flows.up import up as run_stack
 from warehouse.db import open_warehouse
-from warehouse.dispatch import DispatchError
-from warehouse.dispatch import Progress as DispatchProgress
+from warehouse.dispatch_state import DispatchError
+from warehouse.dispatch_state import Progress as DispatchProgress
 from warehouse.settings import settings
 
 

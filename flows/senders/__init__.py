@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Protocol
 
-from warehouse.dispatch import Outcome, Outgoing
+from warehouse.dispatch_state import Outcome, Outgoing
 from warehouse.settings import Settings
 from warehouse.vocabulary import Channel
 

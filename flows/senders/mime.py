@@ -17,7 +17,7 @@ from email.utils import formataddr, parseaddr
 from functools import lru_cache
 
 from flows.tracking import add_tracking, unsubscribe_url
-from warehouse.dispatch import Outgoing
+from warehouse.dispatch_state import Outgoing
 
 QP = b"Content-Transfer-Encoding: quoted-printable\r\n"
 TEXT_PART = b'Content-Type: text/plain; charset="utf-8"\r\n' + QP

@@ -24,7 +24,7 @@ from pathlib import Path
 import orjson
 
 from flows.senders import RateLimit
-from warehouse.dispatch import Outcome, Outgoing
+from warehouse.dispatch_state import Outcome, Outgoing
 from warehouse.own_records import handled_sms, received_callback, timestamp, write_landing_file
 from warehouse.settings import Settings
 from warehouse.vocabulary import KEYWORDS, Channel, CommunicationType, EventType, Provider

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import httpx
 
 from flows.senders import RateLimit, SenderUnavailable
-from warehouse.dispatch import Outcome, Outgoing
+from warehouse.dispatch_state import Outcome, Outgoing
 from warehouse.settings import Settings
 from warehouse.vocabulary import EventType, Provider
 
