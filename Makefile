@@ -28,6 +28,7 @@ format: setup
 	$(UV) run --locked ruff check --fix .
 
 # what the tests need from Debian: Chromium for the browser tests, openssl for the TLS test,
+# setpriv (util-linux) to take root's read-anything rights away in the unreadable-file test,
 # Postfix and Dovecot as real mail servers (tests/mail_servers.py); installed when missing and we
 # are root, else the one command to run is said. Postfix is preseeded "No configuration" so the
 # package configures and starts no system daemon: the tests run instances of their own.
@@ -35,6 +36,7 @@ test-deps:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v setpriv >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	[ -x /usr/sbin/postfix ] || missing="$$missing postfix"; \
 	[ -x /usr/sbin/dovecot ] || missing="$$missing dovecot-imapd"; \
 	if [ -n "$$missing" ]; then \
