@@ -39,4 +39,7 @@ PAGES = [
     (Role.ADMIN, st.Page("views/audit.py", title="Who did what", icon=":material/history:")),
     (Role.ADMIN, st.Page("views/users.py", title="Users", icon=":material/group:")),
 ]
-st.navigation([page for needed, page in PAGES if allows(person.role, needed)]).run()
+offered = [page for needed, page in PAGES if allows(person.role, needed)]
+navigation = st.navigation(offered)
+auth.go_where_asked(offered)
+navigation.run()

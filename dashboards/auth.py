@@ -7,6 +7,7 @@ once; pages (app.py), buttons (views) and actions (actions.py) all ask `may`."""
 
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import streamlit as st
 
@@ -17,6 +18,7 @@ from warehouse.settings import settings
 from warehouse.users import Role
 
 SESSION = "person"  # session_state: {"name": ..., "seen": epoch seconds of the last full run}
+ASKED_FOR = "asked-for"  # session_state: (page's url path, query) a link led to before login
 
 
 class NotAllowed(PermissionError):
@@ -98,11 +100,22 @@ def gate() -> Person:
             st.session_state["login-note"] = "Your session ended; please log in again."
             if settings().dashboard_login == "oidc":
                 st.logout()  # else the identity provider's cookie would log them in at once
+        path = urlsplit(st.context.url or "").path.strip("/")  # the URL here has no query
+        st.session_state.setdefault(ASKED_FOR, (path, st.query_params.to_dict()))
         _login_page()
         st.stop()
     session["seen"] = time.time()
     _sidebar(person)
     return person
+
+
+def go_where_asked(pages: list[st.Page]) -> None:
+    """After logging in, open the page a link led to (a send-out's details, say), with its
+    query, if the person's role offers it; otherwise the page they are on stays."""
+    path, query = st.session_state.pop(ASKED_FOR, ("", {}))
+    asked = next((page for page in pages if path and page.url_path == path), None)
+    if asked is not None:
+        st.switch_page(asked, query_params=query)
 
 
 def _login_page() -> None:
