@@ -14,6 +14,7 @@ from warehouse.vocabulary import (
     REASON_WORDS,
     SCOPE_WORDS,
     TYPE_WORDS,
+    reason_words,
 )
 
 WORDS = {
@@ -65,6 +66,13 @@ def readable(frame: pl.DataFrame) -> pl.DataFrame:
             for name in times
         ),
     ).with_columns(pl.col(pl.String).fill_null(""))
+
+
+def failure_reasons(column: str, channel: str) -> pl.Expr:
+    """A column of reasons a delivery failed, in the words of its channel (a number for SMS,
+    a mailbox for email)."""
+    words = {str(reason): text for reason, text in reason_words(channel).items()}
+    return pl.col(column).replace_strict(words, default=pl.col(column))
 
 
 def show_table(

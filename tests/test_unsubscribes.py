@@ -266,3 +266,19 @@ def test_a_bounce_entry_says_why_the_mail_bounced(db_path, landing, query):
         [entry] = unsubscribes.entries(con)
 
     assert (entry.reason, entry.why) == ("bad_email", "Mailbox does not exist (5.1.1)")
+
+
+def test_a_bad_number_entry_says_why_in_a_numbers_words(db_path, landing, query):
+    event = twilio_status(
+        "SM1", "undelivered", "+447911123456", "30005", sendout_received_at=soon()
+    )
+    ingest_events(db_path, landing, [event])
+    run_refresh(db_path)
+
+    with open_warehouse(db_path) as con:
+        [entry] = unsubscribes.entries(con)
+
+    assert (entry.reason, entry.why) == (
+        "bad_number",
+        "Number does not exist or cannot receive SMS (30005)",
+    )

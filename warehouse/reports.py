@@ -98,7 +98,9 @@ def lookup(
             "bounces": [str(EventType.BOUNCED), str(EventType.BAD_EMAIL)],
         },
     ).fetchall()
-    found.messages = [SentMessage(*row, why=failure_words(row[-1], row[-2])) for row in rows]
+    found.messages = [
+        SentMessage(*row, why=failure_words(row[-1], row[-2], channel)) for row in rows
+    ]
     found.advice = advice(found, remove_hint)
     return found
 

@@ -87,7 +87,7 @@ def entries(con: duckdb.DuckDBPyConnection, address: str | None = None) -> list[
         """,
         {"address": address},
     ).fetchall()
-    return [Entry(*row[:-2], why=failure_words(*row[-2:])) for row in rows]
+    return [Entry(*row[:-2], why=failure_words(*row[-2:], channel=row[0])) for row in rows]
 
 
 def skip_reason(

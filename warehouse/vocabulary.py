@@ -256,11 +256,27 @@ BOUNCE_REASON_WORDS: dict[BounceReason, str] = {
 }
 
 
-def failure_words(reason: str | None, status_code: str | None = None) -> str | None:
+#: The same reasons where an SMS failed: a number, a carrier, not a mailbox.
+SMS_BOUNCE_REASON_WORDS: dict[BounceReason, str] = {
+    **BOUNCE_REASON_WORDS,
+    BounceReason.USER_UNKNOWN: "Number does not exist or cannot receive SMS",
+    BounceReason.POLICY: "Blocked by the carrier or as spam",
+    BounceReason.NETWORK: "Carrier or network problem",
+}
+
+
+def reason_words(channel: str) -> dict[BounceReason, str]:
+    """How a person reads the reasons a delivery failed on `channel`."""
+    return SMS_BOUNCE_REASON_WORDS if channel == Channel.SMS else BOUNCE_REASON_WORDS
+
+
+def failure_words(
+    reason: str | None, status_code: str | None = None, channel: str = Channel.EMAIL
+) -> str | None:
     """Why a delivery failed, as a person reads it: "Mailbox does not exist (5.1.1)"."""
     if reason is None:
         return None
-    words = BOUNCE_REASON_WORDS[BounceReason(reason)]
+    words = reason_words(channel)[BounceReason(reason)]
     return f"{words} ({status_code})" if status_code else words
 
 

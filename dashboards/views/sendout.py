@@ -38,9 +38,9 @@ RECIPIENT_HEADERS = {
     "cost": "Cost",
     "is_possible_duplicate": "Maybe sent twice",  # a dispatch run died while sending it
 }
-# an SMS has no opens or clicks
+# an SMS has no opens or clicks, and it does not bounce: it fails
 SMS_RECIPIENT_HEADERS = {
-    k: v
+    k: "Why it failed" if k == "bounce_reason" else v
     for k, v in RECIPIENT_HEADERS.items()
     if k not in ("first_opened_at", "open_count", "click_count", "is_machine_open_only")
 }
@@ -119,6 +119,7 @@ def recipient_table(channel: str) -> None:
         page_number * PAGE_SIZE,
     )
     headers = RECIPIENT_HEADERS if channel == str(Channel.EMAIL) else SMS_RECIPIENT_HEADERS
+    page = page.with_columns(present.failure_reasons("bounce_reason", channel))
     present.show_table(page, headers, money_in=("cost",), wide=("bounce_reason",))
     pages = max(1, -(-total // PAGE_SIZE))
     nav = st.columns([1, 1, 4])
