@@ -166,7 +166,7 @@ def _ingest_batches(
 ) -> None:
     """Parse, deduplicate and store every batch of a bundle; count into each file's result. A
     big file is stored in parts: when the hold is due, the part is finished and committed."""
-    part_seq = _prepare(hold.con, parser)
+    part_seq = _last_seq(hold.con)
     for index, batch in enumerate(batches):
 
         def parse(batch: pa.Table = batch) -> pa.Table:
@@ -178,7 +178,7 @@ def _ingest_batches(
             # the next batch is parsed while others have the warehouse, if it needs none of it
             parsed = hold.next_part(meanwhile=None if parser.reads_warehouse else parse)
             parsed = parsed if parsed is not None else parse()
-            part_seq = _prepare(hold.con, parser)
+            part_seq = _last_seq(hold.con)
         else:
             parsed = parse()
         _stage(hold.con, parsed)
@@ -189,11 +189,9 @@ def _ingest_batches(
     _finish_part(hold.con, part_seq, received_at, results)
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, parser: Parser) -> int:
-    """Set up the parser on this connection; return the last stored event's `seq`, after which
-    the part's events come (one writer: nothing else comes between)."""
-    for statement in parser.setup:
-        con.execute(statement)
+def _last_seq(con: duckdb.DuckDBPyConnection) -> int:
+    """The last stored event's `seq`, after which a part's events come (one writer: nothing
+    else comes between)."""
     return con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
 
 
