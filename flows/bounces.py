@@ -17,7 +17,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from flows.webhooks.landing import sync_folder
+from warehouse.own_records import sync_folder
 from warehouse.settings import Settings
 
 MAILDIR = "bounces"

@@ -68,9 +68,14 @@ def write_landing_file(folder: Path, prefix: str, records: list[dict]) -> Path |
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(partial, path)
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    sync_folder(folder)
     return path
+
+
+def sync_folder(folder: Path) -> None:
+    """Make a folder's entries durable: a file renamed into it survives a crash."""
+    directory = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

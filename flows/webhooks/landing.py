@@ -18,6 +18,8 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+from warehouse.own_records import sync_folder
+
 
 class LandingWriter:
     """Appends records (one per line) for one source, rotating by size and age."""
@@ -123,12 +125,3 @@ class LandingWriter:
         with self.lock:
             if self.handle:
                 self._close()
-
-
-def sync_folder(folder: Path) -> None:
-    """Make a folder's entries durable: a file renamed into it survives a crash."""
-    directory = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
