@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import duckdb
 import orjson
 
+from warehouse.records import array_reader
 from warehouse.sql import read_sql
 from warehouse.vocabulary import Provider
 
@@ -76,9 +77,10 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
 
 @functools.cache
 def parsing_connection() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the macros, where the providers' records are parsed: their
-    parsers read nothing of the warehouse, so ingest parses while other processes have it."""
-    con = duckdb.connect()
+    """A connection with the macros to the process's in-memory DuckDB (the one that splits JSON
+    arrays, records.array_reader), where the providers' records are parsed: their parsers read
+    nothing of the warehouse, so ingest parses while other processes have it."""
+    con = array_reader().cursor()
     install_macros(con)
     return con
 
