@@ -97,8 +97,9 @@ def dashboard_command(port: int, address: str = "127.0.0.1") -> list[str]:
     ]
 
 
-def _wait_healthy(url: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
+def wait_healthy(url: str, server: subprocess.Popen, seconds: float = STARTUP_SECONDS) -> None:
+    """Return once `url` answers 200; UpError if the server stops or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise UpError(f"{server.args[1]} stopped while starting (see data/logs)")
@@ -108,7 +109,7 @@ def _wait_healthy(url: str, server: subprocess.Popen) -> None:
         except httpx.TransportError:
             pass
         time.sleep(0.5)
-    raise UpError(f"nothing answered at {url} within {STARTUP_SECONDS} s")
+    raise UpError(f"nothing answered at {url} within {seconds:.0f} s")
 
 
 def up(
@@ -145,7 +146,7 @@ def up(
             "prefect-server",
             [_bin("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         )
-        _wait_healthy(f"{api}/health", server)
+        wait_healthy(f"{api}/health", server)
         stack.run(
             [_bin("prefect"), "work-pool", "create", "sendout", "--type", "process", "--overwrite"]
         )
@@ -156,9 +157,9 @@ def up(
         )
         stack.start("ingester", [_bin("sendout"), "ingester"])
         hooks = stack.start("webhooks", [_bin("sendout"), "webhooks", "--port", str(webhook_port)])
-        _wait_healthy(f"http://127.0.0.1:{webhook_port}/health", hooks)
+        wait_healthy(f"http://127.0.0.1:{webhook_port}/health", hooks)
         dashboard = stack.start("dashboard", dashboard_command(dashboard_port))
-        _wait_healthy(f"http://127.0.0.1:{dashboard_port}/_stcore/health", dashboard)
+        wait_healthy(f"http://127.0.0.1:{dashboard_port}/_stcore/health", dashboard)
         say(
             f"Sendout is up. Dashboard: http://127.0.0.1:{dashboard_port}  "
             f"Prefect UI: http://127.0.0.1:{port}  "

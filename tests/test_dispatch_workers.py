@@ -6,15 +6,13 @@ worker is killed with its flow run, the other run finishes the killed run's slic
 import collections
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from flows.up import Stack
+from flows.up import Stack, wait_healthy
 from tests.smtp_sink import free_port, start_sink
 from tests.warehouse_builders import add_people, create_sendout
 from warehouse.db import connect
@@ -59,7 +57,7 @@ def stack(tmp_path: Path):
     try:
         serve = [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
         server = processes.start("server", serve)
-        wait_healthy(f"http://127.0.0.1:{port}/api/health", server)
+        wait_healthy(f"http://127.0.0.1:{port}/api/health", server, seconds=180)
         processes.run([PREFECT, "work-pool", "create", "sendout", "--type", "process"])
         processes.run([PREFECT, "deploy", "--name", "dispatch-sendout", "--no-prompt"])
         workers = [processes.start(f"worker{n}", WORKER) for n in (1, 2)]
@@ -67,19 +65,6 @@ def stack(tmp_path: Path):
     finally:
         processes.stop()
         controller.stop()
-
-
-def wait_healthy(url: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "the Prefect server stopped"
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"nothing answered at {url}")
 
 
 def descendants(pid: int) -> list[int]:
