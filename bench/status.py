@@ -159,7 +159,7 @@ def micro_batches(db: Path, rounds: int, count: int, messages: int) -> dict:
         with open_warehouse(db) as con:
             started = time.perf_counter()
             ingested = IngestSummary()
-            # the macros are installed on each micro-batch's connection: timed with the file
+            # the macros, were they needed, are installed on the connection: timed with the file
             ingest_files(WriterHold.keeping(con, install_macros), [path], ingested)
             ingest_seconds.append(time.perf_counter() - started)
             assert ingested.events_new == count, ingested

@@ -78,7 +78,7 @@ def ingest_new_files(db: Path, landing: Path, watcher: LandingWatcher) -> Batch 
         return None
     started = time.perf_counter()
     summary = IngestSummary()
-    with WriterHold(db, on_open=install_macros) as hold:
+    with WriterHold(db, prepare=install_macros) as hold:
         try:
             ingest_files(hold, files, summary, on_file=lambda r: watcher.mark_read(Path(r.path)))
         except Exception as error:  # one bad file must not stop the service

@@ -7,6 +7,7 @@ retries with backoff until `lock_timeout` seconds have passed.
 
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from importlib import resources
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+import pyarrow as pa
 
 from warehouse.settings import Settings
 
@@ -70,6 +72,17 @@ def fetch_dicts(result: duckdb.DuckDBPyConnection) -> list[dict]:
     """Every row of an executed query as a dict keyed by column name."""
     columns = [d[0] for d in result.description]
     return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+
+def arrow_table(con: duckdb.DuckDBPyConnection, query: str, params: dict) -> pa.Table:
+    """The query's rows as an Arrow table, the query planned once. For a query whose planning
+    costs more than its rows (a parser's, with hundreds of macro expressions: 35 ms to plan),
+    this beats `con.sql(query).to_arrow_table()`, which plans twice (the relation, then its
+    run), DuckDB's warning of an extra copy notwithstanding: measured 35 against 53 ms for
+    10 parsed records, 70 against 85 ms for 20,000."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning)
+        return con.execute(query, params).to_arrow_table()
 
 
 @contextmanager
@@ -134,31 +147,32 @@ class WriterHold:
     `con` is the current connection. Between two units of work the writer calls `share()` when
     `due()`; inside a transaction it calls `next_part()`, which commits what is done, lets the
     others in and begins again, so a unit of any size holds the file for about a second at a
-    time. `on_open` prepares each new connection (temporary macros do not outlive it).
+    time. `prepare` readies a connection for work that needs more than the warehouse (temporary
+    macros, which do not outlive it), the first time `prepared()` is asked for on it: a hold
+    whose work needs none of it pays nothing.
     """
 
     def __init__(
         self,
         path: Path | str | None,
         hold_seconds: float = HOLD_SECONDS,
-        on_open: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+        prepare: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ):
-        self.path, self.hold_seconds, self.on_open = path, hold_seconds, on_open
+        self.path, self.hold_seconds, self.prepare = path, hold_seconds, prepare
         self._stack = ExitStack()
         self.con: duckdb.DuckDBPyConnection | None = None
+        self._prepared: duckdb.DuckDBPyConnection | None = None
         self.since = time.monotonic()
 
     @classmethod
     def keeping(
         cls,
         con: duckdb.DuckDBPyConnection,
-        on_open: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+        prepare: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ) -> "WriterHold":
         """A hold on a connection the caller owns and keeps: it is never given up."""
-        hold = cls(None, float("inf"), on_open)
+        hold = cls(None, float("inf"), prepare)
         hold.con = con
-        if on_open:
-            on_open(con)
         return hold
 
     def __enter__(self) -> "WriterHold":
@@ -171,8 +185,13 @@ class WriterHold:
     def _open(self) -> None:
         self.con = self._stack.enter_context(open_warehouse(self.path))
         self.since = time.monotonic()
-        if self.on_open:
-            self.on_open(self.con)
+
+    def prepared(self) -> duckdb.DuckDBPyConnection:
+        """The current connection, readied by `prepare` once."""
+        if self.prepare and self._prepared is not self.con:
+            self.prepare(self.con)
+            self._prepared = self.con
+        return self.con
 
     def due(self) -> bool:
         """True once the warehouse has been held for `hold_seconds`."""
@@ -203,7 +222,7 @@ class WriterHold:
     def next_part(self, meanwhile: Callable[[], T] | None = None) -> T | None:
         """Inside `transaction()`: commit what is done, share (doing `meanwhile`'s work while
         the warehouse is free), and begin again; the caller then prepares the new connection's
-        temporary state. Returns what `meanwhile` returned."""
+        temporary state (`prepared()` does it again). Returns what `meanwhile` returned."""
         self.con.execute("COMMIT")
         done = self.share(meanwhile)
         self.con.execute("BEGIN TRANSACTION")

@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from warehouse.db import HOLD_SECONDS, WriterHold
+from warehouse.db import HOLD_SECONDS, WriterHold, arrow_table
 from warehouse.folders import find_files, unreadable_entries
 from warehouse.ingest_results import FileResult, IngestSummary, record_files
 from warehouse.links import link_events
@@ -83,7 +83,7 @@ def _parse(
                 $hashes[parsed.source_line // $span + 1] AS file_hash
             FROM ({parser.query}) parsed
         """
-        return con.sql(query, params=params).arrow().read_all()
+        return arrow_table(con, query, params)
     finally:
         con.unregister("records")
 
@@ -170,7 +170,7 @@ def _ingest_batches(
     for index, batch in enumerate(batches):
 
         def parse(batch: pa.Table = batch) -> pa.Table:
-            con = hold.con if parser.reads_warehouse else parsing_connection()
+            con = hold.prepared() if parser.reads_warehouse else parsing_connection()
             return _parse(con, parser, batch, bundle, received_at)
 
         if index and hold.due():  # more to store: end this part (a file of one batch is whole)
@@ -359,7 +359,8 @@ def ingest_files(
 ) -> None:
     """Ingest files in order, each in its own transaction, into `summary`, until they are done
     or the hold is due (the caller then lets other processes have the warehouse, or refreshes,
-    before going on with the rest). The hold's connections need `install_macros`."""
+    before going on with the rest). Parsers that read the warehouse parse on the hold's
+    connection, readied by its `prepare` (`install_macros`)."""
     for group in bundles(files):
         for result in _ingest_group(hold, group, provider):
             summary.add(result)

@@ -35,10 +35,6 @@ CREATE OR REPLACE TEMP MACRO file_time_text(received_at) AS (
     strftime(received_at::TIMESTAMPTZ, '%Y-%m-%dT%H:%M:%SZ') || ' (the file''s time)'
 );
 
--- How far a provider's clock may run behind ours: an event dated earlier than this before its
--- message was handed to the provider is not believed (warehouse/sql/distrust_early_events.sql).
-CREATE OR REPLACE TEMP MACRO clock_skew_allowance() AS INTERVAL 5 MINUTE;
-
 -- An email address as stored: the part inside <...> if present, trimmed and lower-cased.
 CREATE OR REPLACE TEMP MACRO email_address(value) AS (
     nullif(lower(trim(coalesce(nullif(regexp_extract(value, '<([^<>]+)>', 1), ''), value))), '')

@@ -1,5 +1,6 @@
 -- An event dated earlier than its message was handed to the provider (messages.outcome_at, as
--- our dispatcher recorded it), by more than the clock-skew allowance, cannot have happened then:
+-- our dispatcher recorded it), by more than the clock-skew allowance (how far a provider's clock
+-- may run behind ours: 5 minutes, below), cannot have happened then:
 -- the provider's clock is wrong (often a local time written without its offset). What happened
 -- still counts for the message's status, so the event is kept, with the time of receipt instead
 -- (never before the hand-over) and time_problem naming the provider's time. Only events stored
@@ -15,7 +16,7 @@ UPDATE events SET
 FROM messages
 WHERE events.seq > $since_seq
   AND events.message_id = messages.message_id
-  AND events.occurred_at < messages.outcome_at - clock_skew_allowance();
+  AND events.occurred_at < messages.outcome_at - INTERVAL 5 MINUTE;  -- the clock-skew allowance
 
 SELECT source_file, count(*) AS retimed
 FROM events
