@@ -278,8 +278,8 @@ def twilio_figure(args) -> dict:
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from flows.senders.twilio import TwilioSender
+    from flows.settings import Settings
     from warehouse.dispatch_state import Outgoing
-    from warehouse.settings import Settings
 
     class Twilio(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as api.twilio.com

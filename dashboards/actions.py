@@ -17,6 +17,7 @@ import streamlit as st
 
 from dashboards import auth, data
 from dashboards.auth import NotAllowed
+from flows.settings import settings
 from warehouse import audit, sendouts
 from warehouse import unsubscribes as unsubscribe_list
 from warehouse import users as user_store
@@ -26,7 +27,6 @@ from warehouse.contacts import correct_address
 from warehouse.db import WarehouseLockedError
 from warehouse.refresh import refresh
 from warehouse.sendouts import Created, Draft, Recipients, SendoutError
-from warehouse.settings import settings
 from warehouse.unsubscribes import UnsubscribeError
 from warehouse.users import Login, Role, UserError
 
@@ -68,7 +68,7 @@ def read_recipients_csv(upload) -> tuple[Path, ReadContacts] | None:
         bar.progress(done / max(total, 1), text=text)
 
     try:
-        read = read_contacts(saved, progress=show)
+        read = read_contacts(saved, settings().default_region, progress=show)
     except ContactImportError as error:
         st.error(sentence(error), icon=":material/error:")
         return None
@@ -110,7 +110,7 @@ def create_sendout(draft: Draft, send_now: bool) -> Created:
     send) and start it when it is for now."""
     by = auth.require(Role.SENDER)
     with data.writing() as con:
-        created = sendouts.create(con, draft, by=by)
+        created = sendouts.create(con, draft, by=by, config=settings())
     data.clear()
     if send_now:
         start_dispatch(created.sendout_id, by)  # the details page it switches to shows it move
@@ -186,7 +186,9 @@ def add_unsubscribe(
     added = act(
         place,
         Role.SENDER,
-        lambda con, by: unsubscribe_list.add(con, channel, address, scope, by, note, sendout_id),
+        lambda con, by: unsubscribe_list.add(
+            con, channel, address, scope, by, note, sendout_id, settings().default_region
+        ),
         lambda entry: f"{entry.address} is on the Unsubscribes list",
     )
     return added is not None
@@ -197,7 +199,9 @@ def remove_unsubscribe(channel: str, address: str, note: str) -> list | None:
     return act(
         "remove-unsubscribe",
         Role.ADMIN,
-        lambda con, by: unsubscribe_list.remove(con, channel, address, by, note),
+        lambda con, by: unsubscribe_list.remove(
+            con, channel, address, by, note, region=settings().default_region
+        ),
         lambda removed: (
             f"Removed {address} ({', '.join(e.reason for e in removed)}); "
             "messages may go to it again."
@@ -232,14 +236,16 @@ def _resend(create: Callable[[duckdb.DuckDBPyConnection, audit.Actor], Created])
 
 
 def resend_to(sendout_id: str, contact_ids: list[int], typed: str = "") -> None:
-    chosen = Recipients(contact_ids=contact_ids, typed=typed)
-    _resend(lambda con, by: sendouts.resend_to(con, sendout_id, chosen, by=by))
+    chosen = Recipients(contact_ids=contact_ids, typed=typed, region=settings().default_region)
+    _resend(lambda con, by: sendouts.resend_to(con, sendout_id, chosen, by=by, config=settings()))
 
 
 def resend_to_non_openers(sendout_id: str, exclude_machine_openers: bool) -> None:
     def create(con: duckdb.DuckDBPyConnection, by: audit.Actor) -> Created:
-        refresh(con)  # who opened is known as of the latest events
-        return sendouts.resend_to_non_openers(con, sendout_id, exclude_machine_openers, by=by)
+        refresh(con, config=settings())  # who opened is known as of the latest events
+        return sendouts.resend_to_non_openers(
+            con, sendout_id, exclude_machine_openers, by=by, config=settings()
+        )
 
     _resend(create)
 
@@ -260,7 +266,7 @@ def correct_contact(contact_id: int | None, channel: str, address: str) -> None:
 
 def _correct(con, by: audit.Actor, contact_id: int, channel: str, address: str) -> str:
     """The correction, then its audit entry (warehouse.contacts records none of its own)."""
-    stored = correct_address(con, contact_id, channel, address)
+    stored = correct_address(con, contact_id, channel, address, settings().default_region)
     audit.record(con, by, audit.AuditAction.CORRECT_ADDRESS, f"contact {contact_id}", stored)
     return stored
 
@@ -268,7 +274,7 @@ def _correct(con, by: audit.Actor, contact_id: int, channel: str, address: str) 
 def log_in(name: str, password: str) -> Login:
     """One login attempt, within the throttle (the refusal says how long the next must wait)."""
     with data.writing() as con:
-        return user_store.log_in(con, name, password)
+        return user_store.log_in(con, name, password, config=settings())
 
 
 def add_user(name: str, role: str, password: str) -> bool:

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 import streamlit as st
 
 from dashboards import data
+from flows.settings import settings
 from warehouse import users
 from warehouse.audit import Actor, operator
-from warehouse.settings import settings
 from warehouse.users import Role
 
 SESSION = "person"  # session_state: {"name": ..., "seen": epoch seconds of the last full run}

@@ -14,11 +14,11 @@ import duckdb
 import polars as pl
 import streamlit as st
 
+from flows.settings import settings
 from warehouse import audit, reports, sendouts
 from warehouse import unsubscribes as unsubscribe_list
 from warehouse import users as user_store
 from warehouse.db import connect, open_warehouse
-from warehouse.settings import settings
 
 CACHE_SECONDS = 2  # pages of a moving send-out read again every few seconds
 
@@ -227,7 +227,9 @@ def unsubscribes_csv(con: duckdb.DuckDBPyConnection, only: list[tuple[str, str, 
 
 @cached
 def lookup(con: duckdb.DuckDBPyConnection, address: str) -> reports.Lookup:
-    return reports.lookup(con, address, remove_hint="on the Unsubscribes page")
+    return reports.lookup(
+        con, address, "on the Unsubscribes page", region=settings().default_region
+    )
 
 
 @cached

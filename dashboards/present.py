@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 import streamlit as st
 
-from warehouse.settings import settings
+from flows.settings import settings
 from warehouse.vocabulary import (
     BOUNCE_REASON_WORDS,
     CHANNEL_WORDS,

@@ -17,8 +17,8 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from flows.settings import Settings
 from warehouse.own_records import sync_folder
-from warehouse.settings import Settings
 
 MAILDIR = "bounces"
 FETCH_BATCH = 100  # messages fetched per IMAP command

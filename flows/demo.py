@@ -14,6 +14,7 @@ from pathlib import Path
 
 from flows.dispatch import run_dispatch
 from flows.senders.sandbox import SandboxEmail, SandboxSms
+from flows.settings import Settings
 from warehouse import sendouts, users
 from warehouse.contact_rows import REQUIRED_COLUMNS
 from warehouse.contacts import import_contacts
@@ -21,7 +22,6 @@ from warehouse.db import open_warehouse
 from warehouse.ingest import ingest_paths
 from warehouse.refresh import refresh
 from warehouse.sendouts import Draft, Recipients
-from warehouse.settings import Settings
 from warehouse.vocabulary import Channel, CommunicationType
 
 FIRST = [
@@ -111,14 +111,14 @@ def _contacts_csv(path: Path, count: int, rng: random.Random) -> None:
 
 def _send(db: Path, config: Settings, draft: Draft, at: datetime) -> str:
     with open_warehouse(db) as con:
-        sendout_id = sendouts.create(con, draft, now=at).sendout_id
+        sendout_id = sendouts.create(con, draft, now=at, config=config).sendout_id
     clock = lambda: at + timedelta(seconds=30)  # noqa: E731  (sent in the past)
     senders = {"email": SandboxEmail(config, now=clock), "sms": SandboxSms(config, now=clock)}
     run_dispatch(db, sendout_id, config, senders=senders)
     # what the providers reported comes in before the next send-out, so its list is current
     ingest_paths(db, [config.landing])
     with open_warehouse(db) as con:
-        refresh(con)
+        refresh(con, config=config)
     return sendout_id
 
 
@@ -192,9 +192,10 @@ def build_demo(db: Path, landing: Path, contacts: int = 2000, seed: int = 7) -> 
                 scheduled_at=now + timedelta(minutes=3),
             ),
             now,
+            config=config,
         ).sendout_id
     password = secrets.token_urlsafe(12)
     with open_warehouse(db) as con:
-        refresh(con)
+        refresh(con, config=config)
         users.add(con, DEMO_ADMIN, users.Role.ADMIN, password)
     return DemoWorkspace(imported.created, len(imported.rejected), ids, DEMO_ADMIN, password)

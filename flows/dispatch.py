@@ -18,10 +18,10 @@ from pathlib import Path
 
 from flows.journal import Journal, Journaled, earlier_outcomes, journal_folder
 from flows.senders import Sender, senders_for
+from flows.settings import Settings, settings
 from warehouse import dispatch_state
 from warehouse.db import open_warehouse
 from warehouse.refresh import refresh_figures
-from warehouse.settings import Settings, settings
 
 WAIT_SECONDS = 1.0  # between looks at what other runs of the send-out still hold
 BATCH_SECONDS = 5.0  # the most sending a batch holds back from the figures at a rate limit
@@ -91,7 +91,7 @@ def run_dispatch(
     finally:
         if journal is not None:  # a sender that failed mid-batch: what it sent is in there
             journal.close()
-            _store_journaled(db, run_id, earlier_outcomes(folder, sendout_id, run_id))
+            _store_journaled(db, run_id, earlier_outcomes(folder, sendout_id, run_id), config)
         with open_warehouse(db) as con:
             final = dispatch_state.finish(con, sendout_id, run_id, datetime.now(UTC))
         if own_senders:
@@ -142,18 +142,18 @@ def _store_and_claim(
             )  # fmt: skip
         skipped = len(batch) < batch_size(config)  # (perhaps) some were skipped: they count too
         if outcomes or journaled.outcomes or skipped:
-            refresh_figures(con)
+            refresh_figures(con, config)
         current = dispatch_state.progress(con, sendout_id)
     for path in journaled.files:
         path.unlink(missing_ok=True)
     return batch, current
 
 
-def _store_journaled(db: Path, run_id: str, journaled: Journaled) -> None:
+def _store_journaled(db: Path, run_id: str, journaled: Journaled, config: Settings) -> None:
     """Store the journaled outcomes of messages that have none yet, then drop the journals."""
     if journaled.outcomes:
         with open_warehouse(db) as con:
             dispatch_state.record_journaled(con, run_id, journaled.outcomes, datetime.now(UTC))
-            refresh_figures(con)
+            refresh_figures(con, config)
     for path in journaled.files:
         path.unlink(missing_ok=True)

@@ -14,10 +14,10 @@ import time
 
 from flows.senders import SenderUnavailable
 from flows.senders.twilio import TwilioSender
+from flows.settings import Settings
 from flows.webhooks.state import SeenStore
 from warehouse.dispatch_state import Outgoing
 from warehouse.own_records import handled_sms
-from warehouse.settings import Settings
 from warehouse.vocabulary import Channel, CommunicationType, EventType
 
 log = logging.getLogger(__name__)

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.senders.sandbox import release_due
+from flows.settings import settings
 from warehouse.db import WarehouseLockedError, WriterHold
 from warehouse.folders import find_files
 from warehouse.ingest import ingest_files
 from warehouse.ingest_results import IngestSummary
 from warehouse.parsers import install_macros
 from warehouse.refresh import refresh
-from warehouse.settings import settings
 from warehouse.snapshot import SnapshotSchedule
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def ingest_new_files(db: Path, landing: Path, watcher: LandingWatcher) -> Batch 
             failed = files[len(summary.files)]
             log.error("cannot ingest %s: %s; it is read again at the next start", failed, error)
             watcher.mark_read(failed)
-        refreshed = refresh(hold.con)
+        refreshed = refresh(hold.con, config=settings())
     return Batch(
         files=summary.files_read,
         events_new=summary.events_new,
@@ -107,7 +107,7 @@ def run_ingester(
     warehouse locked too long, a disk error) is logged and tried again: the service stays up."""
     watcher = LandingWatcher(landing)
     every = settings().snapshot_seconds if snapshot_seconds is None else snapshot_seconds
-    snapshots = SnapshotSchedule(db, every)
+    snapshots = SnapshotSchedule(db, every, settings().snapshot)
     while not stop.is_set():
         batch = None
         try:

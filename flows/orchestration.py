@@ -24,11 +24,11 @@ from prefect import flow, get_run_logger, task
 from flows import bounces
 from flows.dispatch import run_dispatch
 from flows.senders.sandbox import release_due
+from flows.settings import settings
 from warehouse import dispatch_state
 from warehouse.db import open_warehouse
 from warehouse.ingest import ingest_paths
 from warehouse.refresh import refresh
-from warehouse.settings import settings
 from warehouse.snapshot import publish
 
 
@@ -72,14 +72,14 @@ def ingest_landing() -> dict:
 def refresh_tables(full: bool = False) -> dict:
     """Recompute statuses, figures and the Unsubscribes list."""
     with open_warehouse(settings().db) as con:
-        return asdict(refresh(con, full=full))
+        return asdict(refresh(con, full=full, config=settings()))
 
 
 @task(retries=2, retry_delay_seconds=10)
 def publish_snapshot() -> str:
     """Publish the analysts' copy of the warehouse; return its path."""
     with open_warehouse(settings().db) as con:
-        return str(publish(con))
+        return str(publish(con, settings().snapshot))
 
 
 @flow(name="dispatch-sendout", log_prints=True)

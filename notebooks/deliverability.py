@@ -14,14 +14,18 @@ def _():
     import plotly.express as px
     import polars as pl
 
+    from warehouse.settings import WarehouseSettings
     from warehouse.snapshot import query
 
-    return mo, pl, px, query
+    config = WarehouseSettings()  # $SENDOUT_DB, $SENDOUT_SNAPSHOT
+
+    return config, mo, pl, px, query
 
 
 @app.cell
-def _(mo, pl, px, query):
+def _(config, mo, pl, px, query):
     by_domain = query(
+        config,
         """
         SELECT split_part(recipient, '@', 2) AS domain,
                count(*) AS messages,
@@ -31,7 +35,7 @@ def _(mo, pl, px, query):
         FROM message_status
         WHERE channel = 'email' AND status NOT IN ('Queued', 'Skipped')
         GROUP BY ALL ORDER BY messages DESC
-        """
+        """,
     ).with_columns(delivery_rate=pl.col("delivered") / pl.col("messages"))
     figure = px.bar(by_domain, x="domain", y="delivery_rate", title="Delivery rate by domain")
     mo.vstack([mo.md("## Deliverability by receiving domain"), by_domain, figure])
@@ -39,15 +43,16 @@ def _(mo, pl, px, query):
 
 
 @app.cell
-def _(mo, px, query):
+def _(config, mo, px, query):
     over_time = query(
+        config,
         """
         SELECT date_trunc('day', occurred_at) AS day, event_type, count(*) AS events
         FROM events
         WHERE channel = 'email'
           AND event_type IN ('delivered', 'bounced', 'bad_email', 'deferred', 'complaint')
         GROUP BY ALL ORDER BY day
-        """
+        """,
     )
     daily = px.bar(
         over_time, x="day", y="events", color="event_type", title="Delivery outcomes per day"

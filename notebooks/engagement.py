@@ -13,22 +13,26 @@ def _():
     import marimo as mo
     import plotly.express as px
 
+    from warehouse.settings import WarehouseSettings
     from warehouse.snapshot import query
     from warehouse.vocabulary import EventType
 
-    return EventType, mo, px, query
+    config = WarehouseSettings()  # $SENDOUT_DB, $SENDOUT_SNAPSHOT
+
+    return EventType, config, mo, px, query
 
 
 @app.cell
-def _(EventType, mo, px, query):
+def _(EventType, config, mo, px, query):
     when = query(
+        config,
         """
         SELECT dayname(occurred_at) AS weekday, isodow(occurred_at) AS day_number,
                hour(occurred_at) AS hour, event_type, count(*) AS events
         FROM events
         WHERE event_type IN ('opened', 'clicked') AND NOT is_machine_open  -- people only
         GROUP BY ALL ORDER BY day_number, hour
-        """
+        """,
     )
     heat = px.density_heatmap(
         when.filter(when["event_type"] == EventType.OPENED),
@@ -42,8 +46,9 @@ def _(EventType, mo, px, query):
 
 
 @app.cell
-def _(mo, query):
+def _(config, mo, query):
     machines = query(
+        config,
         """
         SELECT sendout_id,
                count(*) FILTER (WHERE is_opened) AS opened,
@@ -51,7 +56,7 @@ def _(mo, query):
                count(*) FILTER (WHERE is_clicked) AS clicked
         FROM message_status WHERE channel = 'email'
         GROUP BY ALL ORDER BY opened DESC
-        """
+        """,
     )
     mo.vstack([mo.md("## Machine opens (Apple Mail Privacy Protection, scanners)"), machines])
     return (machines,)

@@ -13,20 +13,24 @@ def _():
     import marimo as mo
     import plotly.express as px
 
+    from warehouse.settings import WarehouseSettings
     from warehouse.snapshot import query
 
-    return mo, px, query
+    config = WarehouseSettings()  # $SENDOUT_DB, $SENDOUT_SNAPSHOT
+
+    return config, mo, px, query
 
 
 @app.cell
-def _(mo, px, query):
+def _(config, mo, px, query):
     causes = query(
+        config,
         """
         SELECT coalesce(sendouts.name, '(no send-out known)') AS sendout,
                unsubscribes.channel, unsubscribes.reason, count(*) AS entries
         FROM unsubscribes LEFT JOIN sendouts USING (sendout_id)
         GROUP BY ALL ORDER BY entries DESC
-        """
+        """,
     )
     figure = px.bar(
         causes,
@@ -41,12 +45,13 @@ def _(mo, px, query):
 
 
 @app.cell
-def _(mo, query):
+def _(config, mo, query):
     changes = query(
+        config,
         """
         SELECT date_trunc('week', changed_at) AS week, action, reason, count(*) AS changes
         FROM unsubscribe_changes GROUP BY ALL ORDER BY week, action, reason
-        """
+        """,
     )
     mo.vstack([mo.md("## Changes to the list, by week (append-only history)"), changes])
     return (changes,)

@@ -13,6 +13,7 @@ import pytest
 
 from flows.bounces import BounceMailboxError, fetch
 from flows.dispatch import run_dispatch
+from flows.settings import Settings
 from tests.mail_servers import (
     add_to_maildir,
     destination_smtp,
@@ -25,7 +26,6 @@ from tests.warehouse_builders import create_sendout
 from warehouse.db import connect, fetch_dicts, open_warehouse
 from warehouse.ingest import ingest_paths
 from warehouse.refresh import refresh
-from warehouse.settings import Settings
 
 PEOPLE = {"Ok": "ok@dest.test", "Unknown": "unknown1@dest.test", "Full": "full1@dest.test"}
 

@@ -18,6 +18,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from flows.dispatch import run_dispatch
 from flows.senders.sandbox import release_due
+from flows.settings import Settings
 from flows.up import dashboard_command
 from tests.smtp_sink import free_port
 from tests.warehouse_builders import (
@@ -27,7 +28,6 @@ from tests.warehouse_builders import (
     run_refresh,
 )
 from warehouse.ingest import ingest_paths
-from warehouse.settings import Settings
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; .ci/run installs it
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",

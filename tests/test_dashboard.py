@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from flows.dispatch import run_dispatch
 from flows.senders.sandbox import release_due
+from flows.settings import Settings, settings
 from tests.events import ses, soon, twilio_inbound, write_ndjson
 from tests.warehouse_builders import (
     add_long_unsubscribe_list,
@@ -21,7 +22,6 @@ from tests.warehouse_builders import (
 from warehouse import unsubscribes
 from warehouse.db import connect, open_warehouse
 from warehouse.ingest import ingest_paths
-from warehouse.settings import Settings, settings
 
 APP = "../dashboards/app.py"  # AppTest resolves it against this file
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from flows.settings import settings
 from tests.events import ses
 from tests.warehouse_builders import add_people, create_sendout, run_refresh
-from warehouse.settings import settings
 
 FILES, EVENTS_PER_FILE = 6, 30_000
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from flows.cli import cli
+from flows.settings import settings
 from warehouse.db import connect
-from warehouse.settings import settings
 from warehouse.vocabulary import STATUS_COLUMNS
 
 

@@ -14,12 +14,12 @@ import pytest
 
 from flows.dispatch import batch_size, run_dispatch
 from flows.senders.sandbox import release_due
+from flows.settings import Settings
 from tests.warehouse_builders import add_people, create_sendout, run_refresh
 from warehouse import sendouts, unsubscribes
 from warehouse.db import open_warehouse
 from warehouse.dispatch_state import DispatchError
 from warehouse.ingest import ingest_paths
-from warehouse.settings import Settings
 
 
 @pytest.fixture

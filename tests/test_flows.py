@@ -9,10 +9,10 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from flows import orchestration
+from flows.settings import settings
 from tests.warehouse_builders import add_people, create_sendout
 from warehouse import sendouts
 from warehouse.db import connect, open_warehouse
-from warehouse.settings import settings
 
 
 @pytest.fixture(scope="module", autouse=True)

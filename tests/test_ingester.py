@@ -17,11 +17,11 @@ import pytest
 from flows.dispatch import run_dispatch
 from flows.ingester import LandingWatcher, ingest_new_files
 from flows.senders.sandbox import pending_folder, release_due
+from flows.settings import Settings
 from tests.events import ses
 from tests.warehouse_builders import add_people, create_sendout
 from warehouse.db import connect, open_warehouse
 from warehouse.ingest import ingest_paths
-from warehouse.settings import Settings
 
 
 def event_time(record: dict) -> datetime:

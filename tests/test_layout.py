@@ -55,3 +55,52 @@ def test_the_senders_and_the_webhook_service_do_not_import_each_other() -> None:
     }
 
     assert crossings == {}
+
+
+# warehouse functions whose results depend on settings (prices, inbound SMS defaults, login
+# delays); without `config` they use the embedded defaults, which only tests may rely on
+TAKES_CONFIG = {"refresh", "refresh_figures", "create", "resend_to", "resend_to_non_openers"}
+TAKES_CONFIG |= {"log_in"}
+
+
+def _on_a_connection(call: ast.Call) -> bool:
+    """A call whose first argument is a warehouse connection (`con`, `hold.con`)."""
+    first = call.args[0] if call.args else None
+    return (isinstance(first, ast.Name) and first.id == "con") or (
+        isinstance(first, ast.Attribute) and first.attr == "con"
+    )
+
+
+def _name(call: ast.Call) -> str | None:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+
+
+def test_the_warehouse_reads_no_settings_of_its_own() -> None:
+    reading = {
+        f"{path.as_posix()}:{node.lineno}"
+        for path in Path("warehouse").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and _name(node) in {"settings", "WarehouseSettings"}
+    }
+    flows = {
+        p.as_posix() for p in Path("warehouse").rglob("*.py") if "flows.settings" in imported(p)
+    }
+
+    assert reading == set() and flows == set()
+
+
+def test_flows_and_pages_give_the_warehouse_their_settings() -> None:
+    without = {
+        f"{path.as_posix()}:{node.lineno}"
+        for folder in ("flows", "dashboards")
+        for path in Path(folder).rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and _name(node) in TAKES_CONFIG
+        and _on_a_connection(node)
+        and not any(k.arg == "config" for k in node.keywords)
+        and not (_name(node) == "refresh_figures" and len(node.args) >= 2)
+    }
+
+    assert without == set()

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from flows.dispatch import run_dispatch
 from flows.senders.sandbox import SandboxEmail
+from flows.settings import Settings
 from tests.warehouse_builders import add_people, create_sendout
 from warehouse import reports
 from warehouse.db import connect
 from warehouse.dispatch_state import Outcome, Outgoing
-from warehouse.settings import Settings
 from warehouse.vocabulary import STATUS_COLUMNS
 
 COUNT_COLUMNS = list(STATUS_COLUMNS.values())

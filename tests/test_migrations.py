@@ -35,9 +35,9 @@ def test_migrating_again_changes_nothing(tmp_path: Path) -> None:
 def test_the_default_warehouse_is_under_data_unless_sendout_db_says_otherwise(
     monkeypatch,
 ) -> None:
-    from warehouse.db import default_db_path
+    from warehouse.settings import WarehouseSettings
 
     monkeypatch.delenv("SENDOUT_DB", raising=False)
-    assert default_db_path() == Path("data/sendout.duckdb")
+    assert WarehouseSettings().db == Path("data/sendout.duckdb")
     monkeypatch.setenv("SENDOUT_DB", "/srv/sendout/prod.duckdb")
-    assert default_db_path() == Path("/srv/sendout/prod.duckdb")
+    assert WarehouseSettings().db == Path("/srv/sendout/prod.duckdb")

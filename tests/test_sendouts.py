@@ -341,7 +341,7 @@ def test_replies_are_forwarded_only_to_a_real_number_stored_in_e164(con):
         name="Reminder",
         channels=["sms"],
         communication_type="non_marketing",
-        recipients=Recipients(all_contacts=True),
+        recipients=Recipients(all_contacts=True, region="GB"),  # numbers written in the UK
         sms_text="See you Tuesday",
         forward_to="not a number",
     )

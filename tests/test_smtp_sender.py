@@ -11,10 +11,10 @@ from aiosmtpd.smtp import AuthResult
 
 from flows.senders import SenderUnavailable
 from flows.senders.smtp import SmtpSender, xtext
+from flows.settings import Settings
 from tests.mail_servers import make_certificate
 from tests.smtp_sink import free_port, start_sink
 from warehouse.dispatch_state import Outgoing
-from warehouse.settings import Settings
 
 
 @pytest.fixture(params=[False, True], ids=["one-by-one", "pipelining"])

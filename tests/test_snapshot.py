@@ -16,6 +16,7 @@ import pytest
 
 from tests.warehouse_builders import add_people, create_sendout
 from warehouse.db import connect, open_warehouse
+from warehouse.settings import WarehouseSettings
 from warehouse.snapshot import (
     SnapshotMissingError,
     SnapshotSchedule,
@@ -322,11 +323,12 @@ def test_the_schedule_publishes_a_change_at_most_every_so_many_seconds(db_path):
 
 
 def test_notebooks_read_the_snapshot_and_say_when_there_is_none(db_path):
+    config = WarehouseSettings(db=db_path)
     with pytest.raises(SnapshotMissingError, match="`sendout snapshot` publishes one"):
-        query("SELECT 1", db=db_path)
+        query(config, "SELECT 1")
     add_people(db_path, 3)
     with open_warehouse(db_path) as con:
         publish(con)
         con.execute("DELETE FROM contacts")  # the live file moves on; the copy has not yet
 
-    assert query("SELECT count(*) AS n FROM contacts", db=db_path)["n"].to_list() == [3]
+    assert query(config, "SELECT count(*) AS n FROM contacts")["n"].to_list() == [3]

@@ -12,12 +12,12 @@ from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
 from flows.cli import cli
+from flows.settings import Settings, settings
 from tests.events import ses, write_ndjson
 from tests.smtp_sink import free_port
 from tests.sns import signed_sns
 from tests.test_webhook_service import Service
 from warehouse.ingest import ingest_paths
-from warehouse.settings import Settings, settings
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:sendout-events"
 CONFIRM_URL = (

@@ -97,3 +97,12 @@ def test_invalid_phone_numbers_are_refused_with_the_value(raw: str) -> None:
 def test_invalid_email_addresses_are_refused(raw: str) -> None:
     with pytest.raises(InvalidAddressError, match="not a valid email address"):
         normalise_email(raw)
+
+
+def test_a_number_without_its_country_code_needs_a_region():
+    from warehouse.addresses import InvalidAddressError, normalise_phone
+
+    assert normalise_phone("07911 123456", "GB") == "+447911123456"
+    assert normalise_phone("+44 7911 123456") == "+447911123456"
+    with pytest.raises(InvalidAddressError, match="has no country code"):
+        normalise_phone("07911 123456")

@@ -14,6 +14,7 @@ import pytest
 
 from flows.dispatch import run_dispatch
 from flows.senders.smtp import SmtpSender
+from flows.settings import Settings
 from flows.tracking import Token, add_tracking, is_machine, make_token, read_token
 from tests.smtp_sink import free_port, start_sink
 from tests.test_webhook_service import Service
@@ -27,7 +28,6 @@ from tests.warehouse_builders import (
 from warehouse.db import connect
 from warehouse.dispatch_state import Outgoing
 from warehouse.ingest import ingest_paths
-from warehouse.settings import Settings
 
 SECRET = "tracking-secret"
 SENT_LONG_AGO = int(time.time()) - 3600

@@ -6,9 +6,9 @@ import pytest
 
 from flows.senders import SenderUnavailable
 from flows.senders.twilio import TwilioSender
+from flows.settings import Settings
 from tests.twilio_fake import ACCOUNT, TOKEN, start_twilio
 from warehouse.dispatch_state import Outgoing
-from warehouse.settings import Settings
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import pytest
 from click.testing import CliRunner
 
 from flows.cli import cli
+from flows.settings import settings
 from tests.warehouse_builders import add_people
 from warehouse import audit, sendouts, unsubscribes, users
 from warehouse.db import open_warehouse
 from warehouse.sendouts import Draft, Recipients
-from warehouse.settings import settings
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from flows.settings import Settings
 from tests.smtp_sink import free_port
 from tests.twilio_fake import ACCOUNT, TOKEN, start_twilio
-from warehouse.settings import Settings
 
 SENDOUT = Path(sys.executable).parent / "sendout"
 PUBLIC_URL = "https://hooks.example.org"  # what Twilio signs: the same before and after a restart

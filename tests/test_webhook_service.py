@@ -16,6 +16,7 @@ import uvicorn
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from flows.settings import Settings
 from flows.webhooks.app import create_app
 from flows.webhooks.server import uvicorn_options
 from tests.smtp_sink import free_port
@@ -23,7 +24,6 @@ from tests.sns import signed_sns
 from tests.warehouse_builders import add_message, add_sendout, run_refresh
 from warehouse.db import connect
 from warehouse.ingest import ingest_paths
-from warehouse.settings import Settings
 
 SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())
 SENDGRID_PUBLIC = base64.b64encode(

@@ -4,7 +4,6 @@ import re
 
 import phonenumbers
 
-from warehouse.settings import settings
 from warehouse.vocabulary import Channel
 
 # Deliberately plain: one @, no spaces, a dotted domain. Providers do the rest.
@@ -28,14 +27,19 @@ def normalise_email(raw: str) -> str:
 def read_phone(raw: str, default_region: str | None = None) -> phonenumbers.PhoneNumber:
     """The number a person wrote, parsed and checked, or InvalidAddressError.
 
-    A number without +country code is read as one of `default_region` (an ISO 3166 code,
-    $SENDOUT_DEFAULT_REGION unless given). A number with an extension is refused: no message
-    can reach an extension, and dropping it would message the switchboard.
+    A number without +country code is read as one of `default_region` (an ISO 3166 code: the
+    caller passes $SENDOUT_DEFAULT_REGION); with none given, a number must carry its country
+    code. A number with an extension is refused: no message can reach an extension, and
+    dropping it would message the switchboard.
     """
-    region = (default_region or settings().default_region).upper()
+    region = default_region.upper() if default_region else None
     try:
         number = phonenumbers.parse(raw.strip(), region)
     except phonenumbers.NumberParseException as error:
+        if region is None and not raw.strip().startswith("+"):
+            raise InvalidAddressError(
+                f"{raw.strip()!r} has no country code: write it as +<country code> <number>"
+            ) from error
         raise InvalidAddressError(f"{raw.strip()!r} is not a phone number") from error
     if not phonenumbers.is_valid_number(number):
         raise InvalidAddressError(f"{raw.strip()!r} is not a valid phone number")

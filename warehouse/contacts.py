@@ -157,13 +157,20 @@ def import_contacts(
     return report
 
 
-def correct_address(con: duckdb.DuckDBPyConnection, contact_id: int, channel: str, raw: str) -> str:
+def correct_address(
+    con: duckdb.DuckDBPyConnection,
+    contact_id: int,
+    channel: str,
+    raw: str,
+    region: str | None = None,
+) -> str:
     """Give a contact a corrected email or mobile; the bad one stays on the Unsubscribes list,
-    so only the new address is messaged from now on. Returns the stored address."""
+    so only the new address is messaged from now on (a number without +country code is of
+    `region`). Returns the stored address."""
     if Channel(channel) == Channel.EMAIL:
-        column, address, landline = "email", normalise_address(channel, raw), False
+        column, address, landline = "email", normalise_address(channel, raw, region), False
     else:
-        number = read_phone(raw)
+        number = read_phone(raw, region)
         column, address, landline = "mobile", e164(number), is_landline(number)
     with transaction(con):
         updated = con.execute(

@@ -17,8 +17,6 @@ from typing import TypeVar
 import duckdb
 import pyarrow as pa
 
-from warehouse.settings import Settings
-
 RETRY_MAX_SECONDS = 0.05  # the longest wait between two tries to open a locked warehouse
 T = TypeVar("T")
 HOLD_SECONDS = 1.0  # the longest a writer keeps the warehouse from other processes at a time
@@ -27,11 +25,6 @@ YIELD_SECONDS = 0.1  # then this long without it, so that a waiting reader gets 
 
 class WarehouseLockedError(RuntimeError):
     """Another process kept the warehouse file locked for longer than we were willing to wait."""
-
-
-def default_db_path() -> Path:
-    """The warehouse file: $SENDOUT_DB, else data/sendout.duckdb under the working folder."""
-    return Settings().db
 
 
 def _is_lock_conflict(error: duckdb.Error) -> bool:

@@ -20,7 +20,7 @@ import pyarrow as pa
 from warehouse.db import transaction
 from warehouse.inbound import inbound_messages
 from warehouse.links import link_events
-from warehouse.settings import Settings, settings
+from warehouse.settings import WarehouseSettings
 from warehouse.sql import run_script
 from warehouse.status import (
     GROUP_KEYS,
@@ -160,7 +160,9 @@ def _refresh_messages(
     return rows, old
 
 
-def _refresh_inbound(con: duckdb.DuckDBPyConnection, config: Settings, prices: Prices) -> int:
+def _refresh_inbound(
+    con: duckdb.DuckDBPyConnection, config: WarehouseSettings, prices: Prices
+) -> int:
     received = _frame(
         con,
         """
@@ -263,28 +265,33 @@ def _refresh_sendouts(
 
 
 def refresh(
-    con: duckdb.DuckDBPyConnection, full: bool = False, config: Settings | None = None
+    con: duckdb.DuckDBPyConnection, full: bool = False, config: WarehouseSettings | None = None
 ) -> RefreshSummary:
-    """Bring the refreshed tables up to date in one transaction; see the module docstring."""
+    """Bring the refreshed tables up to date in one transaction; see the module docstring.
+    `config` gives the prices and the inbound SMS defaults (the embedded ones if none)."""
     with transaction(con):
         return _refresh(con, full, config)
 
 
-def refresh_figures(con: duckdb.DuckDBPyConnection) -> RefreshSummary | None:
+def refresh_figures(
+    con: duckdb.DuckDBPyConnection, config: WarehouseSettings | None = None
+) -> RefreshSummary | None:
     """Refresh right after storing something (a send-out's messages, dispatch's outcomes), so
     it counts in every figure at once. What was stored is committed already: if this refresh
     fails, it is logged and the next refresh (the ingester's, within seconds) takes it in."""
     try:
-        return refresh(con)
+        return refresh(con, config=config)
     except Exception:  # what was stored stands; never lose it to a failing refresh
         log.exception("refresh after a write failed; the next refresh catches up")
         return None
 
 
-def _refresh(con: duckdb.DuckDBPyConnection, full: bool, config: Settings | None) -> RefreshSummary:
+def _refresh(
+    con: duckdb.DuckDBPyConnection, full: bool, config: WarehouseSettings | None
+) -> RefreshSummary:
     started = time.perf_counter()
-    config = config or settings()
-    prices = Prices(email=config.email_cost, sms_segment=config.sms_segment_cost)
+    config = config or WarehouseSettings.embedded()
+    prices = config.prices
     now = datetime.now(UTC)
     since, since_seq = (None, None) if full else _state(con)
     full = full or since_seq is None

@@ -72,12 +72,16 @@ class Lookup:
 
 
 def lookup(
-    con: duckdb.DuckDBPyConnection, raw_address: str, remove_hint: str = REMOVE_BY_COMMAND
+    con: duckdb.DuckDBPyConnection,
+    raw_address: str,
+    remove_hint: str = REMOVE_BY_COMMAND,
+    region: str | None = None,
 ) -> Lookup:
-    """Explain what happened to an email address or phone number, with the checklist's advice
-    (`remove_hint` says where the reader removes an entry: a command, or a page)."""
+    """Explain what happened to an email address or phone number (without +country code: of
+    `region`), with the checklist's advice (`remove_hint` says where the reader removes an
+    entry: a command, or a page)."""
     channel = channel_of(raw_address)
-    address = normalise_address(channel, raw_address)
+    address = normalise_address(channel, raw_address, region)
     found = Lookup(address=address, channel=str(channel))
     found.entries = [e for e in entries(con, address) if e.channel == str(channel)]
     rows = con.execute(

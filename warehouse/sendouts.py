@@ -20,6 +20,7 @@ from warehouse.contact_rows import ReadContacts, RowNote, read_contacts, typed_p
 from warehouse.contacts import upsert_contacts
 from warehouse.db import fetch_dicts, transaction
 from warehouse.refresh import refresh_figures
+from warehouse.settings import WarehouseSettings
 from warehouse.sql import read_sql
 from warehouse.templates import render, template_problem
 from warehouse.vocabulary import Channel, CommunicationType
@@ -51,13 +52,16 @@ class Recipients:
     csv_to_contacts: bool = True
     typed: str = ""  # email addresses and phone numbers, one per line or comma-separated
     csv_read: ReadContacts | None = None  # the CSV's rows, once read
+    # the region (ISO 3166) of the draft's numbers without +country code (CSV, typed, forward
+    # to): the caller's $SENDOUT_DEFAULT_REGION; none: every number carries its country code
+    region: str | None = None
 
     def read_csv(self) -> ReadContacts | None:
         """The CSV's rows, read once: callers read it before they open the warehouse, so that
         a big file is not parsed while the warehouse is held (ContactImportError if it cannot
         be read)."""
         if self.csv is not None and self.csv_read is None:
-            self.csv_read = read_contacts(self.csv)
+            self.csv_read = read_contacts(self.csv, self.region)
         return self.csv_read
 
 
@@ -141,7 +145,7 @@ def validate(draft: Draft, now: datetime | None = None) -> list[FieldError]:
             errors.append(FieldError("scheduled_at", "the schedule is in the past"))
     if draft.forward_to is not None:
         try:
-            normalise_phone(draft.forward_to)
+            normalise_phone(draft.forward_to, draft.recipients.region)
         except InvalidAddressError as error:
             errors.append(FieldError("forward_to", f"replies cannot be forwarded there: {error}"))
     chosen = draft.recipients
@@ -175,7 +179,7 @@ def _recipient_ids(
         ids += used.contact_ids
         rejected += sorted(read.rejected + used.conflicts, key=lambda r: r.row)
     if chosen.typed.strip():
-        read = typed_people(chosen.typed)
+        read = typed_people(chosen.typed, chosen.region)
         ids += upsert_contacts(con, read.people, listed=False).contact_ids
         rejected += read.rejected
     return list(dict.fromkeys(ids)), rejected
@@ -186,9 +190,10 @@ def create(
     draft: Draft,
     now: datetime | None = None,
     by: audit.Actor | None = None,
+    config: WarehouseSettings | None = None,
 ) -> Created:
     """Create a send-out and its messages in one transaction, or raise SendoutError; the audit
-    record says who (`by`, else the person at the CLI)."""
+    record says who (`by`, else the person at the CLI). Figures are refreshed with `config`."""
     now = now or datetime.now(UTC)
     errors = validate(draft, now)
     if errors:
@@ -225,7 +230,9 @@ def create(
                 draft.scheduled_at,
                 now,
                 draft.resend_of,
-                normalise_phone(draft.forward_to) if draft.forward_to else None,
+                normalise_phone(draft.forward_to, draft.recipients.region)
+                if draft.forward_to
+                else None,
                 draft.auto_reply_text,
                 draft.is_tracked,
             ],
@@ -240,7 +247,7 @@ def create(
             {"id": sendout_id},
         )
         audit.record_sendout(con, by, sendout_id, draft.name.strip(), messages, draft)
-    refresh_figures(con)  # its recipients count, as Queued, from this moment
+    refresh_figures(con, config)  # its recipients count, as Queued, from this moment
     return Created(sendout_id, messages, without_address, rejected)
 
 
@@ -315,15 +322,8 @@ def cancel(
             [sendout_id],
         ).fetchall()[0][0]
         if sendout["scheduled_at"] is None or sendout["scheduled_at"] <= now or started:
-            raise SendoutError(
-                [
-                    FieldError(
-                        "sendout_id",
-                        f"{sendout_id} has started; only a send-out "
-                        "scheduled for later can be cancelled",
-                    )
-                ]
-            )
+            why = f"{sendout_id} has started; only a send-out scheduled for later can be cancelled"
+            raise SendoutError([FieldError("sendout_id", why)])
         con.execute("UPDATE sendouts SET cancelled_at = ? WHERE sendout_id = ?", [now, sendout_id])
         audit.record(con, by, audit.AuditAction.CANCEL, sendout_id, repr(sendout["name"]))
 
@@ -352,10 +352,12 @@ def resend_to(
     recipients: Recipients,
     now: datetime | None = None,
     by: audit.Actor | None = None,
+    config: WarehouseSettings | None = None,
 ) -> Created:
     """The same content to other recipients: a new send-out linked to the original."""
     sendout = _sendout(con, sendout_id)
-    return create(con, _resend_draft(sendout, recipients, list(sendout["channels"])), now, by)
+    draft = _resend_draft(sendout, recipients, list(sendout["channels"]))
+    return create(con, draft, now, by, config)
 
 
 def non_openers(
@@ -385,6 +387,7 @@ def resend_to_non_openers(
     exclude_machine_openers: bool = False,
     now: datetime | None = None,
     by: audit.Actor | None = None,
+    config: WarehouseSettings | None = None,
 ) -> Created:
     """The email again, to the recipients who have not opened it (see `non_openers`)."""
     sendout = _sendout(con, sendout_id)
@@ -394,4 +397,4 @@ def resend_to_non_openers(
     if not contact_ids:
         raise SendoutError([FieldError("recipients", "everyone who could open it has opened it")])
     draft = _resend_draft(sendout, Recipients(contact_ids=contact_ids), [str(Channel.EMAIL)])
-    return create(con, draft, now, by)
+    return create(con, draft, now, by, config)

@@ -1,19 +1,28 @@
-"""Configuration from environment variables (SENDOUT_*) or a `.env` file; secrets only there."""
+"""What the warehouse is told, from environment variables (SENDOUT_*) or a `.env` file.
 
-from functools import cache
+The warehouse never reads these itself: whoever calls it (flows, the dashboard) holds the
+process's settings (flows/settings.py, which adds the senders' and services' own) and hands each
+function what it needs (prices, the default phone region, paths).
+"""
+
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from warehouse.status import Prices
 
-class Settings(BaseSettings):
-    """Everything Sendout reads from its environment, with the embedded defaults."""
+
+class WarehouseSettings(BaseSettings):
+    """The settings of the data: where the warehouse is, prices, phone numbers' default region,
+    inbound SMS defaults and the dashboard's logins, with the embedded defaults."""
 
     model_config = SettingsConfigDict(env_prefix="SENDOUT_", env_file=".env", extra="ignore")
 
     db: Path = Path("data") / "sendout.duckdb"
+    # the analysts' copy of the warehouse (warehouse/snapshot.py); none: next to `db`, as
+    # data/sendout.snapshot.duckdb
+    snapshot: Path | None = None
     default_region: str = "GB"
     # what one email and one SMS segment cost, in `currency` (DESIGN §5)
     email_cost: float = 0.0001
@@ -31,83 +40,14 @@ class Settings(BaseSettings):
     login_delay_seconds: float = 1.0  # the wait after a wrong password, doubled each time
     login_delay_max_seconds: float = 900.0
 
-    # the analysts' copy of the warehouse (warehouse/snapshot.py); none: next to `db`, as
-    # data/sendout.snapshot.duckdb. The continuous ingester publishes it at most this often.
-    snapshot: Path | None = None
-    snapshot_seconds: float = 60.0
-    # where provider event files land for `ingest` (the sandbox writes there too)
-    landing: Path = Path("data") / "landing"
-    # dispatch (DESIGN §8)
-    email_sender: Literal["sandbox", "smtp"] = "sandbox"
-    sms_sender: Literal["sandbox", "twilio"] = "sandbox"
-    email_from: str = "Sendout <sendout@example.org>"
-    batch_size: int = 2000  # at most; rate limits make batches smaller (flows/dispatch.py)
-    dispatch_lease_seconds: float = 30.0
-    sandbox_seed: int = 7
-    # SMTP relay (Postfix, SES, SendGrid, Mailgun or Postmark SMTP endpoints)
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
-    smtp_user: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
-    smtp_ca_file: str | None = None  # to trust a relay's private certificate authority
-    smtp_connections: int = 4
-    email_rate: float = 0.0  # messages per second over all connections; 0 is no limit
-    ses_configuration_set: str | None = None
-    # where bounces go back to: each message's envelope sender is this address with our
-    # message id after a "+" (VERP: bounces+<id>@domain); default bounces@<domain of email_from>
-    bounce_address: str | None = None
-    smtp_dsn: bool = True  # ask for delivery status notifications where the relay offers DSN
-    # the mailbox bounces land in, read by `sendout bounces fetch` over IMAP with TLS
-    bounce_imap_host: str | None = None
-    bounce_imap_port: int = 993
-    bounce_imap_user: str | None = None
-    bounce_imap_password: SecretStr | None = None
-    bounce_imap_folder: str = "INBOX"
-    bounce_imap_ca_file: str | None = None  # to trust a server's private certificate authority
-    bounce_imap_done_folder: str | None = None  # move read messages here; none: delete them
-    # Twilio's Messages API
-    twilio_account_sid: str | None = None
-    twilio_auth_token: SecretStr | None = None
-    twilio_from: str | None = None
-    twilio_api_base: str = "https://api.twilio.com"
-    twilio_status_callback: str | None = None  # public URL of the webhook service's endpoint
-    sms_connections: int = 4
-    sms_rate: float = 0.0  # messages per second; 0 is no limit
-    # the webhook service (providers push events; it lands them for ingest)
-    webhook_host: str = "127.0.0.1"
-    webhook_port: int = 8088
-    public_base_url: str | None = None  # how providers reach the service (Twilio signs it)
-    webhook_max_body_bytes: int = 1024 * 1024
-    webhook_request_timeout_seconds: float = 10.0  # a connection's request must be in by then
-    landing_file_max_bytes: int = 64 * 2**20  # the service's files go to ingest at this size
-    landing_file_max_seconds: float = 2.0  # or this age (events reach the screen in seconds)
-    landing_file_quiet_seconds: float = 1.0  # or after this long without a new event
-    sendgrid_public_key: str | None = None
-    mailgun_signing_key: SecretStr | None = None
-    postmark_user: str | None = None
-    postmark_password: SecretStr | None = None
-    sns_certificate_file: str | None = None  # pinned SNS signing certificate (air-gapped use)
-    # open and click tracking of mail sent by our SMTP sender (tracked send-outs, when set)
-    tracking_base_url: str | None = None  # public URL of the webhook service, for links
-    tracking_secret: SecretStr | None = None  # else one is made once under data/
-    scanner_click_seconds: float = 10.0  # a click sooner after sending is a link scanner's
-
-    @field_validator("bounce_address")
     @classmethod
-    def _an_address(cls, value: str | None) -> str | None:
-        """Our message id (37 characters) goes after a "+" in its local part (64 at most)."""
-        if value is None:
-            return value
-        local, at, domain = value.strip().rpartition("@")
-        if not at or not local or "." not in domain:
-            raise ValueError(f"{value!r} is not an email address (bounces@example.org)")
-        if len(local) > 64 - 38:
-            raise ValueError(f"the local part of {value!r} leaves no room for a message id")
-        return value.strip()
+    def embedded(cls) -> "WarehouseSettings":
+        """The embedded defaults alone, whatever the environment says: what a warehouse
+        function uses when its caller gives no settings (tests; every flow and page gives them,
+        tests/test_layout.py checks)."""
+        return cls.model_construct()
 
-
-@cache
-def settings() -> Settings:
-    """The settings of this process, read once."""
-    return Settings()
+    @property
+    def prices(self) -> Prices:
+        """What one email and one SMS segment cost."""
+        return Prices(email=self.email_cost, sms_segment=self.sms_segment_cost)

@@ -23,8 +23,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from warehouse.db import connect, default_db_path, open_warehouse
-from warehouse.settings import settings
+from warehouse.db import connect, open_warehouse
+from warehouse.settings import WarehouseSettings
 
 READ_ONLY = 0o444  # a copy: whoever opens it for writing is told so at once
 
@@ -33,20 +33,22 @@ class SnapshotMissingError(RuntimeError):
     """No snapshot has been published next to this warehouse yet."""
 
 
-def snapshot_path(db: Path | str) -> Path:
-    """Where the snapshot of the warehouse `db` is published: $SENDOUT_SNAPSHOT, else next to
-    it with `.snapshot` before its suffix (data/sendout.snapshot.duckdb)."""
+def snapshot_path(db: Path | str, to: Path | None = None) -> Path:
+    """Where the snapshot of the warehouse `db` is published: `to` ($SENDOUT_SNAPSHOT, given by
+    the caller), else next to it with `.snapshot` before its suffix
+    (data/sendout.snapshot.duckdb)."""
     db = Path(db)
-    return settings().snapshot or db.with_name(f"{db.stem}.snapshot{db.suffix}")
+    return to or db.with_name(f"{db.stem}.snapshot{db.suffix}")
 
 
-def publish(con: duckdb.DuckDBPyConnection) -> Path:
-    """Publish a snapshot of the warehouse that `con` holds read-write; return its path.
+def publish(con: duckdb.DuckDBPyConnection, to: Path | None = None) -> Path:
+    """Publish a snapshot of the warehouse that `con` holds read-write (at `snapshot_path`);
+    return its path.
 
     Call it outside a transaction, on the writer's connection: while it copies, no one else can
     write the file (which is also why any temporary file found here is a dead publisher's)."""
     live = _live_path(con)
-    target = snapshot_path(live).absolute()
+    target = snapshot_path(live, to).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(target)
     con.execute("CHECKPOINT")
@@ -65,13 +67,13 @@ def publish(con: duckdb.DuckDBPyConnection) -> Path:
     return target
 
 
-def is_stale(db: Path | str) -> bool:
+def is_stale(db: Path | str, to: Path | None = None) -> bool:
     """Whether the live file changed since its snapshot was published, or there is none yet
     (False while there is no warehouse to copy)."""
     db = Path(db)
     if not db.exists():
         return False
-    snapshot = snapshot_path(db)
+    snapshot = snapshot_path(db, to)
     return not snapshot.exists() or snapshot.stat().st_mtime_ns != _changed_ns(db)
 
 
@@ -81,8 +83,14 @@ class SnapshotSchedule:
     than the refresh does. Whoever changed the file (the ingester, a dispatch, a send-out made
     on the dashboard) is in the next publish."""
 
-    def __init__(self, db: Path, every: float, clock: Callable[[], float] = time.monotonic):
-        self.db = Path(db)
+    def __init__(
+        self,
+        db: Path,
+        every: float,
+        to: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.db, self.to = Path(db), to
         self.every = every
         self.clock = clock
         self.last: float | None = None
@@ -90,7 +98,7 @@ class SnapshotSchedule:
     def due(self) -> bool:
         """Whether a publish is wanted now."""
         recent = self.last is not None and self.clock() - self.last < self.every
-        return not recent and is_stale(self.db)
+        return not recent and is_stale(self.db, self.to)
 
     def publish_if_due(self) -> Path | None:
         """Publish if due (on a short connection of its own); the path, or None."""
@@ -98,13 +106,13 @@ class SnapshotSchedule:
             return None
         self.last = self.clock()  # a failing publish is not retried at every turn either
         with open_warehouse(self.db) as con:
-            return publish(con)
+            return publish(con, self.to)
 
 
-def query(sql: str, params: dict | None = None, db: Path | None = None) -> pl.DataFrame:
-    """One read-only look at the snapshot of the warehouse `db` ($SENDOUT_DB), as a polars
-    frame: what notebooks read, so an analyst never holds the live file."""
-    path = snapshot_path(db or default_db_path())
+def query(config: WarehouseSettings, sql: str, params: dict | None = None) -> pl.DataFrame:
+    """One read-only look at the snapshot of the warehouse `config.db` ($SENDOUT_DB), as a
+    polars frame: what notebooks read, so an analyst never holds the live file."""
+    path = snapshot_path(config.db, config.snapshot)
     if not path.exists():
         raise SnapshotMissingError(
             f"there is no snapshot at {path} yet: `sendout snapshot` publishes one"

@@ -118,12 +118,13 @@ def add(
     changed_by: audit.Actor | str,
     note: str,
     sendout_id: str | None = None,
+    region: str | None = None,
 ) -> Entry:
     """Put an address on the list by hand (reason `manual`), recording who and why, in the
-    list's history and in the audit record."""
+    list's history and in the audit record. A number without +country code is of `region`."""
     if not note.strip():
         raise UnsubscribeError("say why the address is added (--reason)")
-    address = normalise_address(channel, address)
+    address = normalise_address(channel, address, region)
     by = audit.actor(changed_by)
     with transaction(con):
         _record(
@@ -148,6 +149,7 @@ def remove(
     changed_by: audit.Actor | str,
     note: str,
     reason: UnsubscribeReason | str | None = None,
+    region: str | None = None,
 ) -> list[Entry]:
     """Take an address off the list by hand (every reason, or one); return what was removed.
 
@@ -155,7 +157,7 @@ def remove(
     """
     if not note.strip():
         raise UnsubscribeError("say why the address is removed (--reason)")
-    address = normalise_address(channel, address)
+    address = normalise_address(channel, address, region)
     removed = [
         e
         for e in entries(con, address)

@@ -22,7 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from warehouse.audit import Actor, AuditAction, record
 from warehouse.db import transaction
-from warehouse.settings import settings
+from warehouse.settings import WarehouseSettings
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,63}$")
 MIN_PASSWORD = 10
@@ -227,23 +227,28 @@ def _wait_until(con: duckdb.DuckDBPyConnection, keys: list[str]) -> datetime | N
     return rows[0][0]
 
 
-def delay(failures: int, free: int = 0) -> float:
+def delay(failures: int, free: int, config: WarehouseSettings) -> float:
     """Seconds the next attempt waits after `failures` failures (none while within `free`):
     the base delay, doubled for each further failure, up to the maximum."""
     if failures <= free:
         return 0.0
-    config = settings()
     return min(
         config.login_delay_seconds * 2 ** (failures - free - 1), config.login_delay_max_seconds
     )
 
 
-def _count_failure(con: duckdb.DuckDBPyConnection, key: str, free: int, now: datetime) -> float:
+def _count_failure(
+    con: duckdb.DuckDBPyConnection,
+    key: str,
+    free: int,
+    now: datetime,
+    config: WarehouseSettings,
+) -> float:
     row = con.execute(
         "SELECT failures, last_failed_at FROM login_throttles WHERE throttle_key = ?", [key]
     ).fetchall()
     failures = 1 if not row or now - row[0][1] > QUIET_RESET else row[0][0] + 1
-    wait = delay(failures, free)
+    wait = delay(failures, free, config)
     con.execute(
         "INSERT OR REPLACE INTO login_throttles VALUES (?, ?, ?, ?)",
         [key, failures, now, now + timedelta(seconds=wait)],
@@ -259,11 +264,17 @@ def _password_matches(stored: str | None, password: str) -> bool:
 
 
 def log_in(
-    con: duckdb.DuckDBPyConnection, name: str, password: str, now: datetime | None = None
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    password: str,
+    now: datetime | None = None,
+    config: WarehouseSettings | None = None,
 ) -> Login:
-    """Check a user name and password, within the throttle. While a wait is running, the
-    attempt is refused without looking at the password, so guessing cannot go faster."""
+    """Check a user name and password, within the throttle (`config`'s delays; the embedded
+    ones if none). While a wait is running, the attempt is refused without looking at the
+    password, so guessing cannot go faster."""
     now = now or datetime.now(UTC)
+    config = config or WarehouseSettings.embedded()
     cleaned = name.strip().lower()
     keys = [f"user:{cleaned}", ALL_NAMES]
     blocked = _wait_until(con, keys)
@@ -278,8 +289,8 @@ def log_in(
     if not _password_matches(stored[0][0] if stored else None, password):
         with transaction(con):
             wait = max(
-                _count_failure(con, keys[0], 0, now),
-                _count_failure(con, ALL_NAMES, FREE_FAILURES_OVERALL, now),
+                _count_failure(con, keys[0], 0, now, config),
+                _count_failure(con, ALL_NAMES, FREE_FAILURES_OVERALL, now, config),
             )
         return Login(None, f"{WRONG} The next attempt can be made in {math.ceil(wait)} s.", wait)
     with transaction(con):

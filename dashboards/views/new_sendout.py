@@ -7,9 +7,9 @@ import streamlit as st
 
 from dashboards import actions, present
 from dashboards.auth import NotAllowed
+from flows.settings import settings
 from warehouse.contact_rows import ReadContacts
 from warehouse.sendouts import Draft, Recipients, SendoutError
-from warehouse.settings import settings
 from warehouse.sms import is_gsm7, sms_segments
 from warehouse.vocabulary import Channel, CommunicationType
 
@@ -140,7 +140,7 @@ how = st.radio(
     key="recipients-how",
     on_change=fixed("recipients"),
 )
-recipients = Recipients(all_contacts=how == "All contacts")
+recipients = Recipients(all_contacts=how == "All contacts", region=settings().default_region)
 if how == "Pick contacts":
     recipients.contact_ids = actions.pick_contacts("picked")
 elif how == "Upload a CSV":

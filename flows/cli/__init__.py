@@ -91,9 +91,9 @@ class SendoutGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, db: Path | None) -> None:
     """Sendout: track every email and SMS you send."""
-    from warehouse.db import default_db_path
+    from warehouse.settings import WarehouseSettings  # here: `sendout --help` stays quick
 
-    ctx.obj = db or default_db_path()
+    ctx.obj = db or WarehouseSettings().db  # $SENDOUT_DB as it is now
 
 
 def main() -> None:

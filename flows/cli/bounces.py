@@ -24,7 +24,7 @@ def fetch(as_json: bool) -> None:
 
     from flows.bounces import BounceMailboxError
     from flows.bounces import fetch as fetch_mailbox
-    from warehouse.settings import settings
+    from flows.settings import settings
 
     console = Console(stderr=True)
     try:
@@ -44,7 +44,7 @@ def fetch(as_json: bool) -> None:
 def receive() -> None:
     """Land one message from standard input (for Postfix's pipe transport or a .forward)."""
     from flows.bounces import land_message
-    from warehouse.settings import settings
+    from flows.settings import settings
 
     raw = sys.stdin.buffer.read()
     if not raw.strip():

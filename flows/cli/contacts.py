@@ -7,9 +7,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from flows.cli import cli, echo_json
+from flows.settings import settings
 from warehouse.contact_rows import RowNote
 from warehouse.contacts import ImportReport, import_contacts
-from warehouse.settings import settings
 
 SHOWN = 20  # notes of each kind printed; --json has them all
 

@@ -9,12 +9,12 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from flows.cli import cli, echo_json
 from flows.senders.sandbox import release_due
+from flows.settings import settings
 from warehouse.db import open_warehouse
 from warehouse.folders import find_files, passed_over
 from warehouse.ingest import ingest_paths
 from warehouse.ingest_results import FileResult
 from warehouse.refresh import refresh
-from warehouse.settings import settings
 from warehouse.snapshot import publish
 from warehouse.vocabulary import INGESTIBLE_PROVIDERS, Provider
 
@@ -78,8 +78,8 @@ def ingest(
         )
     if summary.events_new and not no_refresh:
         with open_warehouse(db) as con:
-            refresh(con)
-            publish(con)  # the analysts' copy (`sendout snapshot`)
+            refresh(con, config=settings())
+            publish(con, settings().snapshot)  # the analysts' copy (`sendout snapshot`)
     if as_json:
         echo_json(summary.as_dict())
         return

@@ -6,11 +6,11 @@ from pathlib import Path
 import click
 
 from flows.cli import cli, echo_json
+from flows.settings import settings
 from warehouse import refresh as refreshing
 from warehouse.db import open_warehouse
 from warehouse.reports import lookup as lookup_address
 from warehouse.reports import pending_sns_confirmations, sendout_report
-from warehouse.settings import settings
 from warehouse.snapshot import publish
 from warehouse.vocabulary import STATUS_COLUMNS, Channel
 
@@ -27,8 +27,8 @@ def refresh(db: Path, full: bool, as_json: bool) -> None:
     """Recompute final statuses, send-out figures and the Unsubscribes list, then publish the
     analysts' copy of the warehouse (`sendout snapshot`)."""
     with open_warehouse(db) as con:
-        summary = refreshing.refresh(con, full=full)
-        publish(con)
+        summary = refreshing.refresh(con, full=full, config=settings())
+        publish(con, settings().snapshot)
     if as_json:
         echo_json(asdict(summary))
         return
@@ -83,7 +83,7 @@ def lookup(db: Path, address: tuple[str, ...], as_json: bool) -> None:
     """Why didn't they receive it? Everything about one email address or phone number (a
     number may be written with spaces: +44 7911 123456)."""
     with open_warehouse(db) as con:
-        found = lookup_address(con, " ".join(address))
+        found = lookup_address(con, " ".join(address), region=settings().default_region)
     if as_json:
         echo_json(asdict(found))
         return

@@ -15,12 +15,12 @@ from flows.demo import build_demo
 from flows.dispatch import run_dispatch
 from flows.ingester import POLL_SECONDS, Batch, run_ingester
 from flows.senders import SenderUnavailable
+from flows.settings import settings
 from flows.up import UpError, dashboard_command
 from flows.up import up as run_stack
 from warehouse.db import open_warehouse
 from warehouse.dispatch_state import DispatchError
 from warehouse.dispatch_state import Progress as DispatchProgress
-from warehouse.settings import settings
 
 
 def record_send(db: Path, sendout_id: str) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from flows.cli import cli, echo_json
+from flows.settings import settings
 from warehouse import sendouts as sendout_store
 from warehouse.db import open_warehouse
 from warehouse.refresh import refresh
@@ -110,7 +111,9 @@ def create(
     **fields,
 ) -> None:
     """Create a send-out (sent when dispatched, or at --at); prints its id."""
-    recipients = Recipients(all_contacts, list(contact_ids), csv_file)
+    recipients = Recipients(
+        all_contacts, list(contact_ids), csv_file, region=settings().default_region
+    )
     recipients.read_csv()  # before the warehouse is opened: a big file holds no one up
     draft = Draft(
         **{**fields, "channels": list(fields["channels"])},
@@ -119,7 +122,7 @@ def create(
     )
     with open_warehouse(db) as con:
         try:
-            created = sendout_store.create(con, draft)
+            created = sendout_store.create(con, draft, config=settings())
         except SendoutError as error:
             _fail(error)
     _report(created, as_json)
@@ -186,17 +189,19 @@ def resend(
     """Send a send-out's content again, to others or to its non-openers; prints the new id."""
     if non_openers == bool(contact_ids or csv_file):
         raise click.UsageError("give either --to/--to-csv or --non-openers")
-    recipients = Recipients(contact_ids=list(contact_ids), csv=csv_file)
+    recipients = Recipients(
+        contact_ids=list(contact_ids), csv=csv_file, region=settings().default_region
+    )
     recipients.read_csv()  # before the warehouse is opened: a big file holds no one up
     with open_warehouse(db) as con:
         try:
             if non_openers:
-                refresh(con)  # who opened is known as of the latest events
+                refresh(con, config=settings())  # who opened is known as of the latest events
                 created = sendout_store.resend_to_non_openers(
-                    con, sendout_id, exclude_machine_openers
+                    con, sendout_id, exclude_machine_openers, config=settings()
                 )
             else:
-                created = sendout_store.resend_to(con, sendout_id, recipients)
+                created = sendout_store.resend_to(con, sendout_id, recipients, config=settings())
         except SendoutError as error:
             _fail(error)
     _report(created, as_json)

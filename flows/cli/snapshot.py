@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 
 from flows.cli import cli, echo_json
+from flows.settings import settings
 from warehouse.db import open_warehouse
 from warehouse.snapshot import publish
 
@@ -17,7 +18,7 @@ def snapshot(db: Path, as_json: bool) -> None:
     read-only (duckdb -readonly PATH); never the live file, whose writer any open connection
     blocks. Refresh and the continuous ingester publish it too."""
     with open_warehouse(db) as con:
-        path = publish(con)
+        path = publish(con, settings().snapshot)
     if as_json:
         echo_json({"path": str(path)})
         return

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from flows.cli import cli, echo_json
+from flows.settings import settings
 from warehouse import unsubscribes as unsubscribe_list
 from warehouse.addresses import channel_of, normalise_address
 from warehouse.db import open_warehouse
@@ -74,7 +75,9 @@ def list_(db: Path, channel: str | None, as_json: bool) -> None:
 def add(db: Path, channel: str, address: str, note: str, scope: str, changed_by: str) -> None:
     """Put an address on the list by hand."""
     with open_warehouse(db) as con:
-        entry = unsubscribe_list.add(con, channel, address, scope, changed_by, note)
+        entry = unsubscribe_list.add(
+            con, channel, address, scope, changed_by, note, region=settings().default_region
+        )
     click.echo(f"added {entry.address} ({entry.channel}, scope {entry.scope})")
 
 
@@ -91,7 +94,9 @@ def remove(
 ) -> None:
     """Take an address off the list by hand; the history keeps what it was."""
     with open_warehouse(db) as con:
-        removed = unsubscribe_list.remove(con, channel, address, changed_by, note, only)
+        removed = unsubscribe_list.remove(
+            con, channel, address, changed_by, note, only, region=settings().default_region
+        )
     for entry in removed:
         click.echo(f"removed {entry.address} ({entry.channel}, {entry.reason})")
 
@@ -102,7 +107,9 @@ def remove(
 def history(db: Path, address: str) -> None:
     """Every change ever made to an address's entries."""
     with open_warehouse(db) as con:
-        rows = unsubscribe_list.history(con, normalise_address(channel_of(address), address))
+        rows = unsubscribe_list.history(
+            con, normalise_address(channel_of(address), address, settings().default_region)
+        )
     for changed_at, chan, reason, action, scope, cause, by, note in rows:
         click.echo(
             f"{changed_at:%Y-%m-%d %H:%M}  {chan}  {action} {reason} ({scope})  "

@@ -8,8 +8,8 @@ import threading
 import time
 from typing import Protocol
 
+from flows.settings import Settings
 from warehouse.dispatch_state import Outcome, Outgoing
-from warehouse.settings import Settings
 from warehouse.vocabulary import Channel
 
 

@@ -24,9 +24,9 @@ from pathlib import Path
 import orjson
 
 from flows.senders import RateLimit
+from flows.settings import Settings
 from warehouse.dispatch_state import Outcome, Outgoing
 from warehouse.own_records import handled_sms, received_callback, timestamp, write_landing_file
-from warehouse.settings import Settings
 from warehouse.vocabulary import KEYWORDS, Channel, CommunicationType, EventType, Provider
 
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from flows.senders import RateLimit, SenderUnavailable
 from flows.senders.mime import MessageTemplate
+from flows.settings import Settings
 from flows.tracking import tracking_secret
 from warehouse.dispatch_state import Outcome, Outgoing
-from warehouse.settings import Settings
 from warehouse.vocabulary import EventType, Provider
 
 RETRIES = 3

@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 import httpx
 
 from flows.senders import RateLimit, SenderUnavailable
+from flows.settings import Settings
 from warehouse.dispatch_state import Outcome, Outgoing
-from warehouse.settings import Settings
 from warehouse.vocabulary import EventType, Provider
 
 RETRIES = 4

@@ -19,10 +19,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from flows.settings import Settings
 from flows.webhooks.routes import mailgun, postmark, sendgrid, ses, tracking, twilio
 from flows.webhooks.service import Service, TooLarge
 from flows.webhooks.state import claim_landing, seen_store
-from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
 HAND_OVER_CHECK_SECONDS = 0.25  # how often open landing files are checked for hand-over

@@ -15,7 +15,7 @@ import uvicorn
 from starlette.applications import Starlette
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from warehouse.settings import Settings
+from flows.settings import Settings
 
 
 class RequestDeadlineProtocol(HttpToolsProtocol):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from starlette.requests import Request
 
+from flows.settings import Settings
 from flows.webhooks.landing import LandingWriter
 from flows.webhooks.state import SeenStore
-from warehouse.settings import Settings
 
 LANDINGS = ("sendgrid", "mailgun", "postmark", "twilio", "ses", "tracking")
 
