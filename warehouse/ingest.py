@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from warehouse.db import HOLD_SECONDS, WriterHold, arrow_table
+from warehouse.db import HOLD_SECONDS, WriterHold
 from warehouse.folders import find_files, unreadable_entries
 from warehouse.ingest_results import FileResult, IngestSummary, record_files
 from warehouse.links import link_events
@@ -40,6 +40,7 @@ from warehouse.parsers import (
     detect_provider,
     install_macros,
     load_parser,
+    parse_records,
     parsing_connection,
 )
 from warehouse.records import (
@@ -69,23 +70,21 @@ def _parse(
 ) -> pa.Table:
     """Parse a batch of records on `con` (one with the macros), each row with the file it came
     from and its line in that file (a scalar look-up, not a join: rows keep their order)."""
-    for statement in parser.setup:
-        con.execute(statement)
-    # small record batches let DuckDB spread the parsing over every core
-    con.register("records", pa.Table.from_batches(batch.to_batches(max_chunksize=8192)))
     params = {"span": LINE_SPAN, **_bundle_params(bundle)}
     if parser.needs_receipt_time:
         params["received_at"] = received_at
-    try:
-        query = f"""
-            SELECT parsed.* REPLACE (parsed.source_line % $span AS source_line),
-                $files[parsed.source_line // $span + 1] AS source_file,
-                $hashes[parsed.source_line // $span + 1] AS file_hash
-            FROM ({parser.query}) parsed
-        """
-        return arrow_table(con, query, params)
-    finally:
-        con.unregister("records")
+    return parse_records(con, parser, batch, params, _located)
+
+
+def _located(query: str) -> str:
+    """A parser's query with each row's file and line in that file (a bundle numbers its i-th
+    file's lines from i * LINE_SPAN)."""
+    return f"""
+        SELECT parsed.* REPLACE (parsed.source_line % $span AS source_line),
+            $files[parsed.source_line // $span + 1] AS source_file,
+            $hashes[parsed.source_line // $span + 1] AS file_hash
+        FROM ({query}) parsed
+    """
 
 
 def _stage(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> None:
@@ -202,7 +201,8 @@ def _finish_part(
     results: dict[str, FileResult],
 ) -> None:
     """What every stored part needs before it is committed: its events linked to their
-    messages, and those dated before their message's send given the time of receipt."""
+    messages, and those dated before their message's send given the time of receipt (from
+    what linking found: link_events leaves it in `found_messages`)."""
     link_events(con, since_seq=part_seq)
     for path, unmatched in _unmatched_since(con, part_seq).items():
         results[path].unmatched += unmatched

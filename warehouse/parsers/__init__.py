@@ -8,17 +8,20 @@ without a Python loop per event.
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import duckdb
 import orjson
+import pyarrow as pa
 
+from warehouse.db import arrow_table
 from warehouse.records import array_reader
 from warehouse.sql import read_sql
 from warehouse.vocabulary import Provider
 
 PACKAGE = "warehouse.parsers"
+NEEDS_CLASSIFIER = "a failure to classify"  # what classify_failure_later raises (classify.sql)
 
 CANONICAL_COLUMNS = (
     "source_line",
@@ -55,6 +58,16 @@ class Parser:
         return "$received_at" in self.query
 
     @property
+    def queries(self) -> tuple[str, ...]:
+        """The queries to try in turn. Where the parser classifies failures, first its query
+        without the classifier (classify.sql, classify_failure_later), which plans in half the
+        time and stops at the first record that needs it (`needs_classifier`); bounce mail is
+        nearly all failures and goes straight to the whole query."""
+        if "classify_failure(" not in self.query or self.provider == Provider.MAIL:
+            return (self.query,)
+        return (self.query.replace("classify_failure(", "classify_failure_later("), self.query)
+
+    @property
     def reads_warehouse(self) -> bool:
         """Our own records and bounce mail are joined to our messages as they are parsed; the
         providers' records are parsed from themselves alone."""
@@ -65,6 +78,38 @@ def load_parser(con: duckdb.DuckDBPyConnection, provider: Provider) -> Parser:
     """Read the provider's SQL file, split into its setup statements and its final query."""
     statements = [s.query for s in con.extract_statements(read_sql(f"{provider}.sql", PACKAGE))]
     return Parser(provider=provider, setup=tuple(statements[:-1]), query=statements[-1])
+
+
+def needs_classifier(error: duckdb.Error) -> bool:
+    """Whether a parser's query without the classifier stopped at a record that needs it."""
+    return isinstance(error, duckdb.InvalidInputException) and NEEDS_CLASSIFIER in str(error)
+
+
+def parse_records(
+    con: duckdb.DuckDBPyConnection,
+    parser: Parser,
+    records: pa.Table,
+    params: dict,
+    around: Callable[[str], str] = lambda query: query,
+) -> pa.Table:
+    """Parse `records` (source_line, record, problem) on `con`, a connection with the macros:
+    the parser's cheaper query first, the whole one if a record needs it (Parser.queries).
+    `around` puts the parser's query inside the caller's own; `params` are its parameters."""
+    for statement in parser.setup:
+        con.execute(statement)
+    # small record batches let DuckDB spread the parsing over every core
+    con.register("records", pa.Table.from_batches(records.to_batches(max_chunksize=8192)))
+    *cheaper, whole = parser.queries
+    try:
+        for query in cheaper:
+            try:
+                return arrow_table(con, around(query), params)
+            except duckdb.Error as error:
+                if not needs_classifier(error):
+                    raise
+        return arrow_table(con, around(whole), params)
+    finally:
+        con.unregister("records")
 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:

@@ -230,6 +230,18 @@ CREATE OR REPLACE TEMP MACRO classify_failure(verdict, code, reply, text, hint) 
     )[1]
 );
 
+-- Stands for classify_failure in a parser's query tried first (parsers/__init__.py,
+-- Parser.queries): planning the classifier costs more than parsing a micro-batch, and most
+-- batches hold no failure. The first record that needs the classifier stops that query, with
+-- this message, and the parser's whole query runs instead.
+CREATE OR REPLACE TEMP MACRO classify_failure_later(verdict, code, reply, text, hint) AS (
+    struct_pack(
+        event_type := error('a failure to classify')::VARCHAR,
+        bounce_kind := NULL::VARCHAR,
+        bounce_reason := NULL::VARCHAR
+    )
+);
+
 -- An SMS failure by Twilio's error code: the event it means and why.
 CREATE OR REPLACE TEMP MACRO classify_sms_failure(error_code) AS (
     struct_pack(

@@ -4,19 +4,20 @@
 -- the provider's clock is wrong (often a local time written without its offset). What happened
 -- still counts for the message's status, so the event is kept, with the time of receipt instead
 -- (never before the hand-over) and time_problem naming the provider's time. Only events stored
--- after $since_seq and joined to a message we dispatched are looked at: no other has a hand-over
--- time to compare with. Then counts, per file, the new events with the time of receipt (these,
--- and bounce mail whose Date could not be believed: mail.sql).
+-- after $since_seq and just joined to a message (`found_messages`, which link_events.sql leaves
+-- with each message's hand-over time, so the messages are not read again) are looked at: no
+-- other has a hand-over time to compare with. Then counts, per file, the new events with the
+-- time of receipt (these, and bounce mail whose Date could not be believed: mail.sql).
 UPDATE events SET
-    occurred_at = greatest($received_at::TIMESTAMPTZ, messages.outcome_at),
+    occurred_at = greatest($received_at::TIMESTAMPTZ, found.outcome_at),
     time_problem = 'the provider''s time ' || strftime(events.occurred_at, '%Y-%m-%d %H:%M:%S UTC')
         || ' is before the message was handed to the provider at '
-        || strftime(messages.outcome_at, '%Y-%m-%d %H:%M:%S UTC')
+        || strftime(found.outcome_at, '%Y-%m-%d %H:%M:%S UTC')
         || '; stored with the time of receipt'
-FROM messages
+FROM found_messages AS found
 WHERE events.seq > $since_seq
-  AND events.message_id = messages.message_id
-  AND events.occurred_at < messages.outcome_at - INTERVAL 5 MINUTE;  -- the clock-skew allowance
+  AND events.seq = found.seq
+  AND events.occurred_at < found.outcome_at - INTERVAL 5 MINUTE;  -- the clock-skew allowance
 
 SELECT source_file, count(*) AS retimed
 FROM events
