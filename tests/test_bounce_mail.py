@@ -435,6 +435,29 @@ def test_ingesting_the_same_maildir_twice_adds_nothing(db_path, tmp_path, query)
     assert (query(every_event), query("SELECT count(*) AS n FROM quarantine")) == before
 
 
+def test_a_maildir_whose_bundle_fails_is_ingested_message_by_message(tmp_path, monkeypatch):
+    """Storing the bundle fails once (a full disk, say): it is rolled back and each message is
+    ingested on its own, parsed on the same connection as the bundle was."""
+    import warehouse.ingest as ingest
+
+    box = make_maildir(tmp_path / "Maildir", ["flufl/postfix_01.txt", "rfc/verp_dsn.eml"])
+    db = new_warehouse(tmp_path / "warehouse.duckdb")
+    store, failures = ingest._store_batch, []
+
+    def store_failing_once(*args, **kwargs):
+        if not failures:
+            failures.append("the bundle")
+            raise OSError(28, "No space left on device")
+        return store(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "_store_batch", store_failing_once)
+    summary = ingest_paths(db, [box])
+
+    assert failures == ["the bundle"]
+    assert summary.files_read == 2
+    assert len(read_events(db)) == 2
+
+
 # -- bad input ----------------------------------------------------------------------------------
 
 

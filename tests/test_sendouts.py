@@ -354,3 +354,18 @@ def test_replies_are_forwarded_only_to_a_real_number_stored_in_e164(con):
         "SELECT forward_to FROM sendouts WHERE sendout_id = ?", [created.sendout_id]
     ).fetchall()
     assert stored == [("+447911123457",)]
+
+
+def test_a_forward_to_number_stored_as_typed_is_read_in_the_configured_region_on_resend(con):
+    """Send-outs made before forward-to numbers were stored in E.164 keep them as typed."""
+    from warehouse.settings import WarehouseSettings
+
+    created = sendouts.create(con, draft(channels=["email"], sms_text=None), NOW)
+    con.execute("UPDATE sendouts SET forward_to = '07911 123999'")
+
+    again = sendouts.resend_to_non_openers(
+        con, created.sendout_id, now=NOW, config=WarehouseSettings(default_region="GB")
+    )
+
+    stored = con.execute("SELECT forward_to FROM sendouts WHERE sendout_id = ?", [again.sendout_id])
+    assert stored.fetchall() == [("+447911123999",)]

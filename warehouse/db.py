@@ -203,12 +203,15 @@ class WriterHold:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """`transaction` on whichever connection is current when the block ends."""
+        """`transaction` on whichever connection is current when the block ends. A rollback
+        takes back what `prepare` made in it too (temporary macros): `prepared()` makes it
+        again."""
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self.con
         except BaseException:
             self.con.execute("ROLLBACK")
+            self._prepared = None
             raise
         self.con.execute("COMMIT")
 

@@ -43,8 +43,7 @@ class SendoutError(ValueError):
 @dataclass
 class Recipients:
     """Who a send-out goes to: every contact, some contacts, the people in a CSV file (made
-    contacts, or messaged without becoming contacts), and addresses typed by hand (never
-    made contacts)."""
+    contacts, or messaged without becoming contacts), addresses typed by hand (never contacts)."""
 
     all_contacts: bool = False
     contact_ids: list[int] = field(default_factory=list)
@@ -57,9 +56,8 @@ class Recipients:
     region: str | None = None
 
     def read_csv(self) -> ReadContacts | None:
-        """The CSV's rows, read once: callers read it before they open the warehouse, so that
-        a big file is not parsed while the warehouse is held (ContactImportError if it cannot
-        be read)."""
+        """The CSV's rows, read once: callers read it before they open the warehouse, so that a
+        big file is not parsed while the warehouse is held (ContactImportError if unreadable)."""
         if self.csv is not None and self.csv_read is None:
             self.csv_read = read_contacts(self.csv, self.region)
         return self.csv_read
@@ -396,5 +394,7 @@ def resend_to_non_openers(
     contact_ids = non_openers(con, sendout_id, exclude_machine_openers)
     if not contact_ids:
         raise SendoutError([FieldError("recipients", "everyone who could open it has opened it")])
-    draft = _resend_draft(sendout, Recipients(contact_ids=contact_ids), [str(Channel.EMAIL)])
+    region = config.default_region if config else None  # of a forward-to number stored as typed
+    chosen = Recipients(contact_ids=contact_ids, region=region)
+    draft = _resend_draft(sendout, chosen, [str(Channel.EMAIL)])
     return create(con, draft, now, by, config)

@@ -65,9 +65,10 @@ class Parser:
     def queries(self) -> tuple[str, ...]:
         """The queries to try in turn. Where the parser classifies failures, first its query
         without the classifier (classify.sql, classify_failure_later), which plans in half the
-        time and stops at the first record that needs it (`needs_classifier`); bounce mail is
-        nearly all failures and goes straight to the whole query."""
-        if "classify_failure(" not in self.query or self.provider == Provider.MAIL:
+        time and stops at the first record that needs it (`needs_classifier`). A parser that
+        reads the warehouse (bounce mail: nearly all failures) parses inside its transaction,
+        which such a stop would abort: it goes straight to the whole query."""
+        if "classify_failure(" not in self.query or self.reads_warehouse:
             return (self.query,)
         return (self.query.replace("classify_failure(", "classify_failure_later("), self.query)
 

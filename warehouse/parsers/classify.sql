@@ -237,8 +237,8 @@ CREATE OR REPLACE TEMP MACRO classify_failure(verdict, code, reply, text, hint) 
 CREATE OR REPLACE TEMP MACRO classify_failure_later(verdict, code, reply, text, hint) AS (
     struct_pack(
         event_type := error('a failure to classify')::VARCHAR,
-        bounce_kind := NULL::VARCHAR,
-        bounce_reason := NULL::VARCHAR
+        bounce_kind := error('a failure to classify')::VARCHAR,
+        bounce_reason := error('a failure to classify')::VARCHAR
     )
 );
 

@@ -17,6 +17,7 @@ UPDATE events SET
 FROM found_messages AS found
 WHERE events.seq > $since_seq
   AND events.seq = found.seq
+  AND events.message_id = found.message_id  -- the message it was linked to, of those found
   AND events.occurred_at < found.outcome_at - INTERVAL 5 MINUTE;  -- the clock-skew allowance
 
 SELECT source_file, count(*) AS retimed
