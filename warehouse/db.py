@@ -19,7 +19,9 @@ import pyarrow as pa
 
 RETRY_MAX_SECONDS = 0.05  # the longest wait between two tries to open a locked warehouse
 T = TypeVar("T")
-HOLD_SECONDS = 1.0  # the longest a writer keeps the warehouse from other processes at a time
+# A writer gives the warehouse up to other processes after this much work; with the batch in
+# hand finished and committed, no hold of a 1 GB ingest passed 0.95 s (docs/ingest.md)
+HOLD_SECONDS = 0.5
 YIELD_SECONDS = 0.1  # then this long without it, so that a waiting reader gets its turn
 # Rows per row group a writer appends (DuckDB's default is 122,880). Each commit rewrites the
 # last, partly filled row group of a table it appended to, so with the default a long ingest's
@@ -153,7 +155,7 @@ class WriterHold:
 
     `con` is the current connection. Between two units of work the writer calls `share()` when
     `due()`; inside a transaction it calls `next_part()`, which commits what is done, lets the
-    others in and begins again, so a unit of any size holds the file for about a second at a
+    others in and begins again, so a unit of any size holds the file for under a second at a
     time. `prepare` readies a connection for work that needs more than the warehouse (temporary
     macros, which do not outlive it), the first time `prepared()` is asked for on it: a hold
     whose work needs none of it pays nothing.
@@ -200,9 +202,13 @@ class WriterHold:
             self._prepared = self.con
         return self.con
 
+    def can_share(self) -> bool:
+        """Whether the hold may give the warehouse up (not on a caller's own connection)."""
+        return self.path is not None
+
     def due(self) -> bool:
         """True once the warehouse has been held for `hold_seconds`."""
-        return self.path is not None and time.monotonic() - self.since >= self.hold_seconds
+        return self.can_share() and time.monotonic() - self.since >= self.hold_seconds
 
     def share(self, meanwhile: Callable[[], T] | None = None) -> T | None:
         """Close the connection, let a waiting process in (doing `meanwhile`'s work without the
