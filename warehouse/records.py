@@ -38,6 +38,7 @@ from warehouse.mail_files import (
 )
 
 CHUNK_BYTES = 32 * 1024 * 1024
+ARRAY_BATCH_RECORDS = 32_768  # a JSON array's records per batch (about a chunk's worth)
 PEEK_BYTES = 64 * 1024
 RECORD_SCHEMA = pa.schema(
     [("source_line", pa.int64()), ("record", pa.string()), ("problem", pa.string())]
@@ -251,7 +252,9 @@ def _array_records(path: Path, con: duckdb.DuckDBPyConnection) -> Iterator[pa.Ta
         return
     try:
         first = 1
-        for batch in cursor.sql(query, params=params).arrow():
+        # batches of about a chunk's records, so a big array is stored in parts of under a
+        # second like a big NDJSON file (DuckDB's own batches hold a million records)
+        for batch in cursor.sql(query, params=params).to_arrow_reader(ARRAY_BATCH_RECORDS):
             records = batch.column(0)
             yield _numbered(first, records)
             first += len(records)
