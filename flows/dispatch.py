@@ -128,6 +128,7 @@ def _store_and_claim(
     journaled = earlier_outcomes(journal_folder(db), sendout_id)
     known.add(journaled)
     batch: list[dispatch_state.Outgoing] = []
+    size = batch_size(config)
     with open_warehouse(db) as con:
         now = datetime.now(UTC)
         if outcomes:
@@ -137,10 +138,9 @@ def _store_and_claim(
         if not stop.is_set():
             lease = config.dispatch_lease_seconds
             batch = dispatch_state.claim_batch(
-                con, sendout_id, run_id, batch_size(config), now, lease, bounds, known.runs,
-                known.started,
-            )  # fmt: skip
-        skipped = len(batch) < batch_size(config)  # (perhaps) some were skipped: they count too
+                con, sendout_id, run_id, size, now, lease, bounds, known.runs, known.started
+            )
+        skipped = len(batch) < size  # (perhaps) some were skipped: they count too
         if outcomes or journaled.outcomes or skipped:
             refresh_figures(con, config)
         current = dispatch_state.progress(con, sendout_id)
