@@ -24,7 +24,7 @@ from warehouse.contact_rows import (
     RowNote,
     read_contacts,
 )
-from warehouse.db import fetch_dicts, open_warehouse, transaction
+from warehouse.db import fetch_dicts, open_warehouse, registered, transaction
 from warehouse.sql import read_sql, run_script
 from warehouse.vocabulary import Channel
 
@@ -102,10 +102,9 @@ def upsert_contacts(
     """Create or update contacts inside the caller's transaction (or, with `write=False`, only
     say what that would do). With `listed=False` the people are messaged without becoming
     contacts (migration 0008): a listed contact they match is left as it is."""
-    con.register(
-        "incoming_contacts", pa.Table.from_pylist([vars(p) for p in people], INCOMING_SCHEMA)
-    )
-    try:
+    with registered(
+        con, "incoming_contacts", pa.Table.from_pylist([vars(p) for p in people], INCOMING_SCHEMA)
+    ):
         run_script(con, "plan_contacts.sql")
         report = ImportReport()
         changed = " OR ".join(f"{c} <> old_{c}" for _, c in _CHANGES)  # NULL on either: no
@@ -131,8 +130,6 @@ def upsert_contacts(
             report.contact_ids = [
                 row[0] for row in con.execute(read_sql("contacts_of_last_import.sql")).fetchall()
             ]
-    finally:
-        con.unregister("incoming_contacts")
     return report
 
 

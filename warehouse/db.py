@@ -9,7 +9,7 @@ import random
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
@@ -75,6 +75,22 @@ def _attach(con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> None
     quoted = str(path).replace("'", "''")
     con.execute(f"ATTACH '{quoted}' AS warehouse ({options})")
     con.execute("USE warehouse")
+
+
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, data: object) -> Iterator[None]:
+    """`data` (an Arrow table, a polars or pandas frame) readable in SQL as `name` in the block.
+    A statement that fails inside a transaction leaves it aborted, and DuckDB then refuses the
+    unregistering too: the block's own error is raised, not that refusal (the name goes with
+    the rollback or is replaced by the next registration of it)."""
+    con.register(name, data)
+    try:
+        yield
+    except BaseException:
+        with suppress(duckdb.Error):
+            con.unregister(name)
+        raise
+    con.unregister(name)
 
 
 def fetch_dicts(result: duckdb.DuckDBPyConnection) -> list[dict]:

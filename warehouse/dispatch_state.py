@@ -18,7 +18,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from warehouse.db import transaction
+from warehouse.db import registered, transaction
 from warehouse.parsers import install_macros
 from warehouse.sql import run_script
 from warehouse.templates import PLACEHOLDERS, render
@@ -299,11 +299,8 @@ def _record(
         orjson.dumps({**vars(o), "occurred_at": str(o.occurred_at)}).decode() for o in outcomes
     ]
     install_macros(con)  # the classifier judges refusals and delays
-    con.register("outcomes", pa.table(columns))
-    try:
+    with registered(con, "outcomes", pa.table(columns)):
         run_script(con, "record_outcomes.sql", {"run_id": run_id, "now": now})
-    finally:
-        con.unregister("outcomes")
 
 
 def record_journaled(

@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from warehouse.db import HOLD_SECONDS, WriterHold
+from warehouse.db import HOLD_SECONDS, WriterHold, registered
 from warehouse.folders import find_files, unreadable_entries
 from warehouse.ingest_results import FileResult, IngestSummary, record_files
 from warehouse.links import link_events
@@ -90,11 +90,8 @@ def _located(query: str) -> str:
 
 def _stage(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> None:
     """The parsed batch as the temp table `staged`, which storing reads."""
-    con.register("parsed_batch", parsed)
-    try:
+    with registered(con, "parsed_batch", parsed):
         con.execute("CREATE OR REPLACE TEMP TABLE staged AS SELECT * FROM parsed_batch")
-    finally:
-        con.unregister("parsed_batch")
 
 
 def _bundle_params(bundle: list[FileFacts]) -> dict[str, list[str]]:
@@ -140,16 +137,13 @@ def _quarantine_unrecognised(
     """Keep every record of files no parser recognised; return how many per file."""
     totals: dict[str, int] = {}
     for batch in batches:
-        con.register("records", batch)
-        try:
+        with registered(con, "records", batch):
             params = {"span": LINE_SPAN, **_bundle_params(bundle)}
             con.execute(read_sql("quarantine_unrecognised.sql"), {**params, "at": at})
             counted = con.execute(
                 "SELECT $files[source_line // $span + 1], count(*) FROM records GROUP BY ALL",
                 {"span": LINE_SPAN, "files": params["files"]},
             ).fetchall()
-        finally:
-            con.unregister("records")
         for path, count in counted:
             totals[path] = totals.get(path, 0) + count
     return totals

@@ -7,6 +7,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
+from warehouse.db import registered
 from warehouse.folders import Unreadable
 from warehouse.records import FileFacts
 
@@ -92,11 +93,8 @@ def record_files(
             "quarantined": pa.array([r.quarantined for r in done], pa.int64()),
         }
     )
-    con.register("read_files", files)
-    try:
+    with registered(con, "read_files", files):
         con.execute(
             "INSERT INTO ingested_files BY NAME SELECT *, $at AS ingested_at FROM read_files",
             {"at": ingested_at},
         )
-    finally:
-        con.unregister("read_files")

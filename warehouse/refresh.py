@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from warehouse.db import transaction
+from warehouse.db import registered, transaction
 from warehouse.inbound import inbound_messages
 from warehouse.links import link_events
 from warehouse.settings import WarehouseSettings
@@ -67,11 +67,8 @@ def _frame(con: duckdb.DuckDBPyConnection, query: str, params: dict | None = Non
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     """Insert the frame's rows into `table`, by column name."""
-    con.register("replacement", frame.to_arrow())
-    try:
+    with registered(con, "replacement", frame.to_arrow()):
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM replacement")
-    finally:
-        con.unregister("replacement")
 
 
 def _replace_rows(
@@ -95,15 +92,12 @@ def _take_in_events(
 ) -> None:
     """Temp tables `refresh_events` (what is new) and `dirty_messages` (whose status it moves)."""
     linked = link_events(con)
-    con.register("linked_events", pa.table({"seq": pa.array(linked, pa.int64())}))
-    try:
+    with registered(con, "linked_events", pa.table({"seq": pa.array(linked, pa.int64())})):
         run_script(
             con,
             "refresh_dirty_messages.sql",
             {"since": since, "since_seq": since_seq, "outbound": OUTBOUND_TYPES},
         )
-    finally:
-        con.unregister("linked_events")
 
 
 def _refresh_messages(
@@ -228,8 +222,7 @@ def _refresh_sendouts(
     """Move the recomputed messages between their send-outs' status groups, then recompute the
     figures of those send-outs (and, `with_inbound`, of those with replies)."""
     changed = new_rows.select("sendout_id").unique()
-    con.register("changed_sendouts", changed.to_arrow())
-    try:
+    with registered(con, "changed_sendouts", changed.to_arrow()):
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE dirty_sendouts AS
@@ -239,8 +232,6 @@ def _refresh_sendouts(
             """,
             {"with_inbound": with_inbound},
         )
-    finally:
-        con.unregister("changed_sendouts")
     if full:
         con.execute("DELETE FROM sendout_status_groups")
         groups = status_groups(new_rows.lazy()).collect()

@@ -18,7 +18,7 @@ from warehouse import audit
 from warehouse.addresses import InvalidAddressError, normalise_phone
 from warehouse.contact_rows import ReadContacts, RowNote, read_contacts, typed_people
 from warehouse.contacts import upsert_contacts
-from warehouse.db import fetch_dicts, transaction
+from warehouse.db import fetch_dicts, registered, transaction
 from warehouse.refresh import refresh_figures
 from warehouse.settings import WarehouseSettings
 from warehouse.sql import read_sql
@@ -281,8 +281,7 @@ def _create_messages(
             rows["sms_text"].append(
                 render(draft.sms_text, person) if channel == Channel.SMS else None
             )
-    con.register("new_messages", pa.table(rows))
-    try:
+    with registered(con, "new_messages", pa.table(rows)):
         con.execute(
             """
             INSERT INTO messages (message_id, sendout_id, contact_id, channel, recipient, sms_text)
@@ -291,8 +290,6 @@ def _create_messages(
             """,
             [sendout_id],
         )
-    finally:
-        con.unregister("new_messages")
     return len(rows["message_id"]), without_address
 
 

@@ -15,7 +15,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from warehouse.db import arrow_table
+from warehouse.db import arrow_table, registered
 from warehouse.records import array_reader
 from warehouse.sql import read_sql
 from warehouse.vocabulary import Provider
@@ -104,11 +104,11 @@ def parse_records(
     for statement in parser.setup:
         con.execute(statement)
     # small record batches let DuckDB spread the parsing over every core
-    con.register("records", pa.Table.from_batches(records.to_batches(max_chunksize=8192)))
+    batches = pa.Table.from_batches(records.to_batches(max_chunksize=8192))
     *cheaper, whole = parser.queries
     if records.num_rows > CHEAPER_FIRST_RECORDS:
         cheaper = []
-    try:
+    with registered(con, "records", batches):
         for query in cheaper:
             try:
                 return arrow_table(con, around(query), params)
@@ -116,8 +116,6 @@ def parse_records(
                 if not needs_classifier(error):
                     raise
         return arrow_table(con, around(whole), params)
-    finally:
-        con.unregister("records")
 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
