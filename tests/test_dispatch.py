@@ -81,6 +81,29 @@ def test_an_unsubscribed_recipient_is_skipped_per_scope_and_costs_nothing(
     assert entries == [(1,)]  # dispatch's own skip adds nothing to the list
 
 
+@pytest.mark.parametrize(
+    ("changes", "skipped"),
+    [(["add"], True), (["add", "remove"], False), (["add", "remove", "add"], True)],
+)
+def test_only_the_latest_change_of_an_unsubscribes_entry_counts(db_path, config, changes, skipped):
+    add_people(db_path, 3)
+    with open_warehouse(db_path) as con:
+        for change in changes:
+            if change == "add":
+                unsubscribes.add(con, "email", "p2@example.com", "all", "ana", "asked")
+            else:
+                unsubscribes.remove(con, "email", "p2@example.com", "ana", "changed her mind")
+        unsubscribes.add(con, "sms", "+447911100001", "all", "ana", "texted STOP")  # P1's mobile
+    sendout_id = create_sendout(db_path, communication_type="non_marketing")
+
+    run_dispatch(db_path, sendout_id, config)
+
+    sent = outcomes(db_path, sendout_id)
+    assert sent["p2@example.com"] == ("skipped" if skipped else "sent")
+    assert set(sent.values()) - {"skipped"} == {"sent"}
+    assert list(sent.values()).count("skipped") == skipped  # P1's mobile blocks no email
+
+
 def test_a_cancelled_send_out_never_sends(db_path, config):
     add_people(db_path, 2)
     sendout_id = create_sendout(db_path, scheduled_at=datetime.now(UTC) + timedelta(hours=1))

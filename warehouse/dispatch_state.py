@@ -22,7 +22,7 @@ from warehouse.db import registered, transaction
 from warehouse.parsers import install_macros
 from warehouse.sql import run_script
 from warehouse.templates import PLACEHOLDERS, render
-from warehouse.vocabulary import Channel, EventType, Provider
+from warehouse.vocabulary import Channel, CommunicationType, EventType, Provider
 
 
 def new_run_id() -> str:
@@ -238,6 +238,9 @@ def claim_batch(
             "started": list(started),
         }
         claimed = run_script(con, "claim_messages.sql", params)[-1]
+        blocked_by = _blocking_unsubscribes(con, claimed)
+        for row in claimed:
+            row["blocked_by"] = blocked_by.get((row["channel"], row["recipient"]))
         skipped = [row for row in claimed if row["blocked_by"] is not None]
         _record(
             con,
@@ -255,6 +258,21 @@ def claim_batch(
             now,
         )
     return [_render(row) for row in claimed if row["blocked_by"] is None]
+
+
+def _blocking_unsubscribes(
+    con: duckdb.DuckDBPyConnection, claimed: list[dict]
+) -> dict[tuple[str, str], str]:
+    """(channel, address) -> the reason of the Unsubscribes entry that blocks it, for the
+    claimed messages (all of one send-out)."""
+    if not claimed:
+        return {}
+    params = {
+        "addresses": list({row["recipient"] for row in claimed}),
+        "marketing": claimed[0]["communication_type"] == CommunicationType.MARKETING,
+    }
+    rows = run_script(con, "blocking_unsubscribes.sql", params)[-1]
+    return {(row["channel"], row["address"]): row["reason"] for row in rows}
 
 
 def _render(row: dict) -> Outgoing:

@@ -5,8 +5,7 @@
 -- another run had claimed (that run died in flight: it is in $gone, the runs known dead, or it
 -- went quiet before $stale_before) is flagged as a possible duplicate, unless that run's
 -- journal was read ($journaled_runs) and does not say the message went out ($started).
--- `blocked_by` names the Unsubscribes entry that makes it skipped, for this channel and the
--- send-out's communication type.
+-- Which of them the Unsubscribes list blocks is asked next (blocking_unsubscribes.sql).
 UPDATE messages SET
     claimed_at = $now,
     claimed_by = $run_id,
@@ -34,14 +33,7 @@ SELECT
     messages.sms_text, messages.is_possible_duplicate,
     sendouts.communication_type, sendouts.sender, sendouts.subject, sendouts.html_body,
     sendouts.text_body, sendouts.is_tracked, sendouts.forward_to, sendouts.auto_reply_text,
-    contacts.first_name, contacts.last_name, contacts.email, contacts.mobile,
-    (
-        SELECT min(unsubscribes.reason)
-        FROM unsubscribes
-        WHERE unsubscribes.channel = messages.channel
-          AND unsubscribes.address = messages.recipient
-          AND (unsubscribes.scope = 'all' OR sendouts.communication_type = 'marketing')
-    ) AS blocked_by
+    contacts.first_name, contacts.last_name, contacts.email, contacts.mobile
 FROM messages
 JOIN sendouts USING (sendout_id)
 LEFT JOIN contacts USING (contact_id)
