@@ -10,19 +10,26 @@ at once (flows/journal.py), and the next run stores what the journals hold befor
 """
 
 import itertools
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
+
+import duckdb
 
 from flows.journal import Journal, Journaled, earlier_outcomes, journal_folder
 from flows.senders import Sender, senders_for
 from flows.settings import Settings, settings
 from warehouse import dispatch_state
-from warehouse.db import open_warehouse
+from warehouse.db import is_out_of_memory, open_warehouse
 from warehouse.refresh import refresh_figures
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 WAIT_SECONDS = 1.0  # between looks at what other runs of the send-out still hold
 BATCH_SECONDS = 5.0  # the most sending a batch holds back from the figures at a rate limit
 
@@ -58,9 +65,9 @@ def run_dispatch(
     folder = journal_folder(db)
     journal = None
     try:
-        with open_warehouse(db) as con:
+        with _open(db, config) as con:
             now, lease = datetime.now(UTC), config.dispatch_lease_seconds
-            bounds = dispatch_state.start(con, sendout_id, run_id, now, lease, early, part)
+            bounds = _roomy(con, dispatch_state.start, sendout_id, run_id, now, lease, early, part)
         journal = Journal(folder, sendout_id, run_id)
         for sender in senders.values():
             if hasattr(sender, "on_outcome"):
@@ -92,13 +99,42 @@ def run_dispatch(
         if journal is not None:  # a sender that failed mid-batch: what it sent is in there
             journal.close()
             _store_journaled(db, run_id, earlier_outcomes(folder, sendout_id, run_id), config)
-        with open_warehouse(db) as con:
-            final = dispatch_state.finish(con, sendout_id, run_id, datetime.now(UTC))
+        with _open(db, config) as con:
+            final = _roomy(con, dispatch_state.finish, sendout_id, run_id, datetime.now(UTC))
         if own_senders:
             for sender in senders.values():
                 sender.close()
     stopped = stop.is_set() and not final.finished
     return DispatchResult(sendout_id, run_id, sent, final, stopped, possibly_twice)
+
+
+@contextmanager
+def _open(db: Path, config: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse for one step, DuckDB's memory capped (`dispatch_memory_limit`): every
+    batch appends to a growing `events` table and reads more of the warehouse, and DuckDB keeps
+    what it has read and written in memory up to its limit (80% of the machine's by default),
+    so without the cap a dispatch's peak grew with its send-out (docs/performance.md). What
+    the batch changed is written back to the file (a checkpoint) within the cap too."""
+    with open_warehouse(db, memory_limit=config.dispatch_memory_limit) as con:
+        yield con
+        _roomy(con, lambda con: con.execute("CHECKPOINT"))
+
+
+def _roomy(con: duckdb.DuckDBPyConnection, step: Callable[..., T], *args: object) -> T:
+    """`step(con, *args)`, a transaction, within the cap on DuckDB's memory; if DuckDB cannot
+    do it within the cap (not all of its work can spill to disk: a big warehouse's first
+    refresh, say), it is rolled back and done again without the cap, for this connection."""
+    try:
+        return step(con, *args)
+    except Exception as error:
+        if not is_out_of_memory(error):
+            raise
+        log.warning(
+            "a step of dispatch needed more memory than SENDOUT_DISPATCH_MEMORY_LIMIT; "
+            "done again without the limit"
+        )
+        con.execute("RESET memory_limit")
+        return step(con, *args)
 
 
 def batch_size(config: Settings) -> int:
@@ -129,21 +165,20 @@ def _store_and_claim(
     known.add(journaled)
     batch: list[dispatch_state.Outgoing] = []
     size = batch_size(config)
-    with open_warehouse(db) as con:
+    with _open(db, config) as con:
         now = datetime.now(UTC)
         if outcomes:
-            dispatch_state.record_outcomes(con, run_id, outcomes, now)
+            _roomy(con, dispatch_state.record_outcomes, run_id, outcomes, now)
         if journaled.outcomes:
-            dispatch_state.record_journaled(con, run_id, journaled.outcomes, now)
+            _roomy(con, dispatch_state.record_journaled, run_id, journaled.outcomes, now)
         if not stop.is_set():
             lease = config.dispatch_lease_seconds
-            batch = dispatch_state.claim_batch(
-                con, sendout_id, run_id, size, now, lease, bounds, known.runs, known.started
-            )
+            claim = (sendout_id, run_id, size, now, lease, bounds, known.runs, known.started)
+            batch = _roomy(con, dispatch_state.claim_batch, *claim)
         skipped = len(batch) < size  # (perhaps) some were skipped: they count too
         if outcomes or journaled.outcomes or skipped:
-            refresh_figures(con, config)
-        current = dispatch_state.progress(con, sendout_id)
+            _roomy(con, refresh_figures, config)
+        current = _roomy(con, dispatch_state.progress, sendout_id)
     for path in journaled.files:
         path.unlink(missing_ok=True)
     return batch, current
@@ -152,8 +187,9 @@ def _store_and_claim(
 def _store_journaled(db: Path, run_id: str, journaled: Journaled, config: Settings) -> None:
     """Store the journaled outcomes of messages that have none yet, then drop the journals."""
     if journaled.outcomes:
-        with open_warehouse(db) as con:
-            dispatch_state.record_journaled(con, run_id, journaled.outcomes, datetime.now(UTC))
-            refresh_figures(con, config)
+        with _open(db, config) as con:
+            now = datetime.now(UTC)
+            _roomy(con, dispatch_state.record_journaled, run_id, journaled.outcomes, now)
+            _roomy(con, refresh_figures, config)
     for path in journaled.files:
         path.unlink(missing_ok=True)

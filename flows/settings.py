@@ -2,6 +2,7 @@
 there: the warehouse's (warehouse/settings.py) and those of dispatch, the senders, the webhook
 service, bounce mail and tracking, which only flows use."""
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -24,6 +25,9 @@ class Settings(WarehouseSettings):
     email_from: str = "Sendout <sendout@example.org>"
     batch_size: int = 2000  # at most; rate limits make batches smaller (flows/dispatch.py)
     dispatch_lease_seconds: float = 30.0
+    # what DuckDB may keep in memory while dispatching (it reads the rest again from the file):
+    # with it a dispatch's peak memory stays flat whatever the number of recipients
+    dispatch_memory_limit: str = "32MB"
     sandbox_seed: int = 7
     # SMTP relay (Postfix, SES, SendGrid, Mailgun or Postmark SMTP endpoints)
     smtp_host: str = "127.0.0.1"
@@ -73,6 +77,13 @@ class Settings(WarehouseSettings):
     tracking_base_url: str | None = None  # public URL of the webhook service, for links
     tracking_secret: SecretStr | None = None  # else one is made once under data/
     scanner_click_seconds: float = 10.0  # a click sooner after sending is a link scanner's
+
+    @field_validator("dispatch_memory_limit")
+    @classmethod
+    def _an_amount_of_memory(cls, value: str) -> str:
+        if not re.fullmatch(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)\s*", value, re.IGNORECASE):
+            raise ValueError(f"{value!r} is not an amount of memory (64MB, 1GB)")
+        return value.strip()
 
     @field_validator("bounce_address")
     @classmethod

@@ -16,7 +16,7 @@ from flows.dispatch import batch_size, run_dispatch
 from flows.senders.sandbox import release_due
 from flows.settings import Settings
 from tests.warehouse_builders import add_people, create_sendout, run_refresh
-from warehouse import sendouts, unsubscribes
+from warehouse import reports, sendouts, unsubscribes
 from warehouse.db import open_warehouse
 from warehouse.dispatch_state import DispatchError
 from warehouse.ingest import ingest_paths
@@ -210,3 +210,30 @@ def test_a_rate_limited_batch_holds_a_few_seconds_of_sending_so_the_figures_move
     assert batch_size(Settings(batch_size=2000, email_rate=14)) == 70  # SES's usual 14/s
     assert batch_size(Settings(batch_size=2000, email_rate=14, sms_rate=1)) == 5
     assert batch_size(Settings(batch_size=2000, sms_rate=0.1)) == 1
+
+
+@pytest.mark.parametrize("limit", ["lots", "64", "-1MB", "64MB; DROP TABLE messages"])
+def test_a_memory_limit_that_is_not_an_amount_of_memory_is_refused(limit):
+    with pytest.raises(ValueError, match="is not an amount of memory"):
+        Settings(dispatch_memory_limit=limit)
+
+
+@pytest.mark.parametrize("limit", ["64MB", "16MB"])
+def test_a_dispatch_whose_duckdb_memory_is_capped_still_sends_everyone(
+    db_path, config, limit, caplog
+):
+    """Within the cap DuckDB lets go of what it read and reads it again when needed; a step
+    it cannot do within it (16 MB is less than the parsers' macros take) is done without it."""
+    add_people(db_path, 300)
+    sendout_id = create_sendout(db_path, channels=("email", "sms"))
+    capped = Settings(
+        landing=config.landing, batch_size=100, sandbox_seed=11, dispatch_memory_limit=limit
+    )
+
+    result = run_dispatch(db_path, sendout_id, capped)
+
+    assert (result.sent, result.progress.done, result.progress.planned) == (600, 600, 600)
+    with open_warehouse(db_path) as con:  # and the figures count them all
+        assert sum(row["done"] for row in reports.sendout_report(con, sendout_id)) == 600
+    lifted = "needed more memory than SENDOUT_DISPATCH_MEMORY_LIMIT" in caplog.text
+    assert lifted == (limit == "16MB")

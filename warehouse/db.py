@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -38,18 +38,40 @@ def _is_lock_conflict(error: duckdb.Error) -> bool:
     return "lock" in str(error).lower()
 
 
+def is_out_of_memory(error: BaseException) -> bool:
+    """DuckDB ran out of the memory it may use (its `memory_limit`), whether it said so itself
+    or through the Arrow reader of a result (an `OSError` then)."""
+    return isinstance(error, duckdb.OutOfMemoryException) or (
+        isinstance(error, OSError) and "Out of Memory Error" in str(error)
+    )
+
+
 @contextmanager
 def connect(
-    path: Path | str, *, read_only: bool = False, lock_timeout: float = 30.0
+    path: Path | str,
+    *,
+    read_only: bool = False,
+    lock_timeout: float = 30.0,
+    memory_limit: str | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse for one unit of work, waiting out other processes' locks."""
+    """Open the warehouse for one unit of work, waiting out other processes' locks.
+
+    `memory_limit` (DuckDB's words: "64MB") caps what DuckDB keeps in memory for this work: the
+    blocks it has read stay cached until the limit, and the work spills beyond it into
+    `<warehouse>.tmp`. A long writer that touches more and more of a growing warehouse (a
+    dispatch) stays flat with it; without it DuckDB keeps up to 80% of the machine's memory.
+    """
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
+    config = {}
+    if memory_limit is not None:
+        config = {"memory_limit": memory_limit, "temp_directory": f"{path}.tmp"}
     deadline = time.monotonic() + lock_timeout
     delay = 0.01
     while True:
-        con = duckdb.connect()  # in memory; the warehouse is attached to it and made the default
+        # in memory; the warehouse is attached to it and made the default
+        con = duckdb.connect(config=config)
         try:
             _attach(con, path, read_only)
             break
@@ -158,8 +180,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 @contextmanager
-def open_warehouse(path: Path | str, **kwargs: float) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-write connection to an up-to-date warehouse, created on first use."""
+def open_warehouse(path: Path | str, **kwargs: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection to an up-to-date warehouse, created on first use (`connect`'s
+    keyword arguments)."""
     with connect(path, **kwargs) as con:
         migrate(con)
         yield con

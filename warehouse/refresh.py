@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from warehouse.db import registered, transaction
+from warehouse.db import is_out_of_memory, registered, transaction
 from warehouse.inbound import inbound_messages
 from warehouse.links import link_events
 from warehouse.settings import WarehouseSettings
@@ -269,10 +269,14 @@ def refresh_figures(
 ) -> RefreshSummary | None:
     """Refresh right after storing something (a send-out's messages, dispatch's outcomes), so
     it counts in every figure at once. What was stored is committed already: if this refresh
-    fails, it is logged and the next refresh (the ingester's, within seconds) takes it in."""
+    fails, it is logged and the next refresh (the ingester's, within seconds) takes it in, unless
+    DuckDB ran out of memory: that is raised, for a caller that capped DuckDB's memory to lift
+    the cap and try again."""
     try:
         return refresh(con, config=config)
-    except Exception:  # what was stored stands; never lose it to a failing refresh
+    except Exception as error:  # what was stored stands; never lose it to a failing refresh
+        if is_out_of_memory(error):
+            raise
         log.exception("refresh after a write failed; the next refresh catches up")
         return None
 
