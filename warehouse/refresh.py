@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 
 from warehouse.db import is_out_of_memory, registered, transaction
 from warehouse.inbound import inbound_messages
@@ -92,7 +91,7 @@ def _take_in_events(
 ) -> None:
     """Temp tables `refresh_events` (what is new) and `dirty_messages` (whose status it moves)."""
     linked = link_events(con)
-    with registered(con, "linked_events", pa.table({"seq": pa.array(linked, pa.int64())})):
+    with registered(con, "linked_events", pl.DataFrame({"seq": linked}, schema={"seq": pl.Int64})):
         run_script(
             con,
             "refresh_dirty_messages.sql",
