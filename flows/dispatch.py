@@ -1,10 +1,13 @@
 """Dispatch a send-out: claim a batch, send it, record the outcomes, until every message has one.
 
-Each step is a short transaction on a short connection (DESIGN §9). After each batch's outcomes
-are stored, a refresh makes them count in every figure (DESIGN §5, one truth); it runs in a
-transaction of its own, so the outcomes are durable even if it fails. A graceful stop (SIGTERM,
-Ctrl-C) sets `stop`: the batch in flight is finished and recorded, then the loop ends, so nothing
-is sent twice; running again resumes with what is left. A kill (kill -9, a power cut) loses
+Each step is a short transaction on a short connection (DESIGN §9). While a batch goes out (in a
+thread of its own), the outcomes of the batch before it are stored and the next batch is
+claimed, so the wire waits for the warehouse only at the first claim and the last store. After
+each batch's outcomes are stored, a refresh makes them count in every figure (DESIGN §5, one
+truth); it runs in a transaction of its own, so the outcomes are durable even if it fails. A
+graceful stop (SIGTERM, Ctrl-C) sets `stop`: the batch in flight is finished and recorded, a
+batch claimed but not sent is given back, then the loop ends, so nothing is sent twice; running
+again resumes with what is left. A kill (kill -9, a power cut) loses
 no outcome the senders had more than a few milliseconds before: each goes to the run's journal
 at once (flows/journal.py), and the next run stores what the journals hold before it claims.
 """
@@ -13,6 +16,7 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,6 +68,7 @@ def run_dispatch(
     sent = possibly_twice = 0
     folder = journal_folder(db)
     journal = None
+    unsent: list[str] = []  # claimed, never handed to a sender (a stop came)
     try:
         with _open(db, config) as con:
             now, lease = datetime.now(UTC), config.dispatch_lease_seconds
@@ -72,35 +77,43 @@ def run_dispatch(
         for sender in senders.values():
             if hasattr(sender, "on_outcome"):
                 sender.on_outcome, sender.on_start = journal.write, journal.started
-        outcomes: list[dispatch_state.Outcome] = []
+        outcomes: list[dispatch_state.Outcome] = []  # sent, stored at the next claim
+        sending: Future | None = None  # the batch going out while the next is claimed
         known = Journaled()  # what dead runs' journals said, for the claims that follow
         done = -1
-        while True:
-            # one short connection a batch: store the last batch's outcomes, claim the next
-            batch, current = _store_and_claim(
-                db, sendout_id, run_id, outcomes, config, stop, bounds if part else None, known
-            )
-            if outcomes:
-                journal.empty()
-                sent += len(outcomes)
-                if on_batch:
-                    on_batch(current)
-            outcomes = []
-            if stop.is_set() or (not batch and current.finished):
-                break
-            if not batch and current.done == done:  # other live runs hold what is left
-                stop.wait(WAIT_SECONDS)  # until they finish it, or die and leave it to us
-            done = current.done
-            possibly_twice += sum(m.is_possible_duplicate for m in batch)
-            key = lambda message: message.channel  # noqa: E731
-            for channel, messages in itertools.groupby(sorted(batch, key=key), key):
-                outcomes += senders[channel].send(list(messages))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch-send") as wire:
+            while True:
+                # one short connection a batch: store the last batch's outcomes, claim the next
+                batch, current = _store_and_claim(
+                    db, sendout_id, run_id, outcomes, config, stop, bounds if part else None, known
+                )
+                unsent += [message.message_id for message in batch]
+                if outcomes:
+                    journal.forget_stored()
+                    sent += len(outcomes)
+                    if on_batch:
+                        on_batch(current)
+                outcomes = sending.result() if sending else []
+                sending = None
+                if batch and not stop.is_set():
+                    possibly_twice += sum(m.is_possible_duplicate for m in batch)
+                    journal.next_batch()
+                    sending = wire.submit(_send, senders, batch)
+                    unsent = []
+                elif outcomes:
+                    continue  # stored at the next turn; then the run may end
+                elif stop.is_set() or current.finished:
+                    break
+                elif current.done == done:  # other live runs hold what is left
+                    stop.wait(WAIT_SECONDS)  # until they finish it, or die and leave it to us
+                done = current.done
     finally:
         if journal is not None:  # a sender that failed mid-batch: what it sent is in there
             journal.close()
             _store_journaled(db, run_id, earlier_outcomes(folder, sendout_id, run_id), config)
         with _open(db, config) as con:
-            final = _roomy(con, dispatch_state.finish, sendout_id, run_id, datetime.now(UTC))
+            now = datetime.now(UTC)
+            final = _roomy(con, dispatch_state.finish, sendout_id, run_id, now, unsent)
         if own_senders:
             for sender in senders.values():
                 sender.close()
@@ -145,6 +158,15 @@ def batch_size(config: Settings) -> int:
     if not rates:
         return config.batch_size
     return max(1, min(config.batch_size, int(min(rates) * BATCH_SECONDS)))
+
+
+def _send(senders: dict[str, Sender], batch: list[dispatch_state.Outgoing]) -> list:
+    """Send a batch, channel by channel; its outcomes."""
+    outcomes = []
+    key = lambda message: message.channel  # noqa: E731
+    for channel, messages in itertools.groupby(sorted(batch, key=key), key):
+        outcomes += senders[channel].send(list(messages))
+    return outcomes
 
 
 def _store_and_claim(

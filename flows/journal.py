@@ -8,8 +8,10 @@ starts replays what the journals of earlier runs of the same send-out hold for m
 without an outcome, so a crash sends again only what was in flight in the last milliseconds.
 Each message is also noted as it goes out: those noted without an outcome are the only ones a
 crash can have sent twice, and the only ones flagged so.
-A journal is emptied each time its batch is stored; when its run ends, what it still holds
-(a sender failed mid-batch) is stored and the file removed.
+Each batch is journaled in a file of its own (a segment), removed once the batch is stored:
+the next batch goes out while the last one is stored, so a journal holds at most two batches.
+When a run ends, what its journal still holds (a sender failed mid-batch) is stored and the
+files removed.
 """
 
 import os
@@ -17,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -36,9 +39,13 @@ class Journal:
 
     def __init__(self, folder: Path, sendout_id: str, run_id: str):
         folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"{sendout_id}.{run_id.replace(':', '_')}.ndjson"
+        self.stem = folder / f"{sendout_id}.{run_id.replace(':', '_')}"
+        self.segment = 0
+        self.path = self.stem.with_name(f"{self.stem.name}.0.ndjson")
         self.handle = self.path.open("ab")
-        self.lock = threading.Lock()
+        self.done: list[tuple[Path, BinaryIO]] = []  # segments of batches sent, not yet stored
+        self.lock = threading.Lock()  # over the current file: writers and the flusher
+        self.sync_lock = threading.Lock()  # a file is not closed while it is being synced
         self.dirty = False
         self.closed = threading.Event()
         self.flusher = threading.Thread(target=self._flush_often, daemon=True)
@@ -64,29 +71,42 @@ class Journal:
             self._sync()
 
     def _sync(self) -> None:
-        with self.lock:
-            if not self.dirty:
-                return
-            self.dirty = False
-            descriptor = self.handle.fileno()
-        # outside the lock: senders keep appending while the disk catches up (holding it here
-        # made every write wait out an fsync, 80 µs a message)
-        os.fsync(descriptor)
+        with self.sync_lock:
+            with self.lock:
+                if not self.dirty:
+                    return
+                self.dirty = False
+                descriptor = self.handle.fileno()
+            # outside the lock: senders keep appending while the disk catches up (holding it
+            # here made every write wait out an fsync, 80 µs a message)
+            os.fsync(descriptor)
 
-    def empty(self) -> None:
-        """Forget what is written: its outcomes are stored in the warehouse now."""
+    def next_batch(self) -> None:
+        """Journal from now on in a new segment (call it between batches): what the last
+        batch's segment holds is durable, and goes once that batch is stored."""
+        self._sync()
         with self.lock:
-            self.handle.truncate(0)
-            self.handle.seek(0)
-            os.fsync(self.handle.fileno())
-            self.dirty = False
+            self.done.append((self.path, self.handle))
+            self.segment += 1
+            self.path = self.stem.with_name(f"{self.stem.name}.{self.segment}.ndjson")
+            self.handle = self.path.open("ab")
+
+    def forget_stored(self) -> None:
+        """Remove the segments of the batches before the current one: they are stored in the
+        warehouse now."""
+        with self.sync_lock, self.lock:
+            done, self.done = self.done, []
+        for path, handle in done:
+            handle.close()
+            path.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Stop writing: what it holds is durable, for `earlier_outcomes` to store."""
         self.closed.set()
         self.flusher.join()
         self._sync()
-        self.handle.close()
+        for _, handle in [*self.done, (self.path, self.handle)]:
+            handle.close()
 
 
 @dataclass
@@ -138,6 +158,8 @@ def earlier_outcomes(folder: Path, sendout_id: str, own_run: str | None = None) 
 
 
 def _run_of(path: Path, sendout_id: str) -> str:
-    """The run id a journal's name was made from (`host:pid:random`, colons made "_")."""
-    parts = path.name[len(sendout_id) + 1 : -len(".ndjson")].rsplit("_", 2)
+    """The run id a journal's name was made from (`<send-out>.host_pid_random.<segment>`,
+    the run's colons made "_")."""
+    run = path.name[len(sendout_id) + 1 : -len(".ndjson")].rpartition(".")[0]
+    parts = run.rsplit("_", 2)
     return ":".join(parts) if len(parts) == 3 else ""

@@ -89,15 +89,18 @@ def test_the_three_readers_agree_at_every_moment_of_a_dispatch(db_path, tmp_path
     sendout_id = create_sendout(db_path)
     config = Settings(landing=tmp_path / "landing", batch_size=20, sandbox_seed=3)
     sender = GatedSender(config)
+    stored = threading.Semaphore(0)  # released each time a batch's outcomes are stored
     dispatch = threading.Thread(
         target=run_dispatch,
         args=(db_path, sendout_id, config),
-        kwargs={"senders": {"email": sender}},
+        kwargs={"senders": {"email": sender}, "on_batch": lambda _: stored.release()},
     )
     dispatch.start()
     samples = []
-    while sender.waiting.wait(timeout=30):  # the dispatcher is between two batches
+    while sender.waiting.wait(timeout=30):  # a batch is about to go out
         sender.waiting.clear()
+        if samples:  # the one before it is stored as it goes (and is what the readers see)
+            assert stored.acquire(timeout=30)
         samples.append(the_three_readers(db_path, config.landing, sendout_id))
         sender.go.set()
         if samples[-1][1]["done"] == 40:

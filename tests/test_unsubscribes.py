@@ -234,10 +234,14 @@ def test_scope_decides_which_send_outs_skip_an_address(db_path, scope, communica
     with open_warehouse(db_path) as con:
         unsubscribes.add(con, "email", ADA, scope, "ana", "asked by phone")
         reason = unsubscribes.skip_reason(con, "email", ADA, communication_type)
+        batch = unsubscribes.skip_reasons(con, [ADA, "someone@example.org"], communication_type)
 
     assert (reason is not None) == skipped
     if skipped:
         assert (reason.reason, reason.scope, reason.added_by) == ("manual", scope, "ana")
+        assert batch == {("email", ADA): "manual"}  # as dispatch asks, for a batch at once
+    else:
+        assert batch == {}
 
 
 def test_an_email_entry_never_blocks_sms(db_path):

@@ -35,7 +35,10 @@ class WarehouseLockedError(RuntimeError):
 
 
 def _is_lock_conflict(error: duckdb.Error) -> bool:
-    return "lock" in str(error).lower()
+    """Another process holds the file, or another connection of this process (DuckDB says
+    "Unique file handle conflict" then): both are waited out."""
+    message = str(error).lower()
+    return "lock" in message or "file handle conflict" in message
 
 
 def is_out_of_memory(error: BaseException) -> bool:

@@ -18,6 +18,7 @@ import duckdb
 import orjson
 import polars as pl
 
+from warehouse import unsubscribes
 from warehouse.db import registered, transaction
 from warehouse.parsers import install_macros
 from warehouse.sql import run_script
@@ -246,7 +247,8 @@ def claim_batch(
             "started": list(started),
         }
         claimed = run_script(con, "claim_messages.sql", params)[-1]
-        blocked_by = _blocking_unsubscribes(con, claimed)
+        kind = claimed[0]["communication_type"] if claimed else CommunicationType.MARKETING
+        blocked_by = unsubscribes.skip_reasons(con, {row["recipient"] for row in claimed}, kind)
         for row in claimed:
             row["blocked_by"] = blocked_by.get((row["channel"], row["recipient"]))
         skipped = [row for row in claimed if row["blocked_by"] is not None]
@@ -266,21 +268,6 @@ def claim_batch(
             now,
         )
     return [_render(row) for row in claimed if row["blocked_by"] is None]
-
-
-def _blocking_unsubscribes(
-    con: duckdb.DuckDBPyConnection, claimed: list[dict]
-) -> dict[tuple[str, str], str]:
-    """(channel, address) -> the reason of the Unsubscribes entry that blocks it, for the
-    claimed messages (all of one send-out)."""
-    if not claimed:
-        return {}
-    params = {
-        "addresses": list({row["recipient"] for row in claimed}),
-        "marketing": claimed[0]["communication_type"] == CommunicationType.MARKETING,
-    }
-    rows = run_script(con, "blocking_unsubscribes.sql", params)[-1]
-    return {(row["channel"], row["address"]): row["reason"] for row in rows}
 
 
 def _render(row: dict) -> Outgoing:
@@ -355,10 +342,26 @@ def progress(con: duckdb.DuckDBPyConnection, sendout_id: str) -> Progress:
     return Progress(done, planned)
 
 
-def finish(con: duckdb.DuckDBPyConnection, sendout_id: str, run_id: str, now: datetime) -> Progress:
-    """Give the lease back (if this run held it); mark the send-out finished when every message
-    has an outcome, whichever of its runs sees it first."""
+def finish(
+    con: duckdb.DuckDBPyConnection,
+    sendout_id: str,
+    run_id: str,
+    now: datetime,
+    unsent: Collection[str] = (),
+) -> Progress:
+    """Give the lease back (if this run held it) and the claims of messages the run never
+    handed to a sender (`unsent`: claimed as it was stopped), so that no later run takes them
+    for maybe sent; mark the send-out finished when every message has an outcome, whichever of
+    its runs sees it first."""
     with transaction(con):
+        if unsent:
+            con.execute(
+                """
+                UPDATE messages SET claimed_by = NULL, claimed_at = NULL, attempts = attempts - 1
+                WHERE claimed_by = ? AND outcome IS NULL AND message_id IN (SELECT unnest(?))
+                """,
+                [run_id, list(unsent)],
+            )
         state = progress(con, sendout_id)
         con.execute(
             """

@@ -3,6 +3,7 @@ dispatch and the dashboard ask: would this address be skipped, and why?"""
 
 import csv
 import io
+from collections.abc import Collection
 from dataclasses import dataclass, fields
 from datetime import datetime
 
@@ -108,6 +109,21 @@ def skip_reason(
         if entry.channel == str(channel) and entry.scope in scopes:
             return entry
     return None
+
+
+def skip_reasons(
+    con: duckdb.DuckDBPyConnection,
+    addresses: Collection[str],
+    communication_type: CommunicationType | str,
+) -> dict[tuple[str, str], str]:
+    """`skip_reason` for many addresses at once (a claimed batch), in one query that reads
+    only their entries: (channel, address) -> the reason of the entry that skips it."""
+    if not addresses:
+        return {}
+    marketing = CommunicationType(communication_type) == CommunicationType.MARKETING
+    params = {"addresses": list(addresses), "marketing": marketing}
+    rows = run_script(con, "blocking_unsubscribes.sql", params)[-1]
+    return {(row["channel"], row["address"]): row["reason"] for row in rows}
 
 
 def add(
