@@ -88,8 +88,8 @@ def run_dispatch(
                     db, sendout_id, run_id, outcomes, config, stop, bounds if part else None, known
                 )
                 unsent += [message.message_id for message in batch]
-                if outcomes:
-                    journal.forget_stored()
+                if outcomes:  # stored: their journal goes (all of it, if none is going out)
+                    journal.forget_stored(current=sending is None)
                     sent += len(outcomes)
                     if on_batch:
                         on_batch(current)

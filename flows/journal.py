@@ -91,9 +91,11 @@ class Journal:
             self.path = self.stem.with_name(f"{self.stem.name}.{self.segment}.ndjson")
             self.handle = self.path.open("ab")
 
-    def forget_stored(self) -> None:
-        """Remove the segments of the batches before the current one: they are stored in the
-        warehouse now."""
+    def forget_stored(self, current: bool = False) -> None:
+        """Remove the segments of the batches before the current one, and with `current` the
+        current one's too (none is going out): they are stored in the warehouse now."""
+        if current:
+            self.next_batch()
         with self.sync_lock, self.lock:
             done, self.done = self.done, []
         for path, handle in done:
