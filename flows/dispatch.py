@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +69,8 @@ def run_dispatch(
     folder = journal_folder(db)
     journal = None
     unsent: list[str] = []  # claimed, never handed to a sender (a stop came)
+    outcomes: list[dispatch_state.Outcome] = []  # sent, stored at the next claim
+    sending: Future | None = None  # the batch going out while the next is claimed
     try:
         with _open(db, config) as con:
             now, lease = datetime.now(UTC), config.dispatch_lease_seconds
@@ -77,8 +79,6 @@ def run_dispatch(
         for sender in senders.values():
             if hasattr(sender, "on_outcome"):
                 sender.on_outcome, sender.on_start = journal.write, journal.started
-        outcomes: list[dispatch_state.Outcome] = []  # sent, stored at the next claim
-        sending: Future | None = None  # the batch going out while the next is claimed
         known = Journaled()  # what dead runs' journals said, for the claims that follow
         done = -1
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch-send") as wire:
@@ -110,7 +110,11 @@ def run_dispatch(
     finally:
         if journal is not None:  # a sender that failed mid-batch: what it sent is in there
             journal.close()
-            _store_journaled(db, run_id, earlier_outcomes(folder, sendout_id, run_id), config)
+            left = earlier_outcomes(folder, sendout_id, run_id)
+            # and what the senders answered that a failed store did not keep (a sender without
+            # a journal, the sandbox's, has it nowhere else)
+            left.outcomes += outcomes + _answered(sending)
+            _store_journaled(db, run_id, left, config)
         with _open(db, config) as con:
             now = datetime.now(UTC)
             final = _roomy(con, dispatch_state.finish, sendout_id, run_id, now, unsent)
@@ -127,10 +131,20 @@ def _open(db: Path, config: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     batch appends to a growing `events` table and reads more of the warehouse, and DuckDB keeps
     what it has read and written in memory up to its limit (80% of the machine's by default),
     so without the cap a dispatch's peak grew with its send-out (docs/performance.md). What
-    the batch changed is written back to the file (a checkpoint) within the cap too."""
+    the batch changed is written back to the file (a checkpoint) within the cap too; a
+    checkpoint that cannot be done within it leaves DuckDB's copy of the warehouse unusable (its
+    write-ahead log is whole), so it is done again on a connection without the cap."""
     with open_warehouse(db, memory_limit=config.dispatch_memory_limit) as con:
         yield con
-        _roomy(con, lambda con: con.execute("CHECKPOINT"))
+        try:
+            con.execute("CHECKPOINT")
+            return
+        except duckdb.Error as error:
+            if not is_out_of_memory(error):
+                raise
+            log.warning("dispatch's checkpoint needed more memory than its limit; done without")
+    with open_warehouse(db) as con:
+        con.execute("CHECKPOINT")
 
 
 def _roomy(con: duckdb.DuckDBPyConnection, step: Callable[..., T], *args: object) -> T:
@@ -146,8 +160,16 @@ def _roomy(con: duckdb.DuckDBPyConnection, step: Callable[..., T], *args: object
             "a step of dispatch needed more memory than SENDOUT_DISPATCH_MEMORY_LIMIT; "
             "done again without the limit"
         )
+        with suppress(duckdb.Error):  # a failed COMMIT leaves its transaction open
+            con.execute("ROLLBACK")
         con.execute("RESET memory_limit")
         return step(con, *args)
+
+
+def _refresh(con: duckdb.DuckDBPyConnection, config: Settings) -> None:
+    """The figures after a store (`refresh_figures`), DuckDB running out of memory raised for
+    `_roomy` to do it again without the cap."""
+    refresh_figures(con, config, raise_out_of_memory=True)
 
 
 def batch_size(config: Settings) -> int:
@@ -158,6 +180,13 @@ def batch_size(config: Settings) -> int:
     if not rates:
         return config.batch_size
     return max(1, min(config.batch_size, int(min(rates) * BATCH_SECONDS)))
+
+
+def _answered(sending: Future | None) -> list[dispatch_state.Outcome]:
+    """The outcomes of a batch that went out, if it went out whole."""
+    if sending is None or not sending.done() or sending.exception() is not None:
+        return []
+    return sending.result()
 
 
 def _send(senders: dict[str, Sender], batch: list[dispatch_state.Outgoing]) -> list:
@@ -199,7 +228,7 @@ def _store_and_claim(
             batch = _roomy(con, dispatch_state.claim_batch, *claim)
         skipped = len(batch) < size  # (perhaps) some were skipped: they count too
         if outcomes or journaled.outcomes or skipped:
-            _roomy(con, refresh_figures, config)
+            _roomy(con, _refresh, config)
         current = _roomy(con, dispatch_state.progress, sendout_id)
     for path in journaled.files:
         path.unlink(missing_ok=True)
@@ -212,6 +241,6 @@ def _store_journaled(db: Path, run_id: str, journaled: Journaled, config: Settin
         with _open(db, config) as con:
             now = datetime.now(UTC)
             _roomy(con, dispatch_state.record_journaled, run_id, journaled.outcomes, now)
-            _roomy(con, refresh_figures, config)
+            _roomy(con, _refresh, config)
     for path in journaled.files:
         path.unlink(missing_ok=True)

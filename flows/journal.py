@@ -160,8 +160,11 @@ def earlier_outcomes(folder: Path, sendout_id: str, own_run: str | None = None) 
 
 
 def _run_of(path: Path, sendout_id: str) -> str:
-    """The run id a journal's name was made from (`<send-out>.host_pid_random.<segment>`,
-    the run's colons made "_")."""
-    run = path.name[len(sendout_id) + 1 : -len(".ndjson")].rpartition(".")[0]
+    """The run id a journal's name was made from (`<send-out>.host_pid_random.<segment>`, the
+    run's colons made "_"; journals written before segments have no `.<segment>`)."""
+    name = path.name[len(sendout_id) + 1 : -len(".ndjson")]
+    run, dot, segment = name.rpartition(".")
+    if not (dot and segment.isdigit()):
+        run = name
     parts = run.rsplit("_", 2)
     return ":".join(parts) if len(parts) == 3 else ""

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -35,17 +35,22 @@ class WarehouseLockedError(RuntimeError):
 
 
 def _is_lock_conflict(error: duckdb.Error) -> bool:
-    """Another process holds the file, or another connection of this process (DuckDB says
-    "Unique file handle conflict" then): both are waited out."""
+    """Another process holds the file ("Could not set lock on file ... Conflicting lock is
+    held"), or another connection of this process ("Unique file handle conflict"): both are
+    waited out. (Not any message with "lock" in it: "could not allocate block" is memory.)"""
     message = str(error).lower()
-    return "lock" in message or "file handle conflict" in message
+    return "could not set lock" in message or "file handle conflict" in message
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    """DuckDB ran out of the memory it may use (its `memory_limit`), whether it said so itself
-    or through the Arrow reader of a result (an `OSError` then)."""
-    return isinstance(error, duckdb.OutOfMemoryException) or (
-        isinstance(error, OSError) and "Out of Memory Error" in str(error)
+    """DuckDB ran out of the memory it may use (its `memory_limit`), whether it said so itself,
+    through the Arrow reader of a result (an `OSError` then), or as why a checkpoint failed (an
+    `IOException`: "Checkpoint failed ... could not allocate block")."""
+    if isinstance(error, duckdb.OutOfMemoryException):
+        return True
+    message = str(error)
+    return isinstance(error, OSError | duckdb.Error) and (
+        "Out of Memory Error" in message or "could not allocate block" in message
     )
 
 
@@ -55,26 +60,15 @@ def connect(
     *,
     read_only: bool = False,
     lock_timeout: float = 30.0,
-    memory_limit: str | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse for one unit of work, waiting out other processes' locks.
-
-    `memory_limit` (DuckDB's words: "64MB") caps what DuckDB keeps in memory for this work: the
-    blocks it has read stay cached until the limit, and the work spills beyond it into
-    `<warehouse>.tmp`. A long writer that touches more and more of a growing warehouse (a
-    dispatch) stays flat with it; without it DuckDB keeps up to 80% of the machine's memory.
-    """
+    """Open the warehouse for one unit of work, waiting out other processes' locks."""
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    config = {}
-    if memory_limit is not None:
-        config = {"memory_limit": memory_limit, "temp_directory": f"{path}.tmp"}
     deadline = time.monotonic() + lock_timeout
     delay = 0.01
     while True:
-        # in memory; the warehouse is attached to it and made the default
-        con = duckdb.connect(config=config)
+        con = duckdb.connect()  # in memory; the warehouse is attached to it and made the default
         try:
             _attach(con, path, read_only)
             break
@@ -183,11 +177,22 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 @contextmanager
-def open_warehouse(path: Path | str, **kwargs: Any) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-write connection to an up-to-date warehouse, created on first use (`connect`'s
-    keyword arguments)."""
-    with connect(path, **kwargs) as con:
+def open_warehouse(
+    path: Path | str, lock_timeout: float = 30.0, memory_limit: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection to an up-to-date warehouse, created on first use.
+
+    `memory_limit` (DuckDB's words: "64MB") caps what DuckDB keeps in memory for the work that
+    follows (not for opening the file and migrating it): the blocks it has read stay cached up
+    to the limit, and work that can spill goes beyond it into `<warehouse>.tmp`. A long writer
+    that touches more and more of a growing warehouse (a dispatch) stays flat with it; without
+    it DuckDB keeps up to 80% of the machine's memory.
+    """
+    with connect(path, lock_timeout=lock_timeout) as con:
         migrate(con)
+        if memory_limit is not None:
+            con.execute("SET temp_directory = ?", [f"{path}.tmp"])
+            con.execute("SET memory_limit = ?", [memory_limit])
         yield con
 
 

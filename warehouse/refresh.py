@@ -264,17 +264,19 @@ def refresh(
 
 
 def refresh_figures(
-    con: duckdb.DuckDBPyConnection, config: WarehouseSettings | None = None
+    con: duckdb.DuckDBPyConnection,
+    config: WarehouseSettings | None = None,
+    raise_out_of_memory: bool = False,
 ) -> RefreshSummary | None:
     """Refresh right after storing something (a send-out's messages, dispatch's outcomes), so
     it counts in every figure at once. What was stored is committed already: if this refresh
-    fails, it is logged and the next refresh (the ingester's, within seconds) takes it in, unless
-    DuckDB ran out of memory: that is raised, for a caller that capped DuckDB's memory to lift
-    the cap and try again."""
+    fails, it is logged and the next refresh (the ingester's, within seconds) takes it in. With
+    `raise_out_of_memory`, DuckDB running out of memory is raised instead, for a caller that
+    capped DuckDB's memory to lift the cap and try again."""
     try:
         return refresh(con, config=config)
     except Exception as error:  # what was stored stands; never lose it to a failing refresh
-        if is_out_of_memory(error):
+        if raise_out_of_memory and is_out_of_memory(error):
             raise
         log.exception("refresh after a write failed; the next refresh catches up")
         return None

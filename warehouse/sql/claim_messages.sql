@@ -6,6 +6,13 @@
 -- went quiet before $stale_before) is flagged as a possible duplicate, unless that run's
 -- journal was read ($journaled_runs) and does not say the message went out ($started).
 -- Which of them the Unsubscribes list blocks is asked next (blocking_unsubscribes.sql).
+
+-- First the run's claims still going out are renewed (the batch claimed last is sent while this
+-- one is claimed), so that no other run takes them for stale; to a microsecond before $now,
+-- which marks the rows of this claim.
+UPDATE messages SET claimed_at = $now - INTERVAL 1 MICROSECOND
+WHERE sendout_id = $sendout_id AND claimed_by = $run_id AND outcome IS NULL;
+
 UPDATE messages SET
     claimed_at = $now,
     claimed_by = $run_id,
