@@ -273,3 +273,18 @@ def test_an_admin_sees_the_audit_and_users_pages(warehouse):  # noqa: F811
     assert not at.exception
     assert actions.count("Added a user") == 3
     assert at.dataframe[0].value["user_name"].tolist() == ["ada", "sam", "vera"]
+
+
+def test_the_role_buttons_start_at_the_chosen_user_s_role(warehouse):  # noqa: F811
+    db, _ = warehouse
+    add_users(db)
+    at = as_logged_in("ada")
+    at.switch_page("views/users.py").run()
+
+    shown = {}
+    for name in ("sam", "vera", "ada"):
+        at.selectbox(key="change-user-name").select(name).run()
+        shown[name] = at.radio(key="change-role").value
+
+    assert not at.exception
+    assert shown == {name: str(role) for name, role in PEOPLE.items()}

@@ -67,6 +67,10 @@ with change.container(border=True):
     st.subheader("Change a user")
     actions.show_notice("change-user")
     name = st.selectbox("User", listed["user_name"].to_list(), key="change-user-name")
+    roles = dict(zip(listed["user_name"], listed["role"], strict=True))
+    if name is not None and st.session_state.get("change-role-of") != name:
+        # the role buttons start at the chosen user's role, whoever is chosen
+        st.session_state["change-role"], st.session_state["change-role-of"] = roles[name], name
     st.radio("Role", [str(r) for r in Role], horizontal=True, key="change-role")
     st.button("Change role", key="change-role-button", on_click=change_role)
     password = st.text_input("New password", type="password", key="change-password")
