@@ -75,6 +75,11 @@ def failure_reasons(column: str, channel: str) -> pl.Expr:
     return pl.col(column).replace_strict(words, default=pl.col(column))
 
 
+def full_name() -> pl.Expr:
+    """A person's first and last name as one, whichever of them is missing."""
+    return pl.concat_str("first_name", "last_name", separator=" ", ignore_nulls=True)
+
+
 def show_table(
     frame: pl.DataFrame,
     headers: dict[str, str],

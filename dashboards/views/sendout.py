@@ -25,8 +25,7 @@ FOLLOW_FOR = timedelta(days=1)  # how long after sending the page keeps itself u
 FOLLOW_EVERY = timedelta(seconds=3)
 RECIPIENT_HEADERS = {
     "recipient": "Recipient",
-    "first_name": "First name",
-    "last_name": "Last name",
+    "name": "Name",
     "status": "Status",
     "bounce_reason": "Bounce reason",
     "first_sent_at": "First sent",
@@ -119,7 +118,10 @@ def recipient_table(channel: str) -> None:
         page_number * PAGE_SIZE,
     )
     headers = RECIPIENT_HEADERS if channel == str(Channel.EMAIL) else SMS_RECIPIENT_HEADERS
-    page = page.with_columns(present.failure_reasons("bounce_reason", channel))
+    page = page.with_columns(
+        present.failure_reasons("bounce_reason", channel),
+        name=present.full_name(),
+    )
     present.show_table(page, headers, money_in=("cost",), wide=("bounce_reason",))
     pages = max(1, -(-total // PAGE_SIZE))
     nav = st.columns([1, 1, 4])
