@@ -23,7 +23,7 @@ from warehouse.db import registered, transaction
 from warehouse.parsers import install_macros
 from warehouse.sql import run_script
 from warehouse.templates import PLACEHOLDERS, render
-from warehouse.vocabulary import Channel, CommunicationType, EventType, Provider
+from warehouse.vocabulary import Channel, EventType, Provider
 
 
 def new_run_id() -> str:
@@ -247,8 +247,11 @@ def claim_batch(
             "started": list(started),
         }
         claimed = run_script(con, "claim_messages.sql", params)[-1]
-        kind = claimed[0]["communication_type"] if claimed else CommunicationType.MARKETING
-        blocked_by = unsubscribes.skip_reasons(con, {row["recipient"] for row in claimed}, kind)
+        blocked_by = {}
+        if claimed:  # all of one send-out, so of one communication type
+            addresses = {row["recipient"] for row in claimed}
+            kind = claimed[0]["communication_type"]
+            blocked_by = unsubscribes.skip_reasons(con, addresses, kind)
         for row in claimed:
             row["blocked_by"] = blocked_by.get((row["channel"], row["recipient"]))
         skipped = [row for row in claimed if row["blocked_by"] is not None]
