@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -88,10 +89,10 @@ def _located(query: str) -> str:
     """
 
 
-def _stage(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> None:
-    """The parsed batch as the temp table `staged`, which storing reads."""
-    with registered(con, "parsed_batch", parsed):
-        con.execute("CREATE OR REPLACE TEMP TABLE staged AS SELECT * FROM parsed_batch")
+def _staged(parsed: pa.Table) -> pa.Table:
+    """The parsed batch as storing reads it (`staged`), each row numbered in `staged_row`:
+    read where it is, not copied into a table (a copy cost a fifth of the parse)."""
+    return parsed.append_column("staged_row", pa.array(np.arange(parsed.num_rows)))
 
 
 def _bundle_params(bundle: list[FileFacts]) -> dict[str, list[str]]:
@@ -99,12 +100,19 @@ def _bundle_params(bundle: list[FileFacts]) -> dict[str, list[str]]:
 
 
 def _store_batch(
+    con: duckdb.DuckDBPyConnection, parser: Parser, parsed: pa.Table, ingested_at: datetime
+) -> dict[str, tuple[int, int, int]]:
+    """Move the parsed rows into events and quarantine; return each file's new, duplicate and
+    bad counts."""
+    with registered(con, "staged", _staged(parsed)):
+        return _store_staged(con, parser, ingested_at)
+
+
+def _store_staged(
     con: duckdb.DuckDBPyConnection, parser: Parser, ingested_at: datetime
 ) -> dict[str, tuple[int, int, int]]:
-    """Move the staged rows into events and quarantine; return each file's new, duplicate and
-    bad counts."""
     common = {"provider": str(parser.provider), "ingested_at": ingested_at}
-    before = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
+    before = _last_seq(con)
     con.execute(read_sql("insert_new_events.sql"), {**common, "channel": _channel(parser)})
     con.execute(read_sql("quarantine_staged.sql"), common)
     counts = con.execute(
@@ -175,8 +183,8 @@ def _ingest_batches(
             part_seq = _last_seq(hold.con)
         else:
             parsed = parse()
-        _stage(hold.con, parsed)
-        for path, (new, duplicate, bad) in _store_batch(hold.con, parser, ingested_at).items():
+        stored = _store_batch(hold.con, parser, parsed, ingested_at)
+        for path, (new, duplicate, bad) in stored.items():
             results[path].events_new += new
             results[path].events_duplicate += duplicate
             results[path].quarantined += bad

@@ -1,11 +1,11 @@
 -- Store the staged events of one batch that are new: the first of each event_id within the
--- batch (by rowid, so the wide rows are not sorted), and none whose (provider, event_id) is
+-- batch (by its row number, so the wide rows are not sorted), and none whose (provider, event_id) is
 -- already in events. Stored events are looked up by the hash of their id first (a column of
 -- numbers), then compared by id.
 INSERT INTO events BY NAME
 WITH
 firsts AS (
-    SELECT event_id, min(rowid) AS first_row
+    SELECT event_id, min(staged_row) AS first_row
     FROM staged
     WHERE problem IS NULL
     GROUP BY event_id
@@ -47,4 +47,4 @@ SELECT
     source_line,
     $ingested_at::TIMESTAMPTZ AS ingested_at
 FROM staged
-SEMI JOIN unseen ON staged.rowid = unseen.first_row
+SEMI JOIN unseen ON staged.staged_row = unseen.first_row
