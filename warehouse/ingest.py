@@ -20,9 +20,11 @@ transaction and one parse per bundle.
 """
 
 import collections
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -168,27 +170,45 @@ def _ingest_batches(
 ) -> None:
     """Parse, deduplicate and store every batch of a bundle; count into each file's result. A
     big file is stored in parts: when the hold is due, the part is finished and committed."""
+
+    def parse(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> pa.Table:
+        return _parse(con, parser, batch, bundle, received_at)
+
+    if parser.reads_warehouse:  # on the connection of the moment, when the batch's turn comes
+        parsed_batches = (lambda b=batch: parse(hold.prepared(), b) for batch in batches)
+    else:
+        parsed_batches = _parsed_ahead(batches, functools.partial(parse, parsing_connection()))
     part_seq = _last_seq(hold.con)
-    for index, batch in enumerate(batches):
-
-        def parse(batch: pa.Table = batch) -> pa.Table:
-            con = hold.prepared() if parser.reads_warehouse else parsing_connection()
-            return _parse(con, parser, batch, bundle, received_at)
-
+    for index, parsed in enumerate(parsed_batches):
         if index and hold.due():  # more to store: end this part (a file of one batch is whole)
             _finish_part(hold.con, part_seq, received_at, results)
-            # the next batch is parsed while others have the warehouse, if it needs none of it
-            parsed = hold.next_part(meanwhile=None if parser.reads_warehouse else parse)
-            parsed = parsed if parsed is not None else parse()
+            hold.next_part()
             part_seq = _last_seq(hold.con)
-        else:
-            parsed = parse()
-        stored = _store_batch(hold.con, parser, parsed, ingested_at)
+        stored = _store_batch(hold.con, parser, parsed(), ingested_at)
         for path, (new, duplicate, bad) in stored.items():
             results[path].events_new += new
             results[path].events_duplicate += duplicate
             results[path].quarantined += bad
     _finish_part(hold.con, part_seq, received_at, results)
+
+
+def _parsed_ahead(
+    batches: Iterable[pa.Table], parse: Callable[[pa.Table], pa.Table]
+) -> Iterator[Callable[[], pa.Table]]:
+    """Each batch read and parsed on a thread of its own while the one before is stored (and
+    while other processes have the warehouse between two parts): reading, parsing and storing
+    run in Arrow and DuckDB, which let go of Python's lock. Yields a getter per batch."""
+    batches = iter(batches)
+
+    def read_and_parse() -> pa.Table | None:
+        batch = next(batches, None)
+        return None if batch is None else parse(batch)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse") as worker:
+        coming = worker.submit(read_and_parse)
+        while (parsed := coming.result()) is not None:
+            coming = worker.submit(read_and_parse)
+            yield lambda parsed=parsed: parsed
 
 
 def _last_seq(con: duckdb.DuckDBPyConnection) -> int:
