@@ -20,7 +20,7 @@ from warehouse.db import is_out_of_memory, registered, transaction
 from warehouse.inbound import inbound_messages
 from warehouse.links import link_events
 from warehouse.settings import WarehouseSettings
-from warehouse.sql import run_script
+from warehouse.sql import read_sql, run_script
 from warehouse.status import (
     GROUP_KEYS,
     OUTCOME_COLUMNS,
@@ -88,19 +88,28 @@ def _state(con: duckdb.DuckDBPyConnection) -> tuple[datetime | None, int | None]
 
 def _take_in_events(
     con: duckdb.DuckDBPyConnection, since: datetime | None, since_seq: int | None
-) -> None:
-    """Temp tables `refresh_events` (what is new) and `dirty_messages` (whose status it moves)."""
+) -> pl.LazyFrame:
+    """The events to fold into the statuses, once unmatched events are linked: every outbound
+    event of a message (a full refresh, `since_seq` None), or what is new, with the temp table
+    `dirty_messages` (whose status it moves)."""
     linked = link_events(con)
+    if since_seq is None:  # every event and every message: nothing to narrow down
+        return _frame(con, read_sql("outbound_events.sql"), {"outbound": OUTBOUND_TYPES})
     with registered(con, "linked_events", pl.DataFrame({"seq": linked}, schema={"seq": pl.Int64})):
         run_script(
             con,
             "refresh_dirty_messages.sql",
             {"since": since, "since_seq": since_seq, "outbound": OUTBOUND_TYPES},
         )
+    return _frame(con, "SELECT * FROM refresh_events")
 
 
 def _refresh_messages(
-    con: duckdb.DuckDBPyConnection, prices: Prices, now: datetime, full: bool
+    con: duckdb.DuckDBPyConnection,
+    events: pl.LazyFrame,
+    prices: Prices,
+    now: datetime,
+    full: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Fold the new events into the statuses of their messages (the stored status stands for
     every event taken in before), so the cost follows what is new, not the history. Returns
@@ -110,10 +119,9 @@ def _refresh_messages(
     id reads the id column of every row, one by row id reads only the rows asked for. What the
     status needs of a message comes from its old row where it has one.
     """
-    events = _frame(con, "SELECT * FROM refresh_events")
     outcomes = message_outcomes(events)
     old = pl.DataFrame(schema={"message_id": pl.String})
-    unstatused = "dirty_messages"
+    created = "SELECT message_id, sendout_id, channel, recipient, sms_text FROM messages"
     if not full:
         con.execute(
             """
@@ -134,19 +142,12 @@ def _refresh_messages(
         ).collect()
         outcomes = merge_outcomes(old.lazy(), outcomes)
         con.execute("DELETE FROM message_status WHERE rowid IN (SELECT row_id FROM dirty_rows)")
-        unstatused = "messages_without_status"
+        # only messages without a status row yet are read from `messages` (a look-up by id
+        # reads the whole id column)
+        created += " SEMI JOIN messages_without_status USING (message_id)"
     facts = [] if full else [old.lazy().select(FACT_COLUMNS)]
-    # only messages without a status row yet are read from `messages` (a look-up by id reads
-    # the whole id column)
-    if full or con.execute(f"SELECT count(*) FROM {unstatused}").fetchall()[0][0]:
-        created = _frame(
-            con,
-            f"""
-            SELECT message_id, sendout_id, channel, recipient, sms_text
-            FROM messages SEMI JOIN {unstatused} USING (message_id)
-            """,
-        )
-        facts.append(message_facts(created))
+    if full or con.execute("SELECT count(*) FROM messages_without_status").fetchall()[0][0]:
+        facts.append(message_facts(_frame(con, created)))
     messages = pl.concat(facts, how="vertical_relaxed")
     rows = message_status(messages, outcomes, prices, now).collect()
     _insert(con, "message_status", rows)
@@ -295,11 +296,11 @@ def _refresh(
         "SELECT max(seq) FROM events WHERE $since_seq IS NULL OR seq > $since_seq",
         {"since_seq": since_seq},
     ).fetchall()[0][0]
-    _take_in_events(con, None if full else since, since_seq)
+    events = _take_in_events(con, None if full else since, since_seq)
     if full:
         for table in ("message_status", "sendout_channel_stats"):
             con.execute(f"DELETE FROM {table}")
-    new_rows, old_rows = _refresh_messages(con, prices, now, full)
+    new_rows, old_rows = _refresh_messages(con, events, prices, now, full)
     inbound_changed = full or _inbound_may_have_changed(con, since_seq, new_rows)
     inbound = _refresh_inbound(con, config, prices) if inbound_changed else 0
     changes = derive_from_events(con, since_seq)
