@@ -2,6 +2,8 @@
 
     duckdb_baselines.py scan FILE...     count the rows (the practical limit named by the issue)
     duckdb_baselines.py fields FILE...   read the fields Sendout stores into tables (stricter)
+    duckdb_baselines.py load DB FILE...  load every field of the files into tables of a new
+                                         DuckDB file, written out (what "loading" them is)
 
 Prints the number of events read.
 """
@@ -26,7 +28,12 @@ FROM read_json_auto($files, union_by_name = true)
 """
 
 
+LOAD = "CREATE TABLE {table} AS SELECT * FROM read_json_auto($files, union_by_name = true)"
+
+
 def main(mode: str, files: list[str]) -> int:
+    if mode == "load":
+        return load(files[0], files[1:])
     con = duckdb.connect()
     ndjson = [f for f in files if f.endswith(".ndjson")]
     arrays = [f for f in files if f.endswith(".json")]
@@ -40,6 +47,19 @@ def main(mode: str, files: list[str]) -> int:
     return con.sql(
         "SELECT (SELECT count(*) FROM ses) + (SELECT count(*) FROM sendgrid)"
     ).fetchall()[0][0]
+
+
+def load(db: str, files: list[str]) -> int:
+    """Every field of the files into a table per kind of file, in a DuckDB file that is closed
+    (checkpointed) at the end; returns the rows loaded."""
+    con = duckdb.connect(db)
+    loaded = 0
+    for table, suffix in (("firehose", ".ndjson"), ("webhook", ".json")):
+        group = [f for f in files if f.endswith(suffix)]
+        con.execute(LOAD.format(table=table), {"files": group})
+        loaded += con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    con.close()
+    return loaded
 
 
 if __name__ == "__main__":

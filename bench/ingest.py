@@ -84,6 +84,8 @@ def main() -> None:
         scanned = int(scan.pop("out"))
         fields = measure([*baselines, "fields", *files])
         fields_read = int(fields.pop("out"))
+        load = measure([*baselines, "load", str(Path(work) / "load.duckdb"), *files])
+        loaded = int(load.pop("out"))
 
         per_file = args.events / len(files)
         peer_files = files[: max(2, round(args.peer_events / per_file))]
@@ -111,6 +113,7 @@ def main() -> None:
             "events_per_s": rate(fields_read, fields),
             "events": fields_read,
         },
+        "duckdb_load": {**load, "events_per_s": rate(loaded, load), "events": loaded},
         "pandas_peer": {
             **peer,
             "events": int(peer_events),
@@ -122,6 +125,9 @@ def main() -> None:
     )
     figures["ingest_vs_read_fields_time"] = round(
         figures["duckdb_read_fields"]["events_per_s"] / figures["sendout_ingest"]["events_per_s"], 2
+    )
+    figures["ingest_vs_load_time"] = round(
+        figures["duckdb_load"]["events_per_s"] / figures["sendout_ingest"]["events_per_s"], 2
     )
     figures["ingest_vs_pandas_speed"] = round(
         figures["sendout_ingest"]["events_per_s"] / figures["pandas_peer"]["events_per_s"], 1
