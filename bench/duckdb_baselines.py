@@ -56,6 +56,8 @@ def load(db: str, files: list[str]) -> int:
     loaded = 0
     for table, suffix in (("firehose", ".ndjson"), ("webhook", ".json")):
         group = [f for f in files if f.endswith(suffix)]
+        if not group:
+            continue
         con.execute(LOAD.format(table=table), {"files": group})
         loaded += con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     con.close()

@@ -5,6 +5,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -148,8 +149,12 @@ def test_a_crash_between_two_parts_of_a_file_loses_nothing_and_keeps_nothing_twi
         finish(con, *args)
 
     monkeypatch.setattr(ingest, "_finish_part", crash_in_the_third_part)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as crash:  # kept, as a log record would keep it
         ingest.ingest_paths(db, [path], hold_seconds=0)
+    # the next batch's parse (on its own thread) is over too: none runs into the next ingest's
+    assert crash.traceback and not [
+        thread for thread in threading.enumerate() if thread.name.startswith("ingest-parse")
+    ]
     with connect(db, read_only=True) as con:
         stored = con.sql("SELECT count(*) FROM events").fetchall()[0][0]
     assert 0 < stored < 2_700  # two parts were committed

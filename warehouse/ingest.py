@@ -20,6 +20,7 @@ transaction and one parse per bundle.
 """
 
 import collections
+import contextlib
 import functools
 import itertools
 import logging
@@ -179,16 +180,19 @@ def _ingest_batches(
     else:
         parsed_batches = _parsed_ahead(batches, functools.partial(parse, parsing_connection()))
     part_seq = _last_seq(hold.con)
-    for index, parsed in enumerate(parsed_batches):
-        if index and hold.due():  # more to store: end this part (a file of one batch is whole)
-            _finish_part(hold.con, part_seq, received_at, results)
-            hold.next_part()
-            part_seq = _last_seq(hold.con)
-        stored = _store_batch(hold.con, parser, parsed(), ingested_at)
-        for path, (new, duplicate, bad) in stored.items():
-            results[path].events_new += new
-            results[path].events_duplicate += duplicate
-            results[path].quarantined += bad
+    # closed however the loop ends: a parse still running on the shared parsing connection
+    # is waited for here, not left to run into the next file's
+    with contextlib.closing(parsed_batches):
+        for index, parsed in enumerate(parsed_batches):
+            if index and hold.due():  # more to store: end this part (one batch is whole)
+                _finish_part(hold.con, part_seq, received_at, results)
+                hold.next_part()
+                part_seq = _last_seq(hold.con)
+            stored = _store_batch(hold.con, parser, parsed(), ingested_at)
+            for path, (new, duplicate, bad) in stored.items():
+                results[path].events_new += new
+                results[path].events_duplicate += duplicate
+                results[path].quarantined += bad
     _finish_part(hold.con, part_seq, received_at, results)
 
 
@@ -204,6 +208,7 @@ def _parsed_ahead(
         batch = next(batches, None)
         return None if batch is None else parse(batch)
 
+    # closing the generator (the caller stops early) waits for the batch in hand to be parsed
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse") as worker:
         coming = worker.submit(read_and_parse)
         while (parsed := coming.result()) is not None:
