@@ -442,7 +442,7 @@ def test_a_maildir_whose_bundle_fails_is_ingested_message_by_message(tmp_path, m
 
     box = make_maildir(tmp_path / "Maildir", ["flufl/postfix_01.txt", "rfc/verp_dsn.eml"])
     db = new_warehouse(tmp_path / "warehouse.duckdb")
-    store, failures = ingest._store_batch, []
+    store, failures = ingest.store_batch, []
 
     def store_failing_once(*args, **kwargs):
         if not failures:
@@ -450,7 +450,7 @@ def test_a_maildir_whose_bundle_fails_is_ingested_message_by_message(tmp_path, m
             raise OSError(28, "No space left on device")
         return store(*args, **kwargs)
 
-    monkeypatch.setattr(ingest, "_store_batch", store_failing_once)
+    monkeypatch.setattr(ingest, "store_batch", store_failing_once)
     summary = ingest_paths(db, [box])
 
     assert failures == ["the bundle"]

@@ -140,7 +140,7 @@ def test_a_crash_between_two_parts_of_a_file_loses_nothing_and_keeps_nothing_twi
     path = big_file(tmp_path / "landing", 3_000)
     db = tmp_path / "w.duckdb"
     parts = []
-    finish = ingest._finish_part
+    finish = ingest.finish_part
 
     def crash_in_the_third_part(con, *args):
         parts.append(1)
@@ -148,7 +148,7 @@ def test_a_crash_between_two_parts_of_a_file_loses_nothing_and_keeps_nothing_twi
             raise KeyboardInterrupt  # the process stops; the open part is rolled back
         finish(con, *args)
 
-    monkeypatch.setattr(ingest, "_finish_part", crash_in_the_third_part)
+    monkeypatch.setattr(ingest, "finish_part", crash_in_the_third_part)
     with pytest.raises(KeyboardInterrupt) as crash:  # kept, as a log record would keep it
         ingest.ingest_paths(db, [path], hold_seconds=0)
     # the next batch's parse (on its own thread) is over too: none runs into the next ingest's
@@ -159,7 +159,7 @@ def test_a_crash_between_two_parts_of_a_file_loses_nothing_and_keeps_nothing_twi
         stored = con.sql("SELECT count(*) FROM events").fetchall()[0][0]
     assert 0 < stored < 2_700  # two parts were committed
 
-    monkeypatch.setattr(ingest, "_finish_part", finish)
+    monkeypatch.setattr(ingest, "finish_part", finish)
     again = ingest.ingest_paths(db, [path], hold_seconds=0)
 
     assert (again.events_new, again.events_duplicate) == (2_700 - stored, stored)

@@ -30,14 +30,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from warehouse.db import HOLD_SECONDS, WriterHold, registered
 from warehouse.folders import find_files, unreadable_entries
 from warehouse.ingest_results import FileResult, IngestSummary, record_files
-from warehouse.links import link_events
+from warehouse.ingest_store import finish_part, last_seq, store_batch
 from warehouse.mail_files import bundles
 from warehouse.parsers import (
     Parser,
@@ -56,8 +55,8 @@ from warehouse.records import (
     read_mail_bundle,
     read_records,
 )
-from warehouse.sql import read_sql, run_script
-from warehouse.vocabulary import INBOUND_EVENT_TYPES, INGESTIBLE_PROVIDERS, Provider
+from warehouse.sql import read_sql
+from warehouse.vocabulary import Provider
 
 log = logging.getLogger(__name__)
 DETECT_SAMPLE = 50  # records looked at to tell which provider wrote a file
@@ -92,51 +91,8 @@ def _located(query: str) -> str:
     """
 
 
-def _staged(parsed: pa.Table) -> pa.Table:
-    """The parsed batch as storing reads it (`staged`), each row numbered in `staged_row`:
-    read where it is, not copied into a table (a copy cost a fifth of the parse)."""
-    return parsed.append_column("staged_row", pa.array(np.arange(parsed.num_rows)))
-
-
 def _bundle_params(bundle: list[FileFacts]) -> dict[str, list[str]]:
     return {"files": [str(f.path) for f in bundle], "hashes": [f.file_hash for f in bundle]}
-
-
-def _store_batch(
-    con: duckdb.DuckDBPyConnection, parser: Parser, parsed: pa.Table, ingested_at: datetime
-) -> dict[str, tuple[int, int, int]]:
-    """Move the parsed rows into events and quarantine; return each file's new, duplicate and
-    bad counts."""
-    with registered(con, "staged", _staged(parsed)):
-        return _store_staged(con, parser, ingested_at)
-
-
-def _store_staged(
-    con: duckdb.DuckDBPyConnection, parser: Parser, ingested_at: datetime
-) -> dict[str, tuple[int, int, int]]:
-    common = {"provider": str(parser.provider), "ingested_at": ingested_at}
-    before = _last_seq(con)
-    con.execute(read_sql("insert_new_events.sql"), {**common, "channel": _channel(parser)})
-    con.execute(read_sql("quarantine_staged.sql"), common)
-    counts = con.execute(
-        """
-        WITH new AS (
-            SELECT source_file, count(*) AS new FROM events WHERE seq > $before GROUP BY ALL
-        )
-        SELECT source_file,
-               coalesce(any_value(new.new), 0),
-               count(*) FILTER (WHERE problem IS NULL),
-               count(DISTINCT source_line) FILTER (WHERE problem IS NOT NULL)
-        FROM staged LEFT JOIN new USING (source_file)
-        GROUP BY source_file
-        """,
-        {"before": before},
-    ).fetchall()
-    return {path: (new, valid - new, bad) for path, new, valid, bad in counts}
-
-
-def _channel(parser: Parser) -> str:
-    return str(INGESTIBLE_PROVIDERS[parser.provider])
 
 
 def _quarantine_unrecognised(
@@ -179,21 +135,21 @@ def _ingest_batches(
         parsed_batches = (lambda b=batch: parse(hold.prepared(), b) for batch in batches)
     else:
         parsed_batches = _parsed_ahead(batches, functools.partial(parse, parsing_connection()))
-    part_seq = _last_seq(hold.con)
+    part_seq = last_seq(hold.con)
     # closed however the loop ends: a parse still running on the shared parsing connection
     # is waited for here, not left to run into the next file's
     with contextlib.closing(parsed_batches):
         for index, parsed in enumerate(parsed_batches):
             if index and hold.due():  # more to store: end this part (one batch is whole)
-                _finish_part(hold.con, part_seq, received_at, results)
+                finish_part(hold.con, part_seq, received_at, results)
                 hold.next_part()
-                part_seq = _last_seq(hold.con)
-            stored = _store_batch(hold.con, parser, parsed(), ingested_at)
+                part_seq = last_seq(hold.con)
+            stored = store_batch(hold.con, parser, parsed(), ingested_at)
             for path, (new, duplicate, bad) in stored.items():
                 results[path].events_new += new
                 results[path].events_duplicate += duplicate
                 results[path].quarantined += bad
-    _finish_part(hold.con, part_seq, received_at, results)
+    finish_part(hold.con, part_seq, received_at, results)
 
 
 def _parsed_ahead(
@@ -214,39 +170,6 @@ def _parsed_ahead(
         while (parsed := coming.result()) is not None:
             coming = worker.submit(read_and_parse)
             yield lambda parsed=parsed: parsed
-
-
-def _last_seq(con: duckdb.DuckDBPyConnection) -> int:
-    """The last stored event's `seq`, after which a part's events come (one writer: nothing
-    else comes between)."""
-    return con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
-
-
-def _finish_part(
-    con: duckdb.DuckDBPyConnection,
-    part_seq: int,
-    received_at: datetime,
-    results: dict[str, FileResult],
-) -> None:
-    """What every stored part needs before it is committed: its events linked to their
-    messages, and those dated before their message's send given the time of receipt (from
-    what linking found: link_events leaves it in `found_messages`)."""
-    link_events(con, since_seq=part_seq)
-    for path, unmatched in _unmatched_since(con, part_seq).items():
-        results[path].unmatched += unmatched
-    for path, retimed in _distrust_early_events(con, part_seq, received_at).items():
-        results[path].retimed += retimed
-
-
-def _distrust_early_events(
-    con: duckdb.DuckDBPyConnection, last_seq: int, received_at: datetime
-) -> dict[str, int]:
-    """Give the time of receipt to the new events dated before their message was handed to the
-    provider; return how many new events per file have the time of receipt for a time of their
-    own that could not be believed."""
-    params = {"since_seq": last_seq, "received_at": received_at}
-    *_, counted = run_script(con, "distrust_early_events.sql", params)
-    return {row["source_file"]: row["retimed"] for row in counted}
 
 
 def ingest_bundle(
@@ -344,20 +267,6 @@ def _bundle_records(fresh: list[FileFacts], results: dict[str, FileResult]) -> I
         for index, count in collections.Counter(files).items():
             results[str(fresh[index].path)].records += count
         yield batch
-
-
-def _unmatched_since(con: duckdb.DuckDBPyConnection, last_seq: int) -> dict[str, int]:
-    inbound = [str(t) for t in INBOUND_EVENT_TYPES]
-    return dict(
-        con.execute(
-            """
-            SELECT source_file, count(*) FROM events
-            WHERE seq > ? AND message_id IS NULL AND NOT list_contains(?, event_type)
-            GROUP BY source_file
-            """,
-            [last_seq, inbound],
-        ).fetchall()
-    )
 
 
 def ingest_paths(
