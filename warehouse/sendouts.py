@@ -370,7 +370,7 @@ def non_openers(
         {
             "sendout_id": sendout_id,
             "exclude_machine_openers": exclude_machine_openers,
-            "marketing": sendout["communication_type"] == str(CommunicationType.MARKETING),
+            "communication_type": sendout["communication_type"],
         },
     ).fetchall()
     return [row[0] for row in rows]

@@ -99,16 +99,12 @@ def skip_reason(
 ) -> Entry | None:
     """The entry that makes a message to this address skipped, or None if it would be sent.
 
-    Entries apply to their channel only; marketing send-outs skip every entry, non-marketing
-    ones only entries whose scope is `all`.
+    Entries apply to their channel only; which scopes skip a send-out of which communication
+    type is the warehouse's rule (`entry_blocks`, as dispatch asks it: `skip_reasons`).
     """
-    scopes = [str(UnsubscribeScope.ALL)]
-    if CommunicationType(communication_type) == CommunicationType.MARKETING:
-        scopes.append(str(UnsubscribeScope.MARKETING))
-    for entry in entries(con, address):
-        if entry.channel == str(channel) and entry.scope in scopes:
-            return entry
-    return None
+    reason = skip_reasons(con, [address], communication_type).get((str(channel), address))
+    listed = (e for e in entries(con, address) if (e.channel, e.reason) == (channel, reason))
+    return next(listed, None)
 
 
 def skip_reasons(
@@ -120,8 +116,10 @@ def skip_reasons(
     only their entries: (channel, address) -> the reason of the entry that skips it."""
     if not addresses:
         return {}
-    marketing = CommunicationType(communication_type) == CommunicationType.MARKETING
-    params = {"addresses": list(addresses), "marketing": marketing}
+    params = {
+        "addresses": list(addresses),
+        "communication_type": str(CommunicationType(communication_type)),
+    }
     rows = run_script(con, "blocking_unsubscribes.sql", params)[-1]
     return {(row["channel"], row["address"]): row["reason"] for row in rows}
 

@@ -12,6 +12,6 @@ WHERE messages.sendout_id = $sendout_id
       SELECT 1 FROM unsubscribes
       WHERE unsubscribes.channel = 'email'
         AND unsubscribes.address = messages.recipient
-        AND (unsubscribes.scope = 'all' OR $marketing)
+        AND entry_blocks(unsubscribes.scope, $communication_type)
   )
 ORDER BY messages.contact_id
