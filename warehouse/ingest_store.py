@@ -5,13 +5,15 @@ events linked to their messages and their times checked. `warehouse.ingest` read
 decides what a part is; this is what it stores with.
 """
 
+from collections.abc import Iterator
 from datetime import datetime
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from warehouse.db import registered
+from warehouse.db import arrow_table, registered
 from warehouse.ingest_results import FileResult
 from warehouse.links import link_events
 from warehouse.parsers import Parser
@@ -24,32 +26,45 @@ def store_batch(
 ) -> dict[str, tuple[int, int, int]]:
     """Move the parsed rows into events and quarantine; return each file's new, duplicate and
     bad counts."""
-    with registered(con, "staged", _staged(parsed)):
-        return _store_staged(con, parser, ingested_at)
-
-
-def _store_staged(
-    con: duckdb.DuckDBPyConnection, parser: Parser, ingested_at: datetime
-) -> dict[str, tuple[int, int, int]]:
     common = {"provider": str(parser.provider), "ingested_at": ingested_at}
-    before = last_seq(con)
-    con.execute(read_sql("insert_new_events.sql"), {**common, "channel": _channel(parser)})
-    con.execute(read_sql("quarantine_staged.sql"), common)
-    counts = con.execute(
-        """
-        WITH new AS (
-            SELECT source_file, count(*) AS new FROM events WHERE seq > $before GROUP BY ALL
+    with registered(con, "staged", _staged(parsed)):
+        inserted = arrow_table(
+            con, read_sql("insert_new_events.sql"), {**common, "channel": _channel(parser)}
         )
-        SELECT source_file,
-               coalesce(any_value(new.new), 0),
-               count(*) FILTER (WHERE problem IS NULL),
-               count(DISTINCT source_line) FILTER (WHERE problem IS NOT NULL)
-        FROM staged LEFT JOIN new USING (source_file)
-        GROUP BY source_file
-        """,
-        {"before": before},
-    ).fetchall()
-    return {path: (new, valid - new, bad) for path, new, valid, bad in counts}
+        if parsed.column("problem").null_count < parsed.num_rows:
+            con.execute(read_sql("quarantine_staged.sql"), common)
+    new = dict(_counted(inserted.column("source_file")))
+    return {
+        path: (new.get(path, 0), valid - new.get(path, 0), bad)
+        for path, valid, bad in _record_counts(parsed)
+    }
+
+
+def _counted(values: pa.ChunkedArray) -> Iterator[tuple[str, int]]:
+    for pair in pc.value_counts(values).to_pylist():
+        yield pair["values"], pair["counts"]
+
+
+def _record_counts(parsed: pa.Table) -> Iterator[tuple[str, int, int]]:
+    """Per file of the batch: its rows that are events, and its records (lines) that are not
+    (a record of many recipients may have a problem on each)."""
+    good = pc.is_null(parsed.column("problem"))
+    lines = pa.table(
+        {
+            "source_file": parsed.column("source_file"),
+            "good": pc.cast(good, pa.int64()),
+            "bad_line": pc.if_else(good, pa.scalar(None, pa.int64()), parsed.column("source_line")),
+        }
+    )
+    grouped = lines.group_by("source_file").aggregate(
+        [("good", "sum"), ("bad_line", "count_distinct")]
+    )
+    yield from zip(
+        grouped.column("source_file").to_pylist(),
+        grouped.column("good_sum").to_pylist(),
+        grouped.column("bad_line_count_distinct").to_pylist(),
+        strict=True,
+    )
 
 
 def _staged(parsed: pa.Table) -> pa.Table:

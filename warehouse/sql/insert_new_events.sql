@@ -1,7 +1,7 @@
 -- Store the staged events of one batch that are new: the first of each event_id within the
 -- batch (by its row number, so the wide rows are not sorted), and none whose (provider, event_id) is
 -- already in events. Stored events are looked up by the hash of their id first (a column of
--- numbers), then compared by id.
+-- numbers), then compared by id. Returns the file of each event stored.
 INSERT INTO events BY NAME
 WITH
 firsts AS (
@@ -48,3 +48,4 @@ SELECT
     $ingested_at::TIMESTAMPTZ AS ingested_at
 FROM staged
 SEMI JOIN unseen ON staged.staged_row = unseen.first_row
+RETURNING source_file
