@@ -244,6 +244,20 @@ def test_scope_decides_which_send_outs_skip_an_address(db_path, scope, communica
         assert batch == {}
 
 
+def test_of_two_entries_skip_reason_names_the_one_dispatch_records(db_path, landing):
+    add_sendout(db_path, "s1")
+    add_message(db_path, "m1", "s1", ADA)
+    ingest_events(db_path, landing, [ses("Bounce", ADA, "m1", status="5.1.1")])
+    run_refresh(db_path)
+    with open_warehouse(db_path) as con:
+        unsubscribes.add(con, "email", ADA, "all", "ana", "asked by phone")  # newer: manual
+        entry = unsubscribes.skip_reason(con, "email", ADA, "non_marketing")
+        recorded = unsubscribes.skip_reasons(con, [ADA], "non_marketing")
+
+    assert recorded == {("email", ADA): "bad_email"}
+    assert (entry.reason, entry.scope) == ("bad_email", "all")
+
+
 def test_an_email_entry_never_blocks_sms(db_path):
     with open_warehouse(db_path) as con:
         unsubscribes.add(con, "email", ADA, "all", "ana", "asked")

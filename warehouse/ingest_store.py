@@ -5,6 +5,7 @@ events linked to their messages and their times checked. `warehouse.ingest` read
 decides what a part is; this is what it stores with.
 """
 
+import collections
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -33,11 +34,9 @@ def store_batch(
         )
         if parsed.column("problem").null_count < parsed.num_rows:
             con.execute(read_sql("quarantine_staged.sql"), common)
-    new = dict(_counted(inserted.column("source_file")))
-    return {
-        path: (new.get(path, 0), valid - new.get(path, 0), bad)
-        for path, valid, bad in _record_counts(parsed)
-    }
+    new = collections.Counter(dict(_counted(inserted.column("source_file"))))
+    counts = _record_counts(parsed)
+    return {path: (new[path], valid - new[path], bad) for path, valid, bad in counts}
 
 
 def _counted(values: pa.ChunkedArray) -> Iterator[tuple[str, int]]:
@@ -99,7 +98,7 @@ def finish_part(
         results[path].retimed += retimed
 
 
-def _unmatched_since(con: duckdb.DuckDBPyConnection, last_seq: int) -> dict[str, int]:
+def _unmatched_since(con: duckdb.DuckDBPyConnection, since_seq: int) -> dict[str, int]:
     inbound = [str(t) for t in INBOUND_EVENT_TYPES]
     return dict(
         con.execute(
@@ -108,17 +107,17 @@ def _unmatched_since(con: duckdb.DuckDBPyConnection, last_seq: int) -> dict[str,
             WHERE seq > ? AND message_id IS NULL AND NOT list_contains(?, event_type)
             GROUP BY source_file
             """,
-            [last_seq, inbound],
+            [since_seq, inbound],
         ).fetchall()
     )
 
 
 def _distrust_early_events(
-    con: duckdb.DuckDBPyConnection, last_seq: int, received_at: datetime
+    con: duckdb.DuckDBPyConnection, since_seq: int, received_at: datetime
 ) -> dict[str, int]:
     """Give the time of receipt to the new events dated before their message was handed to the
     provider; return how many new events per file have the time of receipt for a time of their
     own that could not be believed."""
-    params = {"since_seq": last_seq, "received_at": received_at}
+    params = {"since_seq": since_seq, "received_at": received_at}
     *_, counted = run_script(con, "distrust_early_events.sql", params)
     return {row["source_file"]: row["retimed"] for row in counted}

@@ -97,12 +97,14 @@ def skip_reason(
     address: str,
     communication_type: CommunicationType | str,
 ) -> Entry | None:
-    """The entry that makes a message to this address skipped, or None if it would be sent.
+    """The entry that makes a message to this address skipped (the one whose reason dispatch
+    records), or None if it would be sent.
 
     Entries apply to their channel only; which scopes skip a send-out of which communication
     type is the warehouse's rule (`entry_blocks`, as dispatch asks it: `skip_reasons`).
     """
-    reason = skip_reasons(con, [address], communication_type).get((str(channel), address))
+    channel = str(channel)
+    reason = skip_reasons(con, [address], communication_type).get((channel, address))
     listed = (e for e in entries(con, address) if (e.channel, e.reason) == (channel, reason))
     return next(listed, None)
 
