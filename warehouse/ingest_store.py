@@ -34,14 +34,15 @@ def store_batch(
         )
         if parsed.column("problem").null_count < parsed.num_rows:
             con.execute(read_sql("quarantine_staged.sql"), common)
-    new = collections.Counter(dict(_counted(inserted.column("source_file"))))
+    new = _stored_per_file(inserted)
     counts = _record_counts(parsed)
     return {path: (new[path], valid - new[path], bad) for path, valid, bad in counts}
 
 
-def _counted(values: pa.ChunkedArray) -> Iterator[tuple[str, int]]:
-    for pair in pc.value_counts(values).to_pylist():
-        yield pair["values"], pair["counts"]
+def _stored_per_file(inserted: pa.Table) -> collections.Counter[str]:
+    """How many events the insert stored of each file (what it returned: their files)."""
+    counted = pc.value_counts(inserted.column("source_file")).to_pylist()
+    return collections.Counter({pair["values"]: pair["counts"] for pair in counted})
 
 
 def _record_counts(parsed: pa.Table) -> Iterator[tuple[str, int, int]]:
