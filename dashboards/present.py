@@ -85,16 +85,19 @@ def show_table(
     headers: dict[str, str],
     money_in: tuple[str, ...] = (),
     wide: tuple[str, ...] = (),
+    narrow: tuple[str, ...] = (),
 ):
     """A table a person reads: the columns in `headers` only, in that order, under those
-    words, with `readable` values, money in its currency, and the `wide` columns (sentences)
-    wide enough to read."""
+    words, with `readable` values, money in its currency, the `wide` columns (sentences)
+    wide enough to read and the `narrow` ones (small counts) no wider than they need."""
     config: dict[str, object] = {
         name: (
             st.column_config.NumberColumn(header, format=f"%.2f {settings().currency}")
             if name in money_in
             else st.column_config.TextColumn(header, width="medium")
             if name in wide
+            else st.column_config.NumberColumn(header, width="small")
+            if name in narrow
             else header
         )
         for name, header in headers.items()

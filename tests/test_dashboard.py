@@ -84,6 +84,19 @@ def test_details_show_counts_doughnut_rates_and_recipients(warehouse):
     assert at.button(key="next-email").disabled is False
 
 
+def test_details_price_each_sms_but_not_each_email(warehouse):
+    """An SMS costs by its length, so its row says what it cost; every email costs the same
+    (the send-out's cost says it), so the email table spends no column on it."""
+    _, sendout_id = warehouse
+    at = app()
+    at.session_state["sendout_id"] = sendout_id
+    at.switch_page("views/sendout.py").run()
+
+    email_table, sms_table = (frame.proto.column_order for frame in at.dataframe[:2])
+    assert "cost" not in email_table and "open_count" in email_table
+    assert "cost" in sms_table and "open_count" not in sms_table
+
+
 def test_unsubscribes_add_then_remove_by_hand(warehouse):
     at = app()
     at.switch_page("views/unsubscribes.py").run()

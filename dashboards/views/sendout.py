@@ -33,11 +33,13 @@ RECIPIENT_HEADERS = {
     "first_opened_at": "First opened",
     "open_count": "Opens",
     "click_count": "Clicks",
-    "is_machine_open_only": "Opened by machines only",
+    "is_machine_open_only": "Machine opens only",
     "cost": "Cost",
     "is_possible_duplicate": "Maybe sent twice",  # a dispatch run died while sending it
 }
-# an SMS has no opens or clicks, and it does not bounce: it fails
+# an SMS has no opens or clicks, and it does not bounce: it fails; an email costs the same as
+# every other (the send-out's cost says it), an SMS by its length
+EMAIL_RECIPIENT_HEADERS = {k: v for k, v in RECIPIENT_HEADERS.items() if k != "cost"}
 SMS_RECIPIENT_HEADERS = {
     k: "Why it failed" if k == "bounce_reason" else v
     for k, v in RECIPIENT_HEADERS.items()
@@ -117,12 +119,18 @@ def recipient_table(channel: str) -> None:
         PAGE_SIZE,
         page_number * PAGE_SIZE,
     )
-    headers = RECIPIENT_HEADERS if channel == str(Channel.EMAIL) else SMS_RECIPIENT_HEADERS
+    headers = EMAIL_RECIPIENT_HEADERS if channel == str(Channel.EMAIL) else SMS_RECIPIENT_HEADERS
     page = page.with_columns(
         present.failure_reasons("bounce_reason", channel),
         name=present.full_name(),
     )
-    present.show_table(page, headers, money_in=("cost",), wide=("bounce_reason",))
+    present.show_table(
+        page,
+        headers,
+        money_in=("cost",),
+        wide=("bounce_reason",),
+        narrow=("open_count", "click_count"),
+    )
     pages = max(1, -(-total // PAGE_SIZE))
     nav = st.columns([1, 1, 4])
     if nav[0].button("Previous", disabled=page_number == 0, key=f"prev-{channel}"):
