@@ -93,6 +93,45 @@ def test_a_pretty_printed_single_object_is_one_record(tmp_path: Path) -> None:
     assert records_of(path) == [(1, '{"RecordType":"Delivery","Recipient":"a@example.com"}', None)]
 
 
+@pytest.mark.parametrize(
+    "first_line",
+    [b'{"eventType": "Open", "mail": {', b'{"a":\xff\xfe}', b"[1, 2]"],
+    ids=["cut-short", "not-utf8", "an-array"],
+)
+def test_json_lines_whose_first_line_is_bad_are_still_json_lines(
+    tmp_path: Path, first_line: bytes
+) -> None:
+    """One bad first line is one bad record, not the whole file as one broken document."""
+    path = tmp_path / "firehose.ndjson"
+    path.write_bytes(first_line + b'\n{"b":2}\n{"c":3}\n')
+
+    lines = records_of(path, con=duckdb.connect())
+
+    assert [line for line, _, _ in lines] == [1, 2, 3]
+    assert lines[1:] == [(2, '{"b":2}', None), (3, '{"c":3}', None)]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"items": [\n{"event": "delivered"},\n{"event": "opened"}\n]}\n',
+        '[\n{"event": "delivered"},\n{"event": "opened"}\n]\n',
+        '{\n  "bounce": {\n    "bouncedRecipients": [\n      {"emailAddress": "a@x.org"}\n'
+        "    ]\n  }\n}\n",
+    ],
+    ids=["items-page-one-a-line", "array-one-a-line", "pretty-with-a-nested-object"],
+)
+def test_a_document_written_over_lines_stays_one_document(tmp_path: Path, content: str) -> None:
+    """Lines of a document that happen to be objects (its last element, a nested object) do
+    not make it JSON lines."""
+    path = tmp_path / "page.json"
+    path.write_text(content)
+
+    problems = [problem for _, _, problem in records_of(path, con=duckdb.connect())]
+
+    assert problems and not any(problems)  # read whole, as the document it is
+
+
 def test_gzipped_files_are_read_like_plain_ones(tmp_path: Path) -> None:
     path = tmp_path / "firehose.ndjson.gz"
     path.write_bytes(gzip.compress(b'{"a":1}\n{"a":2}\n'))

@@ -276,14 +276,40 @@ def _is_form(path: Path, head: bytes, first: bytes) -> bool:
     return bool(first) and first not in b"[{" and b"=" in head.split(b"\n", 1)[0]
 
 
-def _is_document(head: bytes, start: int) -> bool:
-    """An object that is not one-per-line: pretty-printed, or a Mailgun items page."""
-    end = head.find(b"\n", start)
+_BROKEN = object()  # a line that is no JSON value of its own
+SHAPE_SAMPLE_LINES = 8  # lines after a broken first one looked at to tell the file's shape
+
+
+def _json_value(line: bytes) -> object:
     try:
-        first = orjson.loads(head[start : len(head) if end == -1 else end])
+        return orjson.loads(line)
     except orjson.JSONDecodeError:
-        return True
-    return isinstance(first, dict) and isinstance(first.get("items"), list)
+        return _BROKEN
+
+
+def _is_json_lines(head: bytes, start: int) -> bool:
+    """Whether a file that starts like JSON (`{` or `[`) holds one value a line, rather than
+    one document (an array, a pretty-printed object, a Mailgun items page).
+
+    Its first line tells, when it is a value of its own: an object that is no items page, or
+    an array with more lines after it. When the first line is broken (cut short, not UTF-8, a
+    typo), one bad line must not make the whole file one broken document: the file is JSON
+    lines if most of the lines after it are objects of their own, starting the line, where a
+    document's lines are fragments (an element of an array written one a line still ends with
+    its comma) and its nested objects indented. A file that starts with `[` and a broken line
+    is an array."""
+    lines = [line for line in head[start:].split(b"\n") if line.strip()]
+    if len(lines) > 1 and not head.endswith(b"\n"):
+        lines.pop()  # the peek may have cut the last line short
+    first, rest = _json_value(lines[0]), lines[1 : 1 + SHAPE_SAMPLE_LINES]
+    if isinstance(first, dict):
+        return not isinstance(first.get("items"), list)
+    if first is not _BROKEN:
+        return bool(rest)
+    if head[start : start + 1] == b"[":
+        return False
+    objects = sum(line[:1] == b"{" and isinstance(_json_value(line), dict) for line in rest)
+    return objects * 2 > len(rest)
 
 
 @functools.cache
@@ -305,11 +331,12 @@ def read_records(
         start, first = _first_value(head)
         if is_mail_file(path) or looks_like_mbox(head):
             yield from mail_records(handle, head, RECORD_SCHEMA)
-        elif first == b"[" and con is not None:
-            yield from _array_records(path, con)
-        elif first == b"[" or (first == b"{" and _is_document(head, start)):
-            text, problem = _decode(head + handle.read())
-            yield _batch([1], [text], [problem]) if problem else _document_records(text)
+        elif first in (b"[", b"{") and not _is_json_lines(head, start):
+            if first == b"[" and con is not None:
+                yield from _array_records(path, con)
+            else:
+                text, problem = _decode(head + handle.read())
+                yield _batch([1], [text], [problem]) if problem else _document_records(text)
         else:
             if not isinstance(handle, _Damaged):  # a block need not outgrow the file
                 chunk_bytes = max(1, min(chunk_bytes, path.stat().st_size))
