@@ -102,6 +102,9 @@ CREATE OR REPLACE TEMP MACRO reason_of_text(t) AS (
         WHEN regexp_matches(t, 'host or domain name not found|domain (name )?(not found|does not exist|'
             || 'doesn''t exist|unknown)|no mx|nxdomain|name service error|no such domain|'
             || 'unroutable|host (name )?not found|unknown (host|domain)|null mx|lookup fail')
+            -- "Host not found, try again", "temporary DNS lookup failure": the name server
+            -- did not answer, which says nothing of the domain
+            AND NOT says_temporary(t)
             THEN 'domain_unknown'
         WHEN regexp_matches(t, 'expired|too long|retry time|gave up|giving up|[0-9]+ attempts|could not be delivered '
             || 'within|delivery time|delay(ed)? for|time limit') THEN 'expired'
