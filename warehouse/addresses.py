@@ -24,6 +24,15 @@ def normalise_email(raw: str) -> str:
     return email
 
 
+def check_region(region: str) -> str:
+    """A country code for numbers written without +country code, upper-cased, or
+    InvalidAddressError if it is none (ISO 3166 alpha-2, as phone numbers know them)."""
+    code = region.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidAddressError(f"{region!r} is not a country code (ISO 3166, such as GB or US)")
+    return code
+
+
 def read_phone(raw: str, default_region: str | None = None) -> phonenumbers.PhoneNumber:
     """The number a person wrote, parsed and checked, or InvalidAddressError.
 

@@ -132,6 +132,12 @@ def _header(cells: list[str]) -> dict[str, int]:
         raise ContactImportError(
             f"the CSV has no column {', '.join(missing)} (a header row is needed)"
         )
+    twice = sorted({column for column in REQUIRED_COLUMNS if names.count(column) > 1})
+    if twice:
+        raise ContactImportError(
+            f"the CSV has the column {', '.join(twice)} more than once: which one is meant "
+            "cannot be told"
+        )
     return {column: names.index(column) for column in REQUIRED_COLUMNS}
 
 

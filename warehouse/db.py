@@ -34,6 +34,10 @@ class WarehouseLockedError(RuntimeError):
     """Another process kept the warehouse file locked for longer than we were willing to wait."""
 
 
+class NotAWarehouseError(RuntimeError):
+    """The file named as the warehouse is something else (not a DuckDB database)."""
+
+
 def _is_lock_conflict(error: duckdb.Error) -> bool:
     """Another process holds the file ("Could not set lock on file ... Conflicting lock is
     held"), or another connection of this process ("Unique file handle conflict"): both are
@@ -74,6 +78,11 @@ def connect(
             break
         except duckdb.Error as error:
             con.close()
+            if "not a valid DuckDB database file" in str(error):
+                raise NotAWarehouseError(
+                    f"{path} is not a Sendout warehouse: it exists but is no DuckDB database "
+                    "(check --db or $SENDOUT_DB)"
+                ) from error
             if not _is_lock_conflict(error) or time.monotonic() >= deadline:
                 if _is_lock_conflict(error):
                     raise WarehouseLockedError(

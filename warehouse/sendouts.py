@@ -126,6 +126,8 @@ def validate(draft: Draft, now: datetime | None = None) -> list[FieldError]:
     if str(Channel.EMAIL) in channels:
         if _blank(draft.subject):
             errors.append(FieldError("subject", "an email needs a subject"))
+        elif len((draft.subject or "").splitlines()) > 1:
+            errors.append(FieldError("subject", "a subject is one line: it has a line break"))
         if _blank(draft.html_body) and _blank(draft.text_body):
             errors.append(FieldError("body", "an email needs a body (HTML or text)"))
     elif not (_blank(draft.subject) and _blank(draft.html_body) and _blank(draft.text_body)):

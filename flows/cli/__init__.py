@@ -38,7 +38,7 @@ def person_errors() -> tuple[type[Exception], ...]:
     """The warehouse's errors that a person caused and can mend: said in one sentence."""
     from warehouse.addresses import InvalidAddressError
     from warehouse.contact_rows import ContactImportError
-    from warehouse.db import WarehouseLockedError
+    from warehouse.db import NotAWarehouseError, WarehouseLockedError
     from warehouse.folders import IngestError
     from warehouse.unsubscribes import UnsubscribeError
 
@@ -46,6 +46,7 @@ def person_errors() -> tuple[type[Exception], ...]:
         IngestError,
         ContactImportError,
         WarehouseLockedError,
+        NotAWarehouseError,
         InvalidAddressError,
         UnsubscribeError,
     )

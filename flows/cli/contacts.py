@@ -8,6 +8,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from flows.cli import cli, echo_json
 from flows.settings import settings
+from warehouse.addresses import InvalidAddressError, check_region
 from warehouse.contact_rows import RowNote
 from warehouse.contacts import ImportReport, import_contacts
 
@@ -27,6 +28,13 @@ def contacts() -> None:
     """The people you message."""
 
 
+def _region(value: str) -> str:
+    try:
+        return check_region(value)
+    except InvalidAddressError as error:
+        raise click.BadParameter(str(error)) from error
+
+
 @contacts.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -34,6 +42,7 @@ def contacts() -> None:
     default=lambda: settings().default_region,
     show_default="$SENDOUT_DEFAULT_REGION or GB",
     help="Country for mobiles written without +country code (ISO 3166 code).",
+    callback=lambda _ctx, _param, value: _region(value),
 )
 @click.option("--dry-run", is_flag=True, help="Say what the import would do, and change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")

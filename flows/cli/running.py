@@ -29,6 +29,9 @@ def record_send(db: Path, sendout_id: str) -> None:
     from warehouse import audit
 
     with open_warehouse(db) as con:
+        known = con.execute("SELECT 1 FROM sendouts WHERE sendout_id = ?", [sendout_id]).fetchall()
+        if not known:  # nothing to record: the person is told, nothing was started
+            raise click.ClickException(f"there is no send-out {sendout_id}")
         audit.record(con, audit.operator(), audit.AuditAction.SEND, sendout_id)
 
 

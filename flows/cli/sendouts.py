@@ -28,6 +28,21 @@ class LocalTime(click.ParamType):
         return moment if moment.tzinfo else moment.astimezone()
 
 
+def _html(path: Path) -> str:
+    """The email's HTML body from its file, or a one-sentence error."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise click.BadParameter(
+            f"{path} is not UTF-8 text (byte {error.start}); save it as UTF-8",
+            param_hint="--html-file",
+        ) from error
+    except OSError as error:
+        raise click.BadParameter(
+            f"{path} cannot be read: {error.strerror}", param_hint="--html-file"
+        ) from error
+
+
 def _report(created: Created, as_json: bool) -> None:
     if as_json:
         echo_json(
@@ -117,7 +132,7 @@ def create(
     recipients.read_csv()  # before the warehouse is opened: a big file holds no one up
     draft = Draft(
         **{**fields, "channels": list(fields["channels"])},
-        html_body=html_file.read_text() if html_file else None,
+        html_body=_html(html_file) if html_file else None,
         recipients=recipients,
     )
     with open_warehouse(db) as con:

@@ -127,6 +127,9 @@ def export(db: Path, output: Path | None) -> None:
     with open_warehouse(db) as con:
         text = unsubscribe_list.export_csv(con)
     if output:
-        output.write_text(text)
+        try:
+            output.write_text(text)
+        except OSError as error:
+            raise click.ClickException(f"cannot write {output}: {error.strerror}") from error
     else:
         click.echo(text, nl=False)
