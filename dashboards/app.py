@@ -5,10 +5,15 @@ role may use, so the others cannot be reached."""
 import streamlit as st
 
 from dashboards import auth, data
+from warehouse.db import NotAWarehouseError
 from warehouse.users import Role, allows
 
 st.set_page_config(page_title="Sendout", page_icon="✉️", layout="wide")
-data.ensure_warehouse()
+try:
+    data.ensure_warehouse()
+except NotAWarehouseError as error:  # a setting to mend before anything else can be shown
+    st.error(f"{error}. Whoever runs Sendout can point it at the warehouse and start it again.")
+    st.stop()
 person = auth.gate()
 
 PAGES = [

@@ -55,6 +55,11 @@ failed |-     |550| Verification failed for <bounces@ours.org> |- -> bounced sof
 -      |-     |-  | Mailbox quota exceeded: 250 MB used |- -> bounced soft mailbox_full
 failed |5.5.0 |500| 500 5.5.0 Command not recognized |- -> bounced soft network
 failed |-     |550| 550 greylisted, user unknown, try again later |- -> bounced soft network
+# a name server that did not answer says nothing of the domain; a domain or address that
+# merely contains "later" or "temporary" says nothing of time
+delayed|4.4.3 |451| 451 4.4.3 Temporary DNS lookup failure for example.org |- -> deferred - network
+failed |-     |550| NXDOMAIN Domain name not found: plater.fr |- -> bounced hard domain_unknown
+failed |-     |550| 550 nxdomain for contemporary-art.example |- -> bounced hard domain_unknown
 # still trying, and given up after trying
 delayed|4.0.0 |421| 421 4.0.0 try again later |- -> deferred - network
 -      |4.2.2 |452| 452 4.2.2 Mailbox full |- -> deferred - mailbox_full

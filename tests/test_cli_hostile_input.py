@@ -5,6 +5,8 @@ nothing. Each refusal must exit non-zero, say on stderr what was wrong (no trace
 import os
 import re
 import shutil
+import subprocess
+import sys
 import traceback
 from pathlib import Path
 
@@ -263,3 +265,20 @@ def test_db_that_is_a_directory_is_refused(tmp_path):
     """`--db` on a folder is named as a folder, and nothing is created in it."""
     assert_refused(sendout(tmp_path, "report"), "directory")
     assert os.listdir(tmp_path) == []
+
+
+def test_an_unknown_default_region_setting_is_named_once(db):
+    """A mistyped $SENDOUT_DEFAULT_REGION is named as the setting, not blamed on each number."""
+    before = state(db)
+    args = ["--db", db, "unsubscribes", "add", "sms", "07911 123456", "--reason", "asked"]
+
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SENDOUT_DEFAULT_REGION": "XX"},
+    )
+
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert "$SENDOUT_DEFAULT_REGION is not valid: 'XX' is not a country code" in result.stderr
+    assert state(db) == before

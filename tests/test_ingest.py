@@ -319,3 +319,31 @@ def test_a_file_of_blank_lines_is_read_as_empty(db_path, tmp_path):
     [result] = ingest_paths(db_path, [tmp_path / "blank.ndjson"]).files
 
     assert (result.records, result.events_new, result.damage) == (0, 0, None)
+
+
+@pytest.mark.parametrize(
+    "details", ["smtp;550 Message rejected", "This mailbox is disabled (554.30)"]
+)
+def test_postmarks_own_description_of_a_hard_bounce_proves_no_address_wrong(
+    db_path, tmp_path, query, details
+):
+    """Postmark describes every HardBounce "(ex: unknown user, mailbox not found)": only the
+    receiving server's words (Details) may call an address bad, or a good one is listed."""
+    record = {
+        "RecordType": "Bounce",
+        "Type": "HardBounce",
+        "TypeCode": 1,
+        "MessageID": "pm-1",
+        "Metadata": {"sendout_message_id": "m1"},
+        "Description": "The server was unable to deliver your message (ex: unknown user, "
+        "mailbox not found).",
+        "Details": details,
+        "Email": "ada@example.com",
+        "BouncedAt": "2024-05-14T10:01:12Z",
+    }
+
+    ingest_paths(db_path, [write_ndjson(tmp_path / "postmark.ndjson", [record])])
+
+    assert query("SELECT event_type, bounce_kind FROM events") == [
+        {"event_type": "bounced", "bounce_kind": "hard"}
+    ]

@@ -99,7 +99,9 @@ def connect(
 
 
 def _attach(con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> None:
-    options = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_ROWS}"
+    # TYPE duckdb: a file of another kind (SQLite) is refused, not attached through an extension
+    mode = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_ROWS}"
+    options = f"TYPE duckdb, {mode}"
     quoted = str(path).replace("'", "''")
     con.execute(f"ATTACH '{quoted}' AS warehouse ({options})")
     con.execute("USE warehouse")

@@ -299,8 +299,8 @@ def _is_json_lines(head: bytes, start: int) -> bool:
     its comma) and its nested objects indented. A file that starts with `[` and a broken line
     is an array."""
     lines = [line for line in head[start:].split(b"\n") if line.strip()]
-    if len(lines) > 1 and not head.endswith(b"\n"):
-        lines.pop()  # the peek may have cut the last line short
+    if len(lines) > 1 and len(head) >= PEEK_BYTES and not head.endswith(b"\n"):
+        lines.pop()  # the peek cut the last line short
     first, rest = _json_value(lines[0]), lines[1 : 1 + SHAPE_SAMPLE_LINES]
     if isinstance(first, dict):
         return not isinstance(first.get("items"), list)

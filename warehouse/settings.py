@@ -8,8 +8,10 @@ function what it needs (prices, the default phone region, paths).
 from pathlib import Path
 from typing import Literal
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from warehouse.addresses import check_region
 from warehouse.status import Prices
 
 
@@ -23,7 +25,7 @@ class WarehouseSettings(BaseSettings):
     # the analysts' copy of the warehouse (warehouse/snapshot.py); none: next to `db`, as
     # data/sendout.snapshot.duckdb
     snapshot: Path | None = None
-    default_region: str = "GB"
+    default_region: str = "GB"  # an ISO 3166 code that phone numbers know (checked below)
     # what one email and one SMS segment cost, in `currency` (DESIGN §5)
     email_cost: float = 0.0001
     sms_segment_cost: float = 0.04
@@ -39,6 +41,13 @@ class WarehouseSettings(BaseSettings):
     session_idle_minutes: float = 30.0  # a logged-in session ends after this long unused
     login_delay_seconds: float = 1.0  # the wait after a wrong password, doubled each time
     login_delay_max_seconds: float = 900.0
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        """$SENDOUT_DEFAULT_REGION refused at once, not every number written without +country
+        code later, as though the numbers were wrong."""
+        return check_region(value)
 
     @classmethod
     def embedded(cls) -> "WarehouseSettings":

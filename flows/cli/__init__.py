@@ -34,6 +34,13 @@ COMMANDS = {
 }
 
 
+def _settings_problem(error) -> str:
+    """A $SENDOUT_* setting that pydantic refused, in one sentence naming it."""
+    first = error.errors()[0]
+    name = "SENDOUT_" + str(first["loc"][0]).upper() if first.get("loc") else "a setting"
+    return f"${name} is not valid: {first['msg'].removeprefix('Value error, ')}"
+
+
 def person_errors() -> tuple[type[Exception], ...]:
     """The warehouse's errors that a person caused and can mend: said in one sentence."""
     from warehouse.addresses import InvalidAddressError
@@ -79,6 +86,8 @@ class SendoutGroup(click.Group):
         except Exception as error:
             if isinstance(error, person_errors()):
                 raise click.ClickException(str(error)) from error
+            if type(error).__name__ == "ValidationError" and hasattr(error, "errors"):
+                raise click.ClickException(_settings_problem(error)) from error
             raise
 
 

@@ -35,11 +35,11 @@ def _html(path: Path) -> str:
     except UnicodeDecodeError as error:
         raise click.BadParameter(
             f"{path} is not UTF-8 text (byte {error.start}); save it as UTF-8",
-            param_hint="--html-file",
+            param_hint="--html",
         ) from error
     except OSError as error:
         raise click.BadParameter(
-            f"{path} cannot be read: {error.strerror}", param_hint="--html-file"
+            f"{path} cannot be read: {error.strerror}", param_hint="--html"
         ) from error
 
 

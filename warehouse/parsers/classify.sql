@@ -75,7 +75,8 @@ CREATE OR REPLACE TEMP MACRO says_about_sender(t) AS (
 
 -- Words that the failure is passing: never proof of anything.
 CREATE OR REPLACE TEMP MACRO says_temporary(t) AS (
-    coalesce(regexp_matches(t, 'greylist|try again|temporar|later'), false)
+    -- whole words: a domain or an address (slater.com, contemporary-art.example) says nothing
+    coalesce(regexp_matches(t, '\bgreylist|\btry again\b|\btemporar(y|ily)\b|\blater\b'), false)
 );
 
 CREATE OR REPLACE TEMP MACRO says_authentication(t) AS (

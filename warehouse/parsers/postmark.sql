@@ -18,7 +18,10 @@ parsed AS (
 
 judged AS (
     SELECT *,
-        enhanced_status(concat_ws(' ', e.Details, e.Description)) AS code,
+        -- the words are the receiving server's (Details); Description is Postmark's fixed text
+        -- for the bounce type ("ex: unknown user, mailbox not found" for every HardBounce),
+        -- which the type already says as a hint
+        enhanced_status(e.Details) AS code,
         CASE WHEN e.RecordType = 'Bounce' THEN classify_failure(
             CASE
                 WHEN e.Type IN ('HardBounce', 'BadEmailAddress', 'Undeliverable', 'DMARCPolicy')
@@ -28,7 +31,7 @@ judged AS (
             END,
             code,
             smtp_reply_code(e.Details),
-            concat_ws(' ', e.Details, e.Description),
+            e.Details,
             'postmark:' || e.Type
         ) END AS verdict
     FROM parsed
