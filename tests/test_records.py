@@ -132,6 +132,24 @@ def test_a_document_written_over_lines_stays_one_document(tmp_path: Path, conten
     assert problems and not any(problems)  # read whole, as the document it is
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("events.ndjson", '{"a":1}\n{"b":2}\n', [(1, '{"a":1}', None), (2, '{"b":2}', None)]),
+        ("page.json", '{\n  "a": 1\n}\n', [(1, '{"a":1}', None)]),
+    ],
+    ids=["json-lines", "pretty-document"],
+)
+def test_a_byte_order_mark_is_not_part_of_the_first_record(
+    tmp_path: Path, name: str, content: str, expected: list
+) -> None:
+    """Files saved by Windows tools start with a byte-order mark; it is no text of theirs."""
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + content.encode())
+
+    assert records_of(path, con=duckdb.connect()) == expected
+
+
 def test_gzipped_files_are_read_like_plain_ones(tmp_path: Path) -> None:
     path = tmp_path / "firehose.ndjson.gz"
     path.write_bytes(gzip.compress(b'{"a":1}\n{"a":2}\n'))

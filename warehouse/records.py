@@ -12,6 +12,7 @@ reason in `problem`, so that it lands in quarantine instead of being lost.
 arrays and documents.
 """
 
+import codecs
 import functools
 import gzip
 import hashlib
@@ -328,6 +329,8 @@ def read_records(
     """
     with _open(path) as handle:
         head = handle.read(PEEK_BYTES)
+        if head.startswith(codecs.BOM_UTF8) and not is_mail_file(path):
+            head = head[len(codecs.BOM_UTF8) :]  # a byte-order mark (Windows tools) is no text
         start, first = _first_value(head)
         if is_mail_file(path) or looks_like_mbox(head):
             yield from mail_records(handle, head, RECORD_SCHEMA)
