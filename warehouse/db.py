@@ -297,11 +297,9 @@ class WriterHold:
             raise
         self.con.execute("COMMIT")
 
-    def next_part(self, meanwhile: Callable[[], T] | None = None) -> T | None:
-        """Inside `transaction()`: commit what is done, share (doing `meanwhile`'s work while
-        the warehouse is free), and begin again; the caller then prepares the new connection's
-        temporary state (`prepared()` does it again). Returns what `meanwhile` returned."""
+    def next_part(self) -> None:
+        """Inside `transaction()`: commit what is done, share, and begin again; the caller then
+        prepares the new connection's temporary state (`prepared()` does it again)."""
         self.con.execute("COMMIT")
-        done = self.share(meanwhile)
+        self.share()
         self.con.execute("BEGIN TRANSACTION")
-        return done

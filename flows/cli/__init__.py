@@ -8,8 +8,12 @@ imported only when one of its commands runs, so `sendout --help` answers at once
 import importlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 #: Every command: the module that defines it, and its line in `sendout --help` (a test checks
 #: that each module defines exactly the commands named here).
@@ -34,7 +38,7 @@ COMMANDS = {
 }
 
 
-def _settings_problem(error) -> str:
+def _settings_problem(error: "ValidationError") -> str:
     """A $SENDOUT_* setting that pydantic refused, in one sentence naming it."""
     first = error.errors()[0]
     name = "SENDOUT_" + str(first["loc"][0]).upper() if first.get("loc") else "a setting"
@@ -86,7 +90,9 @@ class SendoutGroup(click.Group):
         except Exception as error:
             if isinstance(error, person_errors()):
                 raise click.ClickException(str(error)) from error
-            if type(error).__name__ == "ValidationError" and hasattr(error, "errors"):
+            from pydantic import ValidationError  # here: `sendout --help` stays quick
+
+            if isinstance(error, ValidationError):
                 raise click.ClickException(_settings_problem(error)) from error
             raise
 

@@ -28,7 +28,8 @@ def contacts() -> None:
     """The people you message."""
 
 
-def _region(value: str) -> str:
+def _region(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """--region as a country code phone numbers know, or the option named as wrong."""
     try:
         return check_region(value)
     except InvalidAddressError as error:
@@ -42,7 +43,7 @@ def _region(value: str) -> str:
     default=lambda: settings().default_region,
     show_default="$SENDOUT_DEFAULT_REGION or GB",
     help="Country for mobiles written without +country code (ISO 3166 code).",
-    callback=lambda _ctx, _param, value: _region(value),
+    callback=_region,
 )
 @click.option("--dry-run", is_flag=True, help="Say what the import would do, and change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
