@@ -87,6 +87,16 @@ def finished(db: Path, sendout_id: str) -> bool:
         return False
 
 
+def sent_by_each_run(db: Path) -> list[int]:
+    """How many messages each flow run has sent so far (none while the runs hold the file)."""
+    try:
+        with connect(db, read_only=True, lock_timeout=5) as con:
+            query = "SELECT count(*) FROM messages WHERE outcome IS NOT NULL GROUP BY claimed_by"
+            return [row[0] for row in con.sql(query).fetchall()]
+    except Exception:  # the runs are writing: look again
+        return []
+
+
 def test_two_workers_share_a_send_out_and_one_finishes_the_slice_of_a_killed_one(stack):
     processes, workers, sink, db, sendout_id = stack
     for shard in (0, 1):
@@ -96,10 +106,13 @@ def test_two_workers_share_a_send_out_and_one_finishes_the_slice_of_a_killed_one
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not all(descendants(w.pid) for w in workers):
         time.sleep(0.2)  # each worker takes one run (--limit 1)
-    while time.monotonic() < deadline and len(sink.message_ids()) < RECIPIENTS // 6:
-        time.sleep(0.05)
+    sent = []  # a run's first messages come seconds after its process starts
+    while time.monotonic() < deadline and not (len(sent) == 2 and min(sent) >= 20):
+        time.sleep(0.3)
+        sent = sent_by_each_run(db)
 
     assert all(descendants(w.pid) for w in workers), "each worker should be running a slice"
+    assert len(sent) == 2, "both runs should have sent messages of their slices"
     killed = workers[0]
     for pid in (*descendants(killed.pid), killed.pid):
         os.kill(pid, signal.SIGKILL)
