@@ -30,6 +30,7 @@ RANKED_EVENTS = sorted(STATUS_RANK, key=lambda e: (STATUS_RANK[e], e == EventTyp
 EVENT_CODES = [str(e) for e in RANKED_EVENTS] + [str(EventType.UNSUBSCRIBED)]
 EVENT_ENUM = pl.Enum(EVENT_CODES)
 KIND_SCORE = {str(BounceKind.SOFT): 1, str(BounceKind.HARD): 2}  # the harder bounce wins
+KIND_ENUM = pl.Enum(sorted(KIND_SCORE, key=KIND_SCORE.get))  # physical code + 1 is the score
 DISPLAY = {code: str(DISPLAY_STATUS[e]) for code, e in enumerate(RANKED_EVENTS)}
 
 
@@ -55,10 +56,11 @@ def message_outcomes(events: pl.LazyFrame) -> pl.LazyFrame:
     Input columns: message_id, event_type, occurred_at, is_machine_open, bounce_kind,
     bounce_reason. Arrival order and duplicates do not matter: only ranks, counts and minimum
     times are used. The top event and its bounce kind are one number, `top_key` = code * 4 +
-    kind score, so one maximum picks both; the reason is the top event's (`_top_reason`). A
-    machine's click (a link scanner's) proves no more than a machine's open, so it counts as
-    one. Every column is a maximum, sum, minimum or "any" (or the top event's), so the outcomes
-    of two sets of events merge into those of both (`merge_outcomes`).
+    kind score, and with the precision of its bounce reason another, `ranked` = top_key * 16
+    + precision, so one maximum picks all three (`_top_event`). A machine's click (a link
+    scanner's) proves no more than a machine's open, so it counts as one. Every column is a
+    maximum, sum, minimum or "any" (or the top event's), so the outcomes of two sets of events
+    merge into those of both (`merge_outcomes`).
     """
     code = pl.col("code")
     sent_evidence = [_code(e) for e in SENT_EVIDENCE]
@@ -72,12 +74,16 @@ def message_outcomes(events: pl.LazyFrame) -> pl.LazyFrame:
         )
         .with_columns(
             top_key=pl.when(code < len(RANKED_EVENTS)).then(
-                code * 4 + pl.col("bounce_kind").replace_strict(KIND_SCORE, default=0)
+                code * 4
+                + (pl.col("bounce_kind").cast(KIND_ENUM, strict=False).to_physical() + 1)
+                .fill_null(0)
+                .cast(pl.Int32)
             )
         )
+        .with_columns(_ranked())
         .group_by("message_id")
         .agg(
-            top_key=pl.col("top_key").max().cast(pl.Int32),
+            pl.col("ranked").max(),
             open_count=(code == _code(EventType.OPENED)).sum().cast(pl.Int32),
             click_count=(code == _code(EventType.CLICKED)).sum().cast(pl.Int32),
             machine_open_count=((code == _code(EventType.OPENED)) & pl.col("is_machine_open"))
@@ -89,25 +95,43 @@ def message_outcomes(events: pl.LazyFrame) -> pl.LazyFrame:
             first_clicked_at=_when(code == _code(EventType.CLICKED)).min(),
             has_unsubscribed=(code == _code(EventType.UNSUBSCRIBED)).any(),
             has_complained=(code == _code(EventType.COMPLAINT)).any(),
-            bounce_reason=_top_reason(),
         )
+        .with_columns(_top_event())
+        .select("message_id", *OUTCOME_COLUMNS)
     )
 
 
-#: Among equal top events, the most precise reason wins (the vocabulary's order, `other` last).
-REASON_RANK = {str(r): len(BounceReason) - i for i, r in enumerate(BounceReason)}
+#: Bounce reasons from the least precise to the most (the vocabulary lists `other` last): a
+#: reason's precision is its code here plus one, 0 for none.
+REASON_ENUM = pl.Enum([str(r) for r in reversed(BounceReason)])
+REASON_BY_PRECISION = {code + 1: reason for code, reason in enumerate(REASON_ENUM.categories)}
+REASON_SLOTS = 16  # more than there are reasons
+assert len(BounceReason) < REASON_SLOTS
 
 
-def _top_reason() -> pl.Expr:
-    """The bounce reason of the top event; among equal top events the most precise, so that
-    every grouping of the events gives the same one."""
-    rank = pl.col("bounce_reason").replace_strict(REASON_RANK, default=0, return_dtype=pl.Int8)
-    return pl.col("bounce_reason").sort_by("top_key", rank, nulls_last=False).last()
+def _ranked() -> pl.Expr:
+    """`ranked`: an event's top_key and its bounce reason's precision in one number, whose
+    maximum is the top event with, among equal top events, the most precise reason, so that
+    every grouping of the events gives the same one (a sort within each message took three
+    times as long)."""
+    precision = pl.col("bounce_reason").cast(REASON_ENUM, strict=False).to_physical() + 1
+    return (pl.col("top_key") * REASON_SLOTS + precision.fill_null(0).cast(pl.Int32)).alias(
+        "ranked"
+    )
+
+
+def _top_event() -> list[pl.Expr]:
+    """top_key and bounce_reason from the maximum of `ranked`."""
+    return [
+        (pl.col("ranked") // REASON_SLOTS).cast(pl.Int32).alias("top_key"),
+        (pl.col("ranked") % REASON_SLOTS)
+        .replace_strict(REASON_BY_PRECISION, default=None, return_dtype=pl.String)
+        .alias("bounce_reason"),
+    ]
 
 
 #: How each column of `message_outcomes` combines over two sets of events.
 _MERGE = {
-    "top_key": pl.Expr.max,
     "open_count": pl.Expr.sum,
     "click_count": pl.Expr.sum,
     "machine_open_count": pl.Expr.sum,
@@ -118,7 +142,7 @@ _MERGE = {
     "has_unsubscribed": pl.Expr.any,
     "has_complained": pl.Expr.any,
 }
-OUTCOME_COLUMNS = [*_MERGE, "bounce_reason"]
+OUTCOME_COLUMNS = ["top_key", *_MERGE, "bounce_reason"]
 
 
 def merge_outcomes(known: pl.LazyFrame, new: pl.LazyFrame) -> pl.LazyFrame:
@@ -126,13 +150,15 @@ def merge_outcomes(known: pl.LazyFrame, new: pl.LazyFrame) -> pl.LazyFrame:
     be in one of them only): what a message's stored status and its new events make."""
     return (
         pl.concat([known.select("message_id", *OUTCOME_COLUMNS), new], how="vertical_relaxed")
+        .with_columns(_ranked())
         .group_by("message_id")
         .agg(
+            pl.col("ranked").max(),
             *(merge(pl.col(name)).alias(name) for name, merge in _MERGE.items()),
-            bounce_reason=_top_reason(),
         )
-        .with_columns(pl.col("top_key", "open_count", "click_count").cast(pl.Int32))
-        .with_columns(pl.col("machine_open_count").cast(pl.Int32))
+        .with_columns(_top_event())
+        .with_columns(pl.col("open_count", "click_count", "machine_open_count").cast(pl.Int32))
+        .select("message_id", *OUTCOME_COLUMNS)
     )
 
 
