@@ -28,7 +28,7 @@ import duckdb
 from flows.journal import Journal, Journaled, earlier_outcomes, journal_folder
 from flows.senders import Sender, senders_for
 from flows.settings import Settings, settings
-from warehouse import dispatch_state
+from warehouse import audit, dispatch_state
 from warehouse.db import is_out_of_memory, open_warehouse
 from warehouse.refresh import refresh_figures
 
@@ -57,9 +57,11 @@ def run_dispatch(
     on_batch: Callable[[dispatch_state.Progress], None] | None = None,
     early: bool = False,
     part: dispatch_state.Slice | None = None,
+    by: audit.Actor | None = None,
 ) -> DispatchResult:
     """Send every message of a send-out that has no outcome yet: with `part`, that slice
-    first, then whatever other runs left (a slice whose run died), until all are done."""
+    first, then whatever other runs left (a slice whose run died), until all are done. `by`:
+    the person who started it, for the audit record (none when the schedule did)."""
     config = config or settings()
     stop = stop or threading.Event()
     run_id = dispatch_state.new_run_id()
@@ -74,7 +76,9 @@ def run_dispatch(
     try:
         with _open(db, config) as con:
             now, lease = datetime.now(UTC), config.dispatch_lease_seconds
-            bounds = _roomy(con, dispatch_state.start, sendout_id, run_id, now, lease, early, part)
+            bounds = _roomy(
+                con, dispatch_state.start, sendout_id, run_id, now, lease, early, part, by
+            )
         journal = Journal(folder, sendout_id, run_id)
         for sender in senders.values():
             if hasattr(sender, "on_outcome"):

@@ -1,5 +1,6 @@
 """Users, roles, the login throttle and the audit record, in the warehouse and through the CLI."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -138,6 +139,38 @@ def test_the_audit_record_names_who_sent_cancelled_and_changed_the_list(db_path)
         ("root", "dashboard", "unsubscribe_remove"),
     ]
     assert found[-1]["subject"] == created.sendout_id and "'News'" in found[-1]["detail"]
+
+
+def test_the_audit_record_says_sending_started_only_when_it_did(db_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("SENDOUT_USER", "ops")
+    monkeypatch.setenv("SENDOUT_LANDING", str(tmp_path / "landing"))  # the sandbox's
+    settings.cache_clear()
+    add_people(db_path, 3)
+    with open_warehouse(db_path) as con:
+        later = Draft(
+            name="Later",
+            channels=["email"],
+            communication_type="marketing",
+            recipients=Recipients(all_contacts=True),
+            subject="Hi",
+            text_body="Hello",
+            scheduled_at=datetime.now(UTC) + timedelta(days=1),
+        )
+        scheduled = sendouts.create(con, later).sendout_id
+        cancelled = sendouts.create(con, replace(later, name="Off")).sendout_id
+        sendouts.cancel(con, cancelled)
+        now = sendouts.create(con, replace(later, scheduled_at=None)).sendout_id
+    dispatch = ["--db", str(db_path), "dispatch"]
+
+    not_due = CliRunner().invoke(cli, [*dispatch, scheduled])
+    off = CliRunner().invoke(cli, [*dispatch, cancelled])
+    sent = CliRunner().invoke(cli, [*dispatch, now])
+
+    assert "is scheduled for" in not_due.output and "was cancelled" in off.output
+    assert sent.exit_code == 0, sent.output
+    with open_warehouse(db_path) as con:
+        started = [e for e in audit.entries(con) if e["action"] == "send"]
+    assert [(e["done_by"], e["via"], e["subject"]) for e in started] == [("ops", "cli", now)]
 
 
 def test_the_cli_manages_users_and_records_the_operator(db_path, monkeypatch):

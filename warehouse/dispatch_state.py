@@ -18,7 +18,7 @@ import duckdb
 import orjson
 import polars as pl
 
-from warehouse import unsubscribes
+from warehouse import audit, unsubscribes
 from warehouse.db import registered, transaction
 from warehouse.parsers import install_macros
 from warehouse.sql import run_script
@@ -141,12 +141,14 @@ def start(
     lease_seconds: float,
     early: bool = False,
     part: Slice | None = None,
+    by: audit.Actor | None = None,
 ) -> tuple[str, str | None]:
     """Take the send-out's lease for this run, or raise DispatchError saying why not; return
     the message ids [low, high) of the run's slice. A lease is free when nobody holds it, its
     holder went quiet for `lease_seconds`, or its holder ran on this host and its process is
     dead (a crash here resumes at once). A run of a slice takes no lease: it claims only
-    messages that no live run holds, so slices never overlap."""
+    messages that no live run holds, so slices never overlap. The audit record names `by`,
+    the person who started the run, if one did (not the schedule), and only once it starts."""
     with transaction(con):
         cancelled_at, scheduled_at, holder, heartbeat, _ = _sendout(con, sendout_id)
         if cancelled_at is not None:
@@ -169,6 +171,8 @@ def start(
             """,
             [now, part is not None, run_id, part is not None, now, sendout_id],
         )
+        if by is not None:
+            audit.record(con, by, audit.AuditAction.SEND, sendout_id)
         return _bounds(con, sendout_id, part)
 
 

@@ -18,21 +18,10 @@ from flows.senders import SenderUnavailable
 from flows.settings import settings
 from flows.up import UpError, dashboard_command
 from flows.up import up as run_stack
+from warehouse import audit
 from warehouse.db import open_warehouse
 from warehouse.dispatch_state import DispatchError
 from warehouse.dispatch_state import Progress as DispatchProgress
-
-
-def record_send(db: Path, sendout_id: str) -> None:
-    """The audit record of a person starting a send-out's dispatch ($SENDOUT_USER names the
-    dashboard's user when the dashboard started it)."""
-    from warehouse import audit
-
-    with open_warehouse(db) as con:
-        known = con.execute("SELECT 1 FROM sendouts WHERE sendout_id = ?", [sendout_id]).fetchall()
-        if not known:  # nothing to record: the person is told, nothing was started
-            raise click.ClickException(f"there is no send-out {sendout_id}")
-        audit.record(con, audit.operator(), audit.AuditAction.SEND, sendout_id)
 
 
 @cli.command()
@@ -42,9 +31,9 @@ def record_send(db: Path, sendout_id: str) -> None:
 def dispatch(db: Path, sendout_id: str, early: bool) -> None:
     """Send a send-out's messages in the foreground; exits 0 when every one has an outcome.
 
-    Ctrl-C or SIGTERM finishes the batch in flight and stops; run it again to resume.
+    Ctrl-C or SIGTERM finishes the batch in flight and stops; run it again to resume. The
+    audit record names $SENDOUT_USER (the dashboard's user when the dashboard started it).
     """
-    record_send(db, sendout_id)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -62,7 +51,9 @@ def dispatch(db: Path, sendout_id: str, early: bool) -> None:
             bar.update(task, completed=progress.done, total=progress.planned)
 
         try:
-            result = run_dispatch(db, sendout_id, stop=stop, on_batch=show, early=early)
+            result = run_dispatch(
+                db, sendout_id, stop=stop, on_batch=show, early=early, by=audit.operator()
+            )
         except (DispatchError, SenderUnavailable) as error:
             raise click.ClickException(str(error)) from error
     left = result.progress.planned - result.progress.done
