@@ -189,7 +189,7 @@ def recipients(
     search: str | None,
     limit: int,
     offset: int,
-) -> tuple[pl.DataFrame, int]:
+) -> reports.RecipientPage:
     return reports.recipients(con, sendout_id, channel, status, search, limit, offset)
 
 

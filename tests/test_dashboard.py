@@ -97,6 +97,30 @@ def test_details_price_each_sms_but_not_each_email(warehouse):
     assert "cost" in sms_table and "open_count" not in sms_table
 
 
+def test_details_say_who_may_have_been_sent_twice_only_where_someone_may(warehouse):
+    """A dispatch run that died while sending leaves its messages flagged; a send-out without
+    any spends no column of empty boxes on it."""
+    db, sendout_id = warehouse
+    at = app()
+    at.session_state["sendout_id"] = sendout_id
+    at.switch_page("views/sendout.py").run()
+    clean = at.dataframe[0].proto.column_order
+    with connect(db) as con:
+        [(flagged,)] = con.execute(
+            "UPDATE messages SET is_possible_duplicate = true WHERE channel = 'email' AND "
+            "recipient = (SELECT min(recipient) FROM messages WHERE channel = 'email') "
+            "RETURNING recipient"  # the first row of the first page
+        ).fetchall()
+    st.cache_data.clear()
+    at.run()
+
+    assert "is_possible_duplicate" not in clean
+    email = at.dataframe[0]
+    assert "is_possible_duplicate" in email.proto.column_order
+    rows = email.value.set_index("recipient")["is_possible_duplicate"]
+    assert rows[flagged] and rows.sum() == 1
+
+
 def test_unsubscribes_add_then_remove_by_hand(warehouse):
     at = app()
     at.switch_page("views/unsubscribes.py").run()

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 import duckdb
 import polars as pl
@@ -203,7 +204,9 @@ WHERE status.sendout_id = $sendout_id AND status.channel = $channel
        OR concat_ws(' ', contacts.first_name, contacts.last_name) ILIKE '%' || $search || '%')
 """
 RECIPIENTS = f"SELECT * FROM ({FILTERED_RECIPIENTS}) ORDER BY recipient LIMIT $limit OFFSET $offset"
-RECIPIENT_COUNT = f"SELECT count(*) FROM ({FILTERED_RECIPIENTS})"
+RECIPIENT_COUNT = f"""
+SELECT count(*), count(*) FILTER (WHERE is_possible_duplicate) FROM ({FILTERED_RECIPIENTS})
+"""
 
 # is_unsubscribed: the number is on the Unsubscribes list for SMS now (a STOP, or added by hand)
 REPLIES = """
@@ -238,6 +241,15 @@ def sendout_list(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return con.sql(SENDOUT_LIST).pl()
 
 
+class RecipientPage(NamedTuple):
+    """One page of a send-out's recipients on a channel, filtered; how many match, and how
+    many of those may have been sent twice (a dispatch run died while sending them)."""
+
+    rows: pl.DataFrame
+    total: int
+    possibly_twice: int
+
+
 def recipients(
     con: duckdb.DuckDBPyConnection,
     sendout_id: str,
@@ -246,8 +258,9 @@ def recipients(
     search: str | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> tuple[pl.DataFrame, int]:
-    """One page of a send-out's recipients on a channel, filtered; and how many match."""
+) -> RecipientPage:
+    """One page of a send-out's recipients on a channel, filtered by status and by a search
+    on name or address."""
     params = {
         "sendout_id": sendout_id,
         "channel": channel,
@@ -255,8 +268,8 @@ def recipients(
         "search": search or None,
     }
     page = con.sql(RECIPIENTS, params={**params, "limit": limit, "offset": offset}).pl()
-    total = con.execute(RECIPIENT_COUNT, params).fetchall()[0][0]
-    return page, total
+    [(total, twice)] = con.execute(RECIPIENT_COUNT, params).fetchall()
+    return RecipientPage(page, total, twice)
 
 
 def replies(con: duckdb.DuckDBPyConnection, sendout_id: str) -> pl.DataFrame:

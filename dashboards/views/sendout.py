@@ -111,7 +111,7 @@ def recipient_table(channel: str) -> None:
         "Search name or address", key=f"search-{channel}", on_change=first_page
     )
     page_number = st.session_state.get(f"page-{channel}", 0)
-    page, total = data.recipients(
+    page, total, twice = data.recipients(
         sendout_id,
         channel,
         None if choice == "All" else choice,
@@ -120,6 +120,8 @@ def recipient_table(channel: str) -> None:
         page_number * PAGE_SIZE,
     )
     headers = EMAIL_RECIPIENT_HEADERS if channel == str(Channel.EMAIL) else SMS_RECIPIENT_HEADERS
+    if not twice:  # a column of empty boxes on every send-out says nothing
+        headers = {k: v for k, v in headers.items() if k != "is_possible_duplicate"}
     page = page.with_columns(
         present.failure_reasons("bounce_reason", channel),
         name=present.full_name(),
