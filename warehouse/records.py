@@ -41,6 +41,7 @@ from warehouse.mail_files import (
 CHUNK_BYTES = 32 * 1024 * 1024
 ARRAY_BATCH_RECORDS = 32_768  # a JSON array's records per batch (about a chunk's worth)
 PEEK_BYTES = 64 * 1024
+PEEK_LIMIT = 4 * 1024 * 1024  # how far the peek reads on to see a file's first lines whole
 RECORD_SCHEMA = pa.schema(
     [("source_line", pa.int64()), ("record", pa.string()), ("problem", pa.string())]
 )
@@ -288,6 +289,19 @@ def _json_value(line: bytes) -> object:
         return _BROKEN
 
 
+def _peek(handle: io.BufferedIOBase) -> bytes:
+    """The file's first PEEK_BYTES, read on until its first lines are whole (a record of a
+    JSON-lines file can be longer than the peek: a bounce quoting a whole message), or up to
+    PEEK_LIMIT (a document on one line)."""
+    head = handle.read(PEEK_BYTES)
+    while head.count(b"\n") <= SHAPE_SAMPLE_LINES and len(head) < PEEK_LIMIT:
+        more = handle.read(PEEK_BYTES)
+        if not more:
+            break
+        head += more
+    return head
+
+
 def _is_json_lines(head: bytes, start: int) -> bool:
     """Whether a file that starts like JSON (`{` or `[`) holds one value a line, rather than
     one document (an array, a pretty-printed object, a Mailgun items page).
@@ -328,7 +342,7 @@ def read_records(
     With a DuckDB connection, JSON arrays are split by DuckDB (much faster than in Python).
     """
     with _open(path) as handle:
-        head = handle.read(PEEK_BYTES)
+        head = _peek(handle)
         if head.startswith(codecs.BOM_UTF8) and not is_mail_file(path):
             head = head[len(codecs.BOM_UTF8) :]  # a byte-order mark (Windows tools) is no text
         start, first = _first_value(head)
