@@ -1,7 +1,8 @@
 """What every endpoint of the webhook service shares: its settings, its landing writers (one
 per provider, appended durably before a 2xx), its on-disk memory of what it has acted on, and
-reading a body within the size limit."""
+reading a body within the size limit and its JSON."""
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,24 @@ LANDINGS = ("sendgrid", "mailgun", "postmark", "twilio", "ses", "tracking")
 
 class TooLarge(Exception):
     """A body over the service's size limit: answered 413, nothing landed."""
+
+
+def json_body(body: bytes) -> object:
+    """The body's JSON value, or ValueError when it is none a provider sends: not JSON, nested
+    deeper than Python parses, or an object with a key twice. A repeated key would let a
+    signed message carry another: Python keeps its last value, which is what is verified,
+    and DuckDB, reading the landed body, its first."""
+    try:
+        return json.loads(body, object_pairs_hook=_once_each)
+    except RecursionError as error:
+        raise ValueError("JSON nested too deep") from error
+
+
+def _once_each(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        raise ValueError("a key appears twice in one JSON object")
+    return found
 
 
 @dataclass

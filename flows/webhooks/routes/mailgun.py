@@ -1,13 +1,12 @@
 """Mailgun's webhooks: HMAC of timestamp and token; a token is accepted once (kept on disk)."""
 
 import asyncio
-import json
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from flows.webhooks.service import Service
+from flows.webhooks.service import Service, json_body
 from flows.webhooks.signatures import SeenTokens, verify_mailgun
 
 
@@ -18,7 +17,7 @@ def routes(service: Service) -> list[Route]:
     async def event(request: Request) -> Response:
         body = await service.body(request)
         try:
-            signed = json.loads(body)["signature"]
+            signed = json_body(body)["signature"]
             stamp, token, signature = signed["timestamp"], signed["token"], signed["signature"]
         except (ValueError, KeyError, TypeError):
             return PlainTextResponse("no signature", status_code=401)

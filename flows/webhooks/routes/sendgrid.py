@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from flows.webhooks.service import Service
+from flows.webhooks.service import Service, json_body
 from flows.webhooks.signatures import verify_sendgrid
 
 
@@ -28,7 +28,7 @@ def routes(service: Service) -> list[Route]:
 def _lines(body: bytes) -> list[bytes]:
     """One line per event; a body that is not an array is landed as it is (for quarantine)."""
     try:
-        events = json.loads(body)
+        events = json_body(body)
     except ValueError:
         return [body]
     return [json.dumps(e).encode() for e in events] if isinstance(events, list) else [body]

@@ -2,7 +2,6 @@
 per URL, or pinned by configuration); 503 when it cannot be fetched, so SNS tries again."""
 
 import asyncio
-import json
 from pathlib import Path
 
 import httpx
@@ -10,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from flows.webhooks.service import Service
+from flows.webhooks.service import Service, json_body
 from flows.webhooks.signatures import sns_certificate_url_is_amazons, verify_sns
 
 KEPT_CERTIFICATES = 16  # Amazon rotates them now and then; the newest are kept
@@ -44,7 +43,7 @@ def routes(service: Service) -> list[Route]:
     async def notification(request: Request) -> Response:
         body = await service.body(request)
         try:
-            message = json.loads(body)
+            message = json_body(body)
             certificate_url = message["SigningCertURL"]
         except (ValueError, KeyError, TypeError):
             return PlainTextResponse("not an SNS message", status_code=401)
