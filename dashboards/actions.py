@@ -22,7 +22,7 @@ from warehouse import audit, sendouts
 from warehouse import unsubscribes as unsubscribe_list
 from warehouse import users as user_store
 from warehouse.addresses import InvalidAddressError
-from warehouse.contact_rows import ContactImportError, ReadContacts, read_contacts
+from warehouse.contact_rows import ContactImportError, ReadContacts, RowNote, read_contacts
 from warehouse.contacts import correct_address
 from warehouse.db import WarehouseLockedError
 from warehouse.refresh import refresh
@@ -68,7 +68,7 @@ def read_recipients_csv(upload) -> tuple[Path, ReadContacts] | None:
         bar.progress(done / max(total, 1), text=text)
 
     try:
-        read = read_contacts(saved, settings().default_region, progress=show)
+        read = read_contacts(saved, settings().default_region, show, name=upload.name)
     except ContactImportError as error:
         st.error(sentence(error), icon=":material/error:")
         return None
@@ -113,15 +113,15 @@ def create_sendout(draft: Draft, send_now: bool) -> Created:
     data.clear()
     if send_now:
         start_dispatch(created.sendout_id, by)  # the details page it switches to shows it move
-    if created.rejected:
-        notify(f"created-{created.sendout_id}", "warning", not_sent(created))
-    return created
+    return created  # its page lists the people given who could not be sent to
 
 
-def not_sent(created: Created) -> str:
-    """The rows of a recipients CSV, or typed addresses, that could not be sent to."""
-    lines = [f"- row {r.row}: {r.reason}" for r in created.rejected]
-    return f"Not sent to {len(lines)} of the people given:\n" + "\n".join(lines)
+def not_sent(rows: list[RowNote], at_most: int = 20) -> str:
+    """The rows of a recipients CSV, or typed addresses, that could not be sent to (the first
+    `at_most` of them)."""
+    lines = [f"- row {r.row}: {r.reason}" for r in rows[:at_most]]
+    more = f"\n- and {len(rows) - at_most:,} more" if len(rows) > at_most else ""
+    return f"Not sent to {len(rows):,} of the people given:\n" + "\n".join(lines) + more
 
 
 def sentence(error: Exception) -> str:
@@ -229,7 +229,7 @@ def _resend(create: Callable[[duckdb.DuckDBPyConnection, audit.Actor], Created])
             f"New send-out {c.sendout_id} to {c.messages} "
             f"{'recipient' if c.messages == 1 else 'recipients'}: "
             f"{start_dispatch(c.sendout_id, auth.require(Role.SENDER))}."
-            + (f"\n\n{not_sent(c)}" if c.rejected else "")
+            + (f"\n\n{not_sent(c.rejected)}" if c.rejected else "")
         ),
     )
 

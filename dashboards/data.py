@@ -18,6 +18,7 @@ from flows.settings import settings
 from warehouse import audit, reports, sendouts
 from warehouse import unsubscribes as unsubscribe_list
 from warehouse import users as user_store
+from warehouse.contact_rows import RowNote
 from warehouse.db import connect, open_warehouse
 
 CACHE_SECONDS = 2  # pages of a moving send-out read again every few seconds
@@ -191,6 +192,11 @@ def recipients(
     offset: int,
 ) -> reports.RecipientPage:
     return reports.recipients(con, sendout_id, channel, status, search, limit, offset)
+
+
+@cached
+def left_out(con: duckdb.DuckDBPyConnection, sendout_id: str) -> list[RowNote]:
+    return sendouts.left_out(con, sendout_id)
 
 
 @cached

@@ -261,21 +261,29 @@ def _merge_or_add(
         by_mobile[merged.mobile] = at
 
 
-def read_csv_text(path: Path) -> str:
-    """The file's text (UTF-8, with or without a byte-order mark)."""
+def read_csv_text(path: Path, name: str | None = None) -> str:
+    """The file's text (UTF-8, with or without a byte-order mark); errors call it `name`."""
+    name = name or str(path)
     try:
         return path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise ContactImportError(f"{path} is not UTF-8 text (byte {error.start})") from error
+        raise ContactImportError(
+            f"{name} is not UTF-8 text (byte {error.start}): save it from the spreadsheet as "
+            "'CSV UTF-8' and try again"
+        ) from error
     except OSError as error:
-        raise ContactImportError(f"{path} cannot be read: {error.strerror}") from error
+        raise ContactImportError(f"{name} cannot be read: {error.strerror}") from error
 
 
 def read_contacts(
-    path: Path, default_region: str | None = None, progress: Progress | None = None
+    path: Path,
+    default_region: str | None = None,
+    progress: Progress | None = None,
+    name: str | None = None,
 ) -> ReadContacts:
-    """A contacts CSV file's rows, checked and merged, and the rows that were not."""
-    read = parse_contacts_csv(read_csv_text(path), default_region, progress)
+    """A contacts CSV file's rows, checked and merged, and the rows that were not. `name`:
+    what the person calls the file (an upload's own name, not where the server keeps it)."""
+    read = parse_contacts_csv(read_csv_text(path, name), default_region, progress)
     read.no_sms = [
         RowNote(p.row, f"{p.mobile} is a landline: kept, but it is never sent SMS")
         for p in read.people

@@ -246,9 +246,38 @@ def create(
             """,
             {"id": sendout_id},
         )
+        _keep_left_out(con, sendout_id, rejected)
         audit.record_sendout(con, by, sendout_id, draft.name.strip(), messages, draft)
     refresh_figures(con, config)  # its recipients count, as Queued, from this moment
     return Created(sendout_id, messages, without_address, rejected)
+
+
+def _keep_left_out(con: duckdb.DuckDBPyConnection, sendout_id: str, rows: list[RowNote]) -> None:
+    """Keep the people given who could not be sent to, for the send-out's page."""
+    left_out = pa.table(
+        {
+            "position": list(range(1, len(rows) + 1)),
+            "row_number": [r.row for r in rows],
+            "reason": [r.reason for r in rows],
+        },
+        schema=pa.schema(
+            [("position", pa.int32()), ("row_number", pa.int32()), ("reason", pa.string())]
+        ),
+    )
+    with registered(con, "left_out", left_out):
+        con.execute(
+            "INSERT INTO sendout_left_out SELECT ?, position, row_number, reason FROM left_out",
+            [sendout_id],
+        )
+
+
+def left_out(con: duckdb.DuckDBPyConnection, sendout_id: str) -> list[RowNote]:
+    """The people given for the send-out who could not be sent to, in the order given."""
+    rows = con.execute(
+        "SELECT row_number, reason FROM sendout_left_out WHERE sendout_id = ? ORDER BY position",
+        [sendout_id],
+    ).fetchall()
+    return [RowNote(*row) for row in rows]
 
 
 def _create_messages(

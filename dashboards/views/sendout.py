@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import polars as pl
 import streamlit as st
 
 from dashboards import actions, auth, data, present
@@ -60,7 +61,15 @@ sendout_id = st.selectbox(
     format_func=lambda i: f"{names[i]} ({i})",
 )
 st.session_state["sendout_id"] = sendout_id
-actions.show_notice(f"created-{sendout_id}")  # the people it could not be sent to
+if left_out := data.left_out(sendout_id):  # the people given it could not be sent to
+    st.warning(actions.not_sent(left_out), icon=":material/person_off:")
+    if len(left_out) > 20:
+        with st.expander(f"All {len(left_out):,} people it could not be sent to"):
+            present.show_table(
+                pl.DataFrame(left_out, schema=["row", "reason"], orient="row"),
+                {"row": "Row", "reason": "Why"},
+                wide=("reason",),
+            )
 
 
 def is_moving(row: dict) -> bool:
