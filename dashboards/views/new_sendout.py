@@ -11,6 +11,7 @@ from flows.settings import settings
 from warehouse.contact_rows import ReadContacts
 from warehouse.sendouts import Draft, Recipients, SendoutError
 from warehouse.sms import is_gsm7, sms_segments
+from warehouse.templates import render, template_problem
 from warehouse.vocabulary import Channel, CommunicationType
 
 SAMPLE = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org"}
@@ -87,8 +88,10 @@ if Channel.EMAIL in channels:
         on_change=fixed("subject"),
     )
     problem("subject")
-    html = st.text_area("HTML body", key="html", height=160, on_change=fixed("body"))
-    text = st.text_area("Text body", key="text", height=100, on_change=fixed("body"))
+    html = st.text_area("HTML body", key="html", height=160, on_change=fixed("html_body"))
+    problem("html_body")
+    text = st.text_area("Text body", key="text", height=100, on_change=fixed("text_body"))
+    problem("text_body")
     problem("body")
     st.session_state.setdefault("tracking", kind == CommunicationType.MARKETING)
     tracking = st.checkbox(
@@ -100,18 +103,10 @@ if Channel.EMAIL in channels:
     )
     if html:
         with st.expander("Preview"):
-            st.html(
-                html.format_map(
-                    {
-                        "first_name": "Ada",
-                        "last_name": "Lovelace",
-                        "email": "ada@example.org",
-                        "mobile": "",
-                    }
-                )
-                if "{" in html and "}" in html
-                else html
-            )
+            unfilled = template_problem(html)
+            if unfilled:
+                st.caption(f"Shown as typed: the HTML body {unfilled}.")
+            st.html(html if unfilled else render(html, SAMPLE))
 if Channel.SMS in channels:
     st.subheader("SMS")
     sms = st.text_area("SMS text", key="sms", height=100, on_change=fixed("sms_text"))
