@@ -11,6 +11,7 @@ from warehouse import unsubscribes
 from warehouse.db import open_warehouse
 
 ADA = "ada@example.com"
+BOB = "bob@example.com"
 PHONE = "+447911123456"
 
 
@@ -219,6 +220,21 @@ def test_removing_an_address_that_is_not_listed_is_a_clear_error(db_path):
 def test_a_manual_change_needs_a_reason(db_path):
     with open_warehouse(db_path) as con, pytest.raises(unsubscribes.UnsubscribeError, match="why"):
         unsubscribes.add(con, "email", ADA, "all", "ana", "   ")
+
+
+def test_adding_never_narrows_an_entry_but_may_widen_one(db_path):
+    """Kept from all messages, an address is not put back within reach of reminders by adding
+    it for marketing only: that takes a removal (admins, with a reason)."""
+    with open_warehouse(db_path) as con:
+        unsubscribes.add(con, "email", ADA, "all", "ana", "asked at the desk")
+        with pytest.raises(unsubscribes.UnsubscribeError, match="already kept from all"):
+            unsubscribes.add(con, "email", ADA, "marketing", "sam", "newsletter only")
+        unsubscribes.add(con, "email", BOB, "marketing", "ana", "newsletter only")
+        widened = unsubscribes.add(con, "email", BOB, "all", "ana", "nothing at all now")
+        still = unsubscribes.skip_reason(con, "email", ADA, "non_marketing")
+
+    assert still is not None and still.scope == "all"
+    assert widened.scope == "all"
 
 
 @pytest.mark.parametrize(

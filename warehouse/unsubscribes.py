@@ -137,11 +137,23 @@ def add(
     region: str | None = None,
 ) -> Entry:
     """Put an address on the list by hand (reason `manual`), recording who and why, in the
-    list's history and in the audit record. A number without +country code is of `region`."""
+    list's history and in the audit record. A number without +country code is of `region`.
+    Adding never narrows: an address kept from all messages by hand is not put back within
+    reach of other messages by adding it for marketing only (that is a removal: admins)."""
     if not note.strip():
-        raise UnsubscribeError("say why the address is added (--reason)")
+        raise UnsubscribeError("say why the address is added")
     address = normalise_address(channel, address, region)
     by = audit.actor(changed_by)
+    listed = [
+        e
+        for e in entries(con, address)
+        if (e.channel, e.reason) == (str(channel), UnsubscribeReason.MANUAL)
+    ]
+    if str(scope) != UnsubscribeScope.ALL and any(e.scope == UnsubscribeScope.ALL for e in listed):
+        raise UnsubscribeError(
+            f"{address} is already kept from all messages; to keep it from marketing only, "
+            "remove it first (an admin can) and add it again"
+        )
     with transaction(con):
         _record(
             con,
@@ -172,7 +184,7 @@ def remove(
     The history keeps the entries; the removal is a new row with who and why.
     """
     if not note.strip():
-        raise UnsubscribeError("say why the address is removed (--reason)")
+        raise UnsubscribeError("say why the address is removed")
     address = normalise_address(channel, address, region)
     removed = [
         e
