@@ -15,7 +15,7 @@ from typing import TypeVar
 import duckdb
 import streamlit as st
 
-from dashboards import auth, data
+from dashboards import auth, data, present
 from dashboards.auth import NotAllowed
 from flows.settings import settings
 from warehouse import audit, sendouts
@@ -29,6 +29,7 @@ from warehouse.refresh import refresh
 from warehouse.sendouts import Created, Draft, Recipients, SendoutError
 from warehouse.unsubscribes import UnsubscribeError
 from warehouse.users import Login, Role, UserError
+from warehouse.vocabulary import UnsubscribeScope
 
 DEPLOYMENT = "dispatch-sendout/dispatch-sendout"
 T = TypeVar("T")
@@ -250,24 +251,40 @@ def resend_to_non_openers(sendout_id: str, exclude_machine_openers: bool) -> Non
 
 
 def correct_contact(contact_id: int | None, channel: str, address: str) -> None:
-    """Store a corrected address; the bad one stays listed, the new one is not."""
+    """Store a corrected address; the bad one stays listed. Where the new one is on the list
+    too, the person is warned that send-outs will not reach it."""
     place = f"correct-{contact_id}-{channel}"
     if contact_id is None:
         notify(place, "error", "This address belongs to no contact any more.")
         return
-    act(
+    corrected = act(
         place,
         Role.ADMIN,
         lambda con, by: _correct(con, by, contact_id, channel, address),
-        lambda stored: f"The contact's {channel} is now {stored}; the next send-out reaches it.",
+        lambda said: said[0],
     )
+    if corrected and corrected[1]:
+        notify(place, "warning", corrected[0])
 
 
-def _correct(con, by: audit.Actor, contact_id: int, channel: str, address: str) -> str:
-    """The correction, then its audit entry (warehouse.contacts records none of its own)."""
-    stored = correct_address(con, contact_id, channel, address, settings().default_region)
-    audit.record(con, by, audit.AuditAction.CORRECT_ADDRESS, f"contact {contact_id}", stored)
-    return stored
+def _correct(con, by: audit.Actor, contact_id: int, channel: str, address: str) -> tuple[str, bool]:
+    """The correction; what it means for the send-outs to come, in words, and whether the new
+    address is on the Unsubscribes list."""
+    stored = correct_address(con, contact_id, channel, address, settings().default_region, by)
+    listed = [e for e in unsubscribe_list.entries(con, stored) if e.channel == channel]
+    if not listed:
+        return f"The contact's {channel} is now {stored}; the next send-out reaches it.", False
+    reached = (
+        "every send-out skips it"
+        if any(e.scope == UnsubscribeScope.ALL for e in listed)
+        else "marketing send-outs skip it"
+    )
+    why = ", ".join(present.WORDS["reason"].get(e.reason, e.reason) for e in listed)
+    return (
+        f"The contact's {channel} is now {stored}, but it is on the Unsubscribes list "
+        f"({why}): {reached}.",
+        True,
+    )
 
 
 def log_in(name: str, password: str) -> Login:

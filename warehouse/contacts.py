@@ -16,9 +16,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from warehouse import audit
 from warehouse.addresses import e164, is_landline, normalise_address, read_phone
 from warehouse.contact_rows import (
-    ContactImportError,
     ContactRow,
     Progress,
     RowNote,
@@ -154,28 +154,45 @@ def import_contacts(
     return report
 
 
+class CorrectionError(ValueError):
+    """A corrected address that cannot be given: no such contact, or another contact's."""
+
+
 def correct_address(
     con: duckdb.DuckDBPyConnection,
     contact_id: int,
     channel: str,
     raw: str,
     region: str | None = None,
+    by: audit.Actor | None = None,
 ) -> str:
-    """Give a contact a corrected email or mobile; the bad one stays on the Unsubscribes list,
-    so only the new address is messaged from now on (a number without +country code is of
-    `region`). Returns the stored address."""
+    """Give a contact a corrected email or mobile, recorded in the audit under `by` (else the
+    person at the CLI); the bad one stays on the Unsubscribes list, so only the new address is
+    messaged from now on (a number without +country code is of `region`). An address that is
+    another contact's is refused, as an import refuses it: one person would get every message
+    twice. Returns the stored address."""
     if Channel(channel) == Channel.EMAIL:
         column, address, landline = "email", normalise_address(channel, raw, region), False
     else:
         number = read_phone(raw, region)
         column, address, landline = "mobile", e164(number), is_landline(number)
     with transaction(con):
+        holders = con.execute(
+            f"SELECT contact_id FROM contacts WHERE {column} = ? AND contact_id <> ?",
+            [address, contact_id],
+        ).fetchall()
+        if holders:
+            raise CorrectionError(
+                f"{address} is already contact {holders[0][0]}'s {channel}: two contacts with "
+                "one address would get every message twice"
+            )
         updated = con.execute(
             f"UPDATE contacts SET {column} = ?, updated_at = current_timestamp,"
             " mobile_is_landline = CASE WHEN ? = 'mobile' THEN ? ELSE mobile_is_landline END"
             " WHERE contact_id = ?",
             [address, column, landline, contact_id],
         ).fetchall()[0][0]
-    if not updated:
-        raise ContactImportError(f"there is no contact {contact_id}")
+        if not updated:
+            raise CorrectionError(f"there is no contact {contact_id}")
+        audit.record(con, by, audit.AuditAction.CORRECT_ADDRESS, f"contact {contact_id}", address)
     return address
