@@ -102,6 +102,10 @@ def test_the_last_admin_stays_while_other_users_exist(con):
         users.set_role(con, "root", "sender")
     with pytest.raises(users.UserError, match="at least 10 characters"):
         users.set_password(con, "ada", "short")
+    with pytest.raises(users.UserError, match="only spaces"):
+        users.set_password(con, "ada", " " * 12)
+    with pytest.raises(users.UserError, match="without accents"):
+        users.add(con, "zoë", "viewer", "correct horse battery")
     with pytest.raises(users.UserError, match="not a role"):
         users.add(con, "bob", "owner", "correct horse battery")
 

@@ -99,7 +99,8 @@ def normalise_name(name: str) -> str:
     cleaned = name.strip().lower()
     if not NAME.match(cleaned):
         raise UserError(
-            f"{name!r} cannot be a user name: use up to 64 letters, digits and . _ @ + -"
+            f"{name!r} cannot be a user name: use up to 64 of the letters a to z (without "
+            "accents), digits and . _ @ + -, starting with a letter or digit"
         )
     return cleaned
 
@@ -114,6 +115,8 @@ def _role(role: str) -> Role:
 def _hash(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise UserError(f"a password needs at least {MIN_PASSWORD} characters")
+    if not password.strip():
+        raise UserError("a password cannot be only spaces")
     return _hasher().hash(password)
 
 
