@@ -223,7 +223,7 @@ def test_compose_shows_errors_next_to_fields_then_sends_through_the_sandbox(ware
     at.radio(key="type").set_value("non_marketing")
     at.button(key="send").click().run()
 
-    assert "give the send-out a name" in errors
+    assert "Give the send-out a name" in errors
     assert not at.exception
     deadline = time.monotonic() + 60
     sent = 0
@@ -249,9 +249,9 @@ def test_a_compose_error_goes_as_soon_as_its_field_is_fixed(warehouse):
     at.text_input(key="name").input("Reminder").run()
 
     after = [e.value for e in at.error]
-    assert "give the send-out a name" in before
-    assert "give the send-out a name" not in after
-    assert "an email needs a subject" in after  # the others stay until fixed
+    assert "Give the send-out a name" in before
+    assert "Give the send-out a name" not in after
+    assert "An email needs a subject" in after  # the others stay until fixed
 
 
 def test_tracking_follows_the_type_until_it_is_chosen_by_hand(warehouse):

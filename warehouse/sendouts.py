@@ -105,6 +105,9 @@ def _blank(text: str | None) -> bool:
     return text is None or not text.strip()
 
 
+TEMPLATE_FIELDS = ("subject", "html_body", "text_body", "sms_text")
+
+
 def _placeholder_errors(name: str, template: str | None) -> list[FieldError]:
     problem = template_problem(template)
     return [FieldError(name, problem)] if problem else []
@@ -136,7 +139,7 @@ def validate(draft: Draft, now: datetime | None = None) -> list[FieldError]:
         errors.append(FieldError("sms_text", "an SMS needs a text"))
     if str(Channel.SMS) not in channels and not _blank(draft.sms_text):
         errors.append(FieldError("sms_text", "SMS text given, but SMS is not a channel"))
-    for name in ("subject", "html_body", "text_body", "sms_text"):
+    for name in TEMPLATE_FIELDS:
         errors.extend(_placeholder_errors(name, getattr(draft, name)))
     if draft.scheduled_at is not None:
         if draft.scheduled_at.tzinfo is None:

@@ -7,18 +7,22 @@ PLACEHOLDERS = ("first_name", "last_name", "email", "mobile")
 
 
 def template_problem(template: str | None) -> str | None:
-    """Why the template cannot be filled in (a stray brace, a placeholder we do not know), or
-    None."""
+    """Why the template cannot be filled in, in words that follow its name ("subject: ..." at
+    the CLI) or stand under its field on a page: a stray brace, a placeholder we do not know,
+    or one with a format (`{first_name:>9}`, `{email!r}`, which could fail for one recipient
+    in the middle of sending); None when it can."""
     if template is None:
         return None
     try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    except ValueError as error:
-        return f"has a stray brace ({error}); write {{{{ or }}}} for one"
-    unknown = sorted(fields - set(PLACEHOLDERS))
-    if unknown:
-        known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-        return f"unknown placeholder {{{unknown[0]}}}; use {known}"
+        parts = [p for p in string.Formatter().parse(template) if p[1] is not None]
+    except ValueError:
+        return "a stray brace: write {{ or }} for a brace of its own"
+    known = ", ".join("{" + p + "}" for p in PLACEHOLDERS[:-1]) + f" or {{{PLACEHOLDERS[-1]}}}"
+    for _, field, spec, conversion in parts:
+        if field not in PLACEHOLDERS:
+            return f"an unknown placeholder {{{field}}}: use {known}"
+        if spec or conversion:
+            return f"a placeholder with a format, {{{field}...}}: write {{{field}}} alone"
     return None
 
 

@@ -27,7 +27,8 @@ def fixed(field: str):
 
 def problem(field: str) -> None:
     if field in errors:
-        st.error(errors[field], icon=":material/error:")
+        said = errors[field]
+        st.error(said[:1].upper() + said[1:], icon=":material/error:")
 
 
 def file_summary(read: ReadContacts) -> None:
@@ -105,7 +106,7 @@ if Channel.EMAIL in channels:
         with st.expander("Preview"):
             unfilled = template_problem(html)
             if unfilled:
-                st.caption(f"Shown as typed: the HTML body {unfilled}.")
+                st.caption(f"Shown as typed: the HTML body has {unfilled}.")
             st.html(html if unfilled else render(html, SAMPLE))
 if Channel.SMS in channels:
     st.subheader("SMS")

@@ -61,15 +61,6 @@ sendout_id = st.selectbox(
     format_func=lambda i: f"{names[i]} ({i})",
 )
 st.session_state["sendout_id"] = sendout_id
-if left_out := data.left_out(sendout_id):  # the people given it could not be sent to
-    st.warning(actions.not_sent(left_out), icon=":material/person_off:")
-    if len(left_out) > 20:
-        with st.expander(f"All {len(left_out):,} people it could not be sent to"):
-            present.show_table(
-                pl.DataFrame(left_out, schema=["row", "reason"], orient="row"),
-                {"row": "Row", "reason": "Why"},
-                wide=("reason",),
-            )
 
 
 def is_moving(row: dict) -> bool:
@@ -219,11 +210,27 @@ def replies_list() -> None:
         st.rerun()
 
 
+def left_out() -> None:
+    """The people given for the send-out that it could not be sent to, and why."""
+    rows = data.left_out(sendout_id)
+    if not rows:
+        return
+    st.warning(actions.not_sent(rows), icon=":material/person_off:")
+    if len(rows) > 20:
+        with st.expander(f"All {len(rows):,} people it could not be sent to"):
+            present.show_table(
+                pl.DataFrame(rows, schema=["row", "reason"], orient="row"),
+                {"row": "Row", "reason": "Why"},
+                wide=("reason",),
+            )
+
+
 def details() -> None:
     """Everything that moves while the send-out goes out: read again every few seconds."""
     auth.still_here()
     rows = data.sendout_rows(sendout_id)
     header(rows)
+    left_out()
     tabs = st.tabs([{Channel.EMAIL: "Emails", Channel.SMS: "SMS"}[r["channel"]] for r in rows])
     for tab, row in zip(tabs, rows, strict=True):
         with tab:
