@@ -56,7 +56,8 @@ def _report(created: Created, as_json: bool) -> None:
         return
     click.echo(created.sendout_id)
     note = f", {created.without_address} left out (no address)" if created.without_address else ""
-    click.echo(f"{created.messages} messages{note}", err=True)
+    noun = "message" if created.messages == 1 else "messages"
+    click.echo(f"{created.messages} {noun}{note}", err=True)
     for rejected in created.rejected:
         click.echo(f"  not sent: row {rejected.row}: {rejected.reason}", err=True)
 
