@@ -99,7 +99,7 @@ def record_sendout(
     """Record a new send-out as what it is to the person: a resend, one scheduled for later,
     or one to send now (a Draft of warehouse/sendouts.py, read by its attributes)."""
     channels = " + ".join(sorted(draft.channels))
-    detail = f"{name!r}, {channels}, {messages} messages"
+    detail = f"{name!r}, {channels}, {messages} {'message' if messages == 1 else 'messages'}"
     if draft.resend_of:
         action, detail = AuditAction.RESEND, f"{detail}, again from {draft.resend_of}"
     elif draft.scheduled_at:
