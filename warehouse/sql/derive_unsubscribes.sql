@@ -13,6 +13,9 @@ new_events AS (
            occurred_at
     FROM events
     WHERE recipient IS NOT NULL AND ($since_seq IS NULL OR seq > $since_seq)
+      -- the events that vote (below): deliveries, opens and clicks only break streaks
+      AND event_type IN ('bounced', 'bad_email', 'bad_number', 'complaint', 'unsubscribed',
+                         'skipped')
       -- bounce mail for a message we never sent is backscatter: kept, never listed
       AND NOT (provider = 'mail' AND message_id IS NULL)
 ),
@@ -57,11 +60,19 @@ keyword_votes AS (
 ),
 
 -- soft bounces of distinct messages to one address, counted since its last delivery; only
--- addresses with a new soft bounce have their history read
+-- addresses with a new soft bounce, and soft bounces of $streak messages or more in all, have
+-- their history read (most addresses that ever bounce softly do it once)
 soft_candidates AS (
-    SELECT DISTINCT channel, recipient
-    FROM new_events
+    SELECT channel, recipient
+    FROM events
+    SEMI JOIN (
+        SELECT channel, recipient FROM new_events
+        WHERE event_type = 'bounced' AND bounce_kind = 'soft'
+    ) USING (channel, recipient)
     WHERE event_type = 'bounced' AND bounce_kind = 'soft'
+    GROUP BY channel, recipient
+    HAVING count(DISTINCT coalesce(message_id, sendout_message_id, provider_message_id, event_id))
+        >= $streak
 ),
 
 outcomes AS (
