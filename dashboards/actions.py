@@ -80,13 +80,16 @@ def read_recipients_csv(upload) -> tuple[Path, ReadContacts] | None:
 
 
 def start_dispatch(sendout_id: str, by: audit.Actor) -> str:
-    """Start sending in the background; say how. The run records `by` in the audit record
-    when it starts: a Prefect run is told it, `sendout dispatch` is given it as $SENDOUT_USER."""
+    """Start sending in the background; say how. The audit record names `by`: a Prefect run
+    is recorded here, as it is asked for (whichever run then takes the send-out: the one asked
+    for, or the schedule's, which may come first); `sendout dispatch` records itself under the
+    $SENDOUT_USER it is given, once it has taken the send-out."""
     if os.environ.get("PREFECT_API_URL"):
         from prefect.deployments import run_deployment
 
-        parameters = {"sendout_id": sendout_id, "requested_by": by.name}
-        run = run_deployment(DEPLOYMENT, parameters=parameters, timeout=0)
+        with data.writing() as con:
+            audit.record(con, by, audit.AuditAction.SEND, sendout_id)
+        run = run_deployment(DEPLOYMENT, parameters={"sendout_id": sendout_id}, timeout=0)
         return f"dispatch started as Prefect flow run {run.name}"
     command = [
         str(Path(sys.executable).with_name("sendout")),

@@ -25,7 +25,7 @@ from flows import bounces
 from flows.dispatch import run_dispatch
 from flows.senders.sandbox import release_due
 from flows.settings import settings
-from warehouse import audit, dispatch_state
+from warehouse import dispatch_state
 from warehouse.db import open_warehouse
 from warehouse.ingest import ingest_paths
 from warehouse.refresh import refresh
@@ -33,11 +33,9 @@ from warehouse.snapshot import publish
 
 
 @task(retries=2, retry_delay_seconds=10)
-def send(
-    sendout_id: str, part: dispatch_state.Slice | None = None, by: audit.Actor | None = None
-) -> dict:
+def send(sendout_id: str, part: dispatch_state.Slice | None = None) -> dict:
     """Send every message of the send-out that has no outcome yet (with `part`, that slice
-    first); `by`, the person who started it, goes in the audit record."""
+    first)."""
     config = settings()
     result = run_dispatch(
         config.db,
@@ -45,7 +43,6 @@ def send(
         config,
         on_batch=lambda p: get_run_logger().info("%s: %d/%d", sendout_id, p.done, p.planned),
         part=part,
-        by=by,
     )
     return {
         "sendout_id": sendout_id,
@@ -86,15 +83,12 @@ def publish_snapshot() -> str:
 
 
 @flow(name="dispatch-sendout", log_prints=True)
-def dispatch_sendout(
-    sendout_id: str, shard: int | None = None, shards: int = 1, requested_by: str | None = None
-) -> dict:
+def dispatch_sendout(sendout_id: str, shard: int | None = None, shards: int = 1) -> dict:
     """Send one send-out now. With `shard` (from 0) of `shards`, several runs send it together:
     each its own recipient range first, then what a run that died left (docs/dispatch.md).
-    `requested_by`: the dashboard user who started it, for the audit record."""
+    Whoever asked for the run recorded it (the dashboard, when its user pressed the button)."""
     part = dispatch_state.Slice(shard, shards) if shard is not None else None
-    by = audit.Actor(requested_by, "dashboard") if requested_by else None
-    return send(sendout_id, part, by)
+    return send(sendout_id, part)
 
 
 @flow(name="dispatch-due-sendouts", log_prints=True)
