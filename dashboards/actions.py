@@ -29,7 +29,7 @@ from warehouse.refresh import refresh
 from warehouse.sendouts import Created, Draft, Recipients, SendoutError
 from warehouse.unsubscribes import UnsubscribeError
 from warehouse.users import Login, Role, UserError
-from warehouse.vocabulary import UnsubscribeScope
+from warehouse.vocabulary import CommunicationType
 
 DEPLOYMENT = "dispatch-sendout/dispatch-sendout"
 T = TypeVar("T")
@@ -279,7 +279,7 @@ def _correct(con, by: audit.Actor, contact_id: int, channel: str, address: str) 
         return f"The contact's {channel} is now {stored}; the next send-out reaches it.", False
     reached = (
         "every send-out skips it"
-        if any(e.scope == UnsubscribeScope.ALL for e in listed)
+        if unsubscribe_list.skip_reason(con, channel, stored, CommunicationType.NON_MARKETING)
         else "marketing send-outs skip it"
     )
     why = ", ".join(present.WORDS["reason"].get(e.reason, e.reason) for e in listed)

@@ -178,13 +178,20 @@ def correct_address(
         column, address, landline = "mobile", e164(number), is_landline(number)
     with transaction(con):
         holders = con.execute(
-            f"SELECT contact_id FROM contacts WHERE {column} = ? AND contact_id <> ?",
+            f"""
+            SELECT concat_ws(' ', first_name, last_name), is_listed
+            FROM contacts WHERE {column} = ? AND contact_id <> ?
+            ORDER BY is_listed DESC, contact_id LIMIT 1
+            """,
             [address, contact_id],
         ).fetchall()
         if holders:
+            [(name, is_listed)] = holders
+            whose = f"{name}'s" if name else "another person's"
+            kept = "" if is_listed else " (messaged once without being a contact)"
             raise CorrectionError(
-                f"{address} is already contact {holders[0][0]}'s {channel}: two contacts with "
-                "one address would get every message twice"
+                f"{address} is already {whose} {channel}{kept}: two people with one address "
+                "would each get the other's messages"
             )
         updated = con.execute(
             f"UPDATE contacts SET {column} = ?, updated_at = current_timestamp,"
