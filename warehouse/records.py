@@ -289,20 +289,20 @@ def _json_value(line: bytes) -> object:
         return _BROKEN
 
 
-def _peek(handle: io.BufferedIOBase) -> bytes:
+def _peek(handle: io.BufferedIOBase) -> tuple[bytes, bool]:
     """The file's first PEEK_BYTES, read on until its first lines are whole (a record of a
     JSON-lines file can be longer than the peek: a bounce quoting a whole message), or up to
-    PEEK_LIMIT (a document on one line)."""
+    PEEK_LIMIT (a document on one line); and whether that is the whole file."""
     head = handle.read(PEEK_BYTES)
     while head.count(b"\n") <= SHAPE_SAMPLE_LINES and len(head) < PEEK_LIMIT:
         more = handle.read(PEEK_BYTES)
         if not more:
-            break
+            return head, True
         head += more
-    return head
+    return head, len(head) < PEEK_BYTES
 
 
-def _is_json_lines(head: bytes, start: int) -> bool:
+def _is_json_lines(head: bytes, start: int, whole: bool) -> bool:
     """Whether a file that starts like JSON (`{` or `[`) holds one value a line, rather than
     one document (an array, a pretty-printed object, a Mailgun items page).
 
@@ -314,7 +314,7 @@ def _is_json_lines(head: bytes, start: int) -> bool:
     its comma) and its nested objects indented. A file that starts with `[` and a broken line
     is an array."""
     lines = [line for line in head[start:].split(b"\n") if line.strip()]
-    if len(lines) > 1 and len(head) >= PEEK_BYTES and not head.endswith(b"\n"):
+    if len(lines) > 1 and not whole and not head.endswith(b"\n"):
         lines.pop()  # the peek cut the last line short
     first, rest = _json_value(lines[0]), lines[1 : 1 + SHAPE_SAMPLE_LINES]
     if isinstance(first, dict):
@@ -342,13 +342,13 @@ def read_records(
     With a DuckDB connection, JSON arrays are split by DuckDB (much faster than in Python).
     """
     with _open(path) as handle:
-        head = _peek(handle)
+        head, whole = _peek(handle)
         if head.startswith(codecs.BOM_UTF8) and not is_mail_file(path):
             head = head[len(codecs.BOM_UTF8) :]  # a byte-order mark (Windows tools) is no text
         start, first = _first_value(head)
         if is_mail_file(path) or looks_like_mbox(head):
             yield from mail_records(handle, head, RECORD_SCHEMA)
-        elif first in (b"[", b"{") and not _is_json_lines(head, start):
+        elif first in (b"[", b"{") and not _is_json_lines(head, start, whole):
             if first == b"[" and con is not None:
                 yield from _array_records(path, con)
             else:
