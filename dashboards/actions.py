@@ -123,7 +123,7 @@ def create_sendout(draft: Draft, send_now: bool) -> Created:
 def not_sent(rows: list[RowNote], at_most: int = 20) -> str:
     """The rows of a recipients CSV, or typed addresses, that could not be sent to (the first
     `at_most` of them)."""
-    lines = [f"- row {r.row}: {r.reason}" for r in rows[:at_most]]
+    lines = [f"- {r.where}: {r.reason}" for r in rows[:at_most]]
     more = f"\n- and {len(rows) - at_most:,} more" if len(rows) > at_most else ""
     return f"Not sent to {len(rows):,} of the people given:\n" + "\n".join(lines) + more
 

@@ -325,7 +325,7 @@ def test_details_resend_to_typed_addresses_says_who_could_not_be_reached(warehou
 
     assert any("again to 2 people" in question for question in asked)
     [said] = [s.value for s in at.success if "New send-out" in s.value]
-    assert "row 2: 'not an address' is not a phone number" in said
+    assert "typed address 2: 'not an address' is not a phone number" in said
     with connect(db, read_only=True, lock_timeout=30) as con:
         sent = con.execute(
             "SELECT messages.recipient, contacts.is_listed FROM messages JOIN sendouts"

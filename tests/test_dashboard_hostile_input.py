@@ -29,7 +29,15 @@ from warehouse.ingest import ingest_paths
 APP = "../dashboards/app.py"  # AppTest resolves it against this file
 PW = "a long enough password"
 HEADER = "first_name,last_name,email,mobile\n"
-TABLES = ["contacts", "sendouts", "messages", "unsubscribe_changes", "users", "audit_entries"]
+TABLES = [
+    "contacts",
+    "sendouts",
+    "messages",
+    "sendout_left_out",
+    "unsubscribe_changes",
+    "users",
+    "audit_entries",
+]
 # What a person must never read in an error: a traceback, an exception's name, a file path.
 INTERNAL = re.compile(r"Traceback|\w+(Error|Exception)\b|_duckdb|File \"/|KeyError")
 

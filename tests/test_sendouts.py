@@ -156,7 +156,7 @@ def test_a_recipients_csv_with_no_good_row_is_refused_with_its_rows(con, tmp_pat
     csv = tmp_path / "people.csv"
     csv.write_text("first_name,last_name,email,mobile\nDi,,di@,\n")
 
-    with pytest.raises(SendoutError, match=re.escape("row 2: 'di@' is not a valid")):
+    with pytest.raises(SendoutError, match=re.escape("line 2: 'di@' is not a valid")):
         sendouts.create(
             con, draft(channels=["email"], sms_text=None, recipients=Recipients(csv=csv)), NOW
         )

@@ -41,8 +41,14 @@ class ContactImportError(Exception):
 
 @dataclass(frozen=True)
 class RowNote:
-    row: int  # the line the row starts on in the CSV file, header = 1
+    row: int  # the line the row starts on in the CSV file, header = 1; or a typed address's place
     reason: str
+    typed: bool = False  # an address a person typed (the `row`-th), not a line of a file
+
+    @property
+    def where(self) -> str:
+        """Where the person finds it: "line 3" of their file, or "typed address 2"."""
+        return f"typed address {self.row}" if self.typed else f"line {self.row}"
 
 
 @dataclass(frozen=True)
@@ -311,5 +317,5 @@ def typed_people(text: str, default_region: str | None = None) -> ReadContacts:
                     ContactRow(number, None, None, None, e164(phone), is_landline(phone))
                 )
         except InvalidAddressError as error:
-            read.rejected.append(RowNote(number, str(error)))
+            read.rejected.append(RowNote(number, str(error), typed=True))
     return read

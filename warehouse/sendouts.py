@@ -205,7 +205,7 @@ def create(
     with transaction(con):
         contact_ids, rejected = _recipient_ids(con, draft.recipients)
         if not contact_ids:
-            why = "; ".join(f"row {r.row}: {r.reason}" for r in rejected[:3])
+            why = "; ".join(f"{r.where}: {r.reason}" for r in rejected[:3])
             raise SendoutError(
                 [
                     FieldError(
@@ -261,15 +261,21 @@ def _keep_left_out(con: duckdb.DuckDBPyConnection, sendout_id: str, rows: list[R
         {
             "position": list(range(1, len(rows) + 1)),
             "row_number": [r.row for r in rows],
+            "is_typed": [r.typed for r in rows],
             "reason": [r.reason for r in rows],
         },
         schema=pa.schema(
-            [("position", pa.int32()), ("row_number", pa.int32()), ("reason", pa.string())]
+            [
+                ("position", pa.int32()),
+                ("row_number", pa.int32()),
+                ("is_typed", pa.bool_()),
+                ("reason", pa.string()),
+            ]
         ),
     )
     with registered(con, "left_out", left_out):
         con.execute(
-            "INSERT INTO sendout_left_out SELECT ?, position, row_number, reason FROM left_out",
+            "INSERT INTO sendout_left_out BY NAME SELECT ? AS sendout_id, * FROM left_out",
             [sendout_id],
         )
 
@@ -277,7 +283,8 @@ def _keep_left_out(con: duckdb.DuckDBPyConnection, sendout_id: str, rows: list[R
 def left_out(con: duckdb.DuckDBPyConnection, sendout_id: str) -> list[RowNote]:
     """The people given for the send-out who could not be sent to, in the order given."""
     rows = con.execute(
-        "SELECT row_number, reason FROM sendout_left_out WHERE sendout_id = ? ORDER BY position",
+        "SELECT row_number, reason, is_typed FROM sendout_left_out WHERE sendout_id = ? "
+        "ORDER BY position",
         [sendout_id],
     ).fetchall()
     return [RowNote(*row) for row in rows]

@@ -141,7 +141,7 @@ def add(
     Adding never narrows: an address kept from all messages by hand is not put back within
     reach of other messages by adding it for marketing only (that is a removal: admins)."""
     if not note.strip():
-        raise UnsubscribeError("say why the address is added")
+        raise UnsubscribeError("say why the address is added: the reason is kept in its history")
     address = normalise_address(channel, address, region)
     by = audit.actor(changed_by)
     listed = [
@@ -184,7 +184,7 @@ def remove(
     The history keeps the entries; the removal is a new row with who and why.
     """
     if not note.strip():
-        raise UnsubscribeError("say why the address is removed")
+        raise UnsubscribeError("say why the address is removed: the reason is kept in its history")
     address = normalise_address(channel, address, region)
     removed = [
         e

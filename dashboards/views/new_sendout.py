@@ -39,7 +39,7 @@ def file_summary(read: ReadContacts) -> None:
     unusable = read.rejected
     if unusable:
         with st.expander(f"{len(unusable):,} rows cannot be used and are left out", expanded=True):
-            st.markdown("\n".join(f"- line {r.row}: {r.reason}" for r in unusable[:200]))
+            st.markdown("\n".join(f"- {r.where}: {r.reason}" for r in unusable[:200]))
             if len(unusable) > 200:
                 st.caption(f"... and {len(unusable) - 200:,} more")
     if read.no_sms:

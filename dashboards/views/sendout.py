@@ -219,8 +219,10 @@ def left_out() -> None:
     if len(rows) > 20:
         with st.expander(f"All {len(rows):,} people it could not be sent to"):
             present.show_table(
-                pl.DataFrame(rows, schema=["row", "reason"], orient="row"),
-                {"row": "Row", "reason": "Why"},
+                pl.DataFrame(
+                    {"where": [r.where for r in rows], "reason": [r.reason for r in rows]}
+                ),
+                {"where": "Where", "reason": "Why"},
                 wide=("reason",),
             )
 

@@ -50,7 +50,9 @@ def _report(created: Created, as_json: bool) -> None:
                 "sendout_id": created.sendout_id,
                 "messages": created.messages,
                 "without_address": created.without_address,
-                "rejected": [{"row": r.row, "reason": r.reason} for r in created.rejected],
+                "rejected": [
+                    {"row": r.row, "typed": r.typed, "reason": r.reason} for r in created.rejected
+                ],
             }
         )
         return
@@ -59,7 +61,7 @@ def _report(created: Created, as_json: bool) -> None:
     noun = "message" if created.messages == 1 else "messages"
     click.echo(f"{created.messages} {noun}{note}", err=True)
     for rejected in created.rejected:
-        click.echo(f"  not sent: row {rejected.row}: {rejected.reason}", err=True)
+        click.echo(f"  not sent: {rejected.where}: {rejected.reason}", err=True)
 
 
 def _fail(error: SendoutError):
