@@ -31,6 +31,8 @@ EVENT_CODES = [str(e) for e in RANKED_EVENTS] + [str(EventType.UNSUBSCRIBED)]
 EVENT_ENUM = pl.Enum(EVENT_CODES)
 KIND_SCORE = {str(BounceKind.SOFT): 1, str(BounceKind.HARD): 2}  # the harder bounce wins
 KIND_ENUM = pl.Enum(sorted(KIND_SCORE, key=KIND_SCORE.get))  # physical code + 1 is the score
+# read back (message_status) through KIND_SCORE: scores must be the positions + 1, below 4
+assert sorted(KIND_SCORE.values()) == list(range(1, len(KIND_SCORE) + 1)) and len(KIND_SCORE) < 4
 DISPLAY = {code: str(DISPLAY_STATUS[e]) for code, e in enumerate(RANKED_EVENTS)}
 
 

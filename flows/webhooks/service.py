@@ -19,13 +19,14 @@ class TooLarge(Exception):
     """A body over the service's size limit: answered 413, nothing landed."""
 
 
-def json_body(body: bytes) -> object:
+def json_body(body: bytes, keys_once: bool = True) -> object:
     """The body's JSON value, or ValueError when it is none a provider sends: not JSON, nested
-    deeper than Python parses, or an object with a key twice. A repeated key would let a
-    signed message carry another: Python keeps its last value, which is what is verified,
-    and DuckDB, reading the landed body, its first."""
+    deeper than Python parses, or (`keys_once`) an object with a key twice. Where a signature
+    is read from the body, a repeated key would let a signed message carry another: Python
+    keeps its last value, which is what is verified, and DuckDB, reading the landed body, its
+    first."""
     try:
-        return json.loads(body, object_pairs_hook=_once_each)
+        return json.loads(body, object_pairs_hook=_once_each if keys_once else None)
     except RecursionError as error:
         raise ValueError("JSON nested too deep") from error
 

@@ -28,7 +28,7 @@ def routes(service: Service) -> list[Route]:
 def _lines(body: bytes) -> list[bytes]:
     """One line per event; a body that is not an array is landed as it is (for quarantine)."""
     try:
-        events = json_body(body)
+        events = json_body(body, keys_once=False)  # signed as bytes; each event re-encoded
     except ValueError:
         return [body]
     return [json.dumps(e).encode() for e in events] if isinstance(events, list) else [body]
