@@ -25,6 +25,7 @@ from warehouse.bounce_text import (
     add_words,
     looks_like_bounce,
     non_standard,
+    says_bounce,
 )
 from warehouse.mime import decoded_text, header_text, part_of
 
@@ -255,6 +256,8 @@ def _is_auto_reply(message: Message) -> bool:
         return not looks_like_bounce(message)
     precedence = header_text(message, "Precedence").lower()
     subject = header_text(message, "Subject")
+    # an auto-reply comes with a null return path as a bounce does (RFC 3834; Exchange's
+    # "Automatic reply:" carries no other mark): only its sender and subject tell them apart
     return (precedence == "auto_reply" or bool(AUTO_REPLY_SUBJECT.match(subject))) and (
-        not looks_like_bounce(message)
+        not says_bounce(message)
     )

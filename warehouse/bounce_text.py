@@ -25,7 +25,8 @@ FAILURE_WORDS = re.compile(
     r"unknown|no such|does ?n[o']t (exist|have)|not found|invalid|rejected|refused|denied|full|"
     r"quota|disabled|discontinued|unrouteable|unroutable|not listed|fail|error|blocked|"
     r"too (large|big)|expired|could ?n[o']t|cannot|can't|unable|undeliver|not (be )?delivered|"
-    r"not accepting|not (been )?collected|no longer|aborted|not recogni[sz]ed|postponed",
+    r"not accepting|not (been )?collected|no longer|aborted|not recogni[sz]ed|postponed|"
+    r"exceeded|timed? ?out|no mailbox",
     re.IGNORECASE,
 )
 BOUNCE_SENDER = re.compile(
@@ -64,10 +65,14 @@ VERP = re.compile(r"\+(msg_[0-9a-f]{32})@", re.IGNORECASE)
 
 
 def looks_like_bounce(message: Message) -> bool:
+    return says_bounce(message) or header_text(message, "Return-Path").strip() == "<>"
+
+
+def says_bounce(message: Message) -> bool:
+    """A bounce by its sender or its subject (an auto-reply has a null return path too)."""
     return bool(
         BOUNCE_SENDER.search(header_text(message, "From"))
         or BOUNCE_SUBJECT.search(header_text(message, "Subject"))
-        or header_text(message, "Return-Path").strip() == "<>"
     )
 
 
@@ -172,12 +177,21 @@ def _reply_near(lines: list[str], number: int, address: str) -> str | None:
         if offset and others and not SMTP_REPLY.search(line):
             break
         window.append(line.strip())
+    window[0] = _after(window[0], address)  # the address itself says nothing
     joined = " ".join(w for w in window if w)
     reply = SMTP_REPLY.search(joined)
-    if reply:  # from the reply on: what the classifier reads a reply code at the start of
+    if reply and joined[max(0, reply.start() - 2) : reply.start()] != "(#":
+        # from the reply on: what the classifier reads a reply code at the start of (qmail's
+        # "(#5.1.1)" sums up the words before it: those are kept)
         return joined[reply.start() :][:500].strip()
     words = FAILURE_WORDS.search(joined)
     return joined[:500] if words else None
+
+
+def _after(line: str, address: str) -> str:
+    """A line from just after its mention of `address` (and the colon or bracket closing it)."""
+    at = line.lower().find(address)
+    return line[at + len(address) :].lstrip(">:;,. \t") if at >= 0 else line
 
 
 def _flufl_addresses(message: Message, text: str, ignored: set[str]) -> list[dict]:

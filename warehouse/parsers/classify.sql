@@ -41,6 +41,9 @@ CREATE OR REPLACE TEMP MACRO weak_reason_of_code(code) AS (
     CASE
         WHEN code IS NULL THEN NULL
         WHEN regexp_full_match(code, '.\.4\.4') THEN 'domain_unknown'
+        -- x.5.0 is "other protocol status": Outlook.com's "550 5.5.0 Requested action not
+        -- taken: mailbox unavailable" for an address it does not know is no network problem
+        WHEN regexp_full_match(code, '.\.5\.0') THEN NULL
         WHEN regexp_full_match(code, '.\.[45]\.[0-9]+') THEN 'network'
         WHEN regexp_full_match(code, '.\.3\.[0-9]+') THEN 'network'
     END
@@ -110,7 +113,8 @@ CREATE OR REPLACE TEMP MACRO reason_of_text(t) AS (
         WHEN regexp_matches(t, 'expired|too long|retry time|gave up|giving up|[0-9]+ attempts|could not be delivered '
             || 'within|delivery time|delay(ed)? for|time limit') THEN 'expired'
         WHEN regexp_matches(t, 'time[d ]?out|connection|network|unreachable|refused|loop|lost|'
-            || 'temporar|try again|dns|resolve|greylist|gateway|no route|routing') THEN 'network'
+            || 'temporar|try again|dns|resolve|greylist|gateway|no route|routing|syntax error|'
+            || 'command (not |un)recogni[sz]ed') THEN 'network'
         WHEN regexp_matches(t, 'does not exist|doesn''t exist|not exist|invalid address|'
             || 'recipient address rejected|rejected recipient|no longer exists')
             THEN 'user_unknown'
