@@ -82,6 +82,15 @@ CREATE OR REPLACE TEMP MACRO says_temporary(t) AS (
     coalesce(regexp_matches(t, '\bgreylist|\btry again\b|\btemporar(y|ily)\b|\blater\b'), false)
 );
 
+-- Words that the mailbox is full: it exists, whatever a code says (Orange answers a full
+-- mailbox "552 5.1.1 Boite du destinataire pleine. Recipient overquota").
+CREATE OR REPLACE TEMP MACRO says_mailbox_full(t) AS (
+    coalesce(regexp_matches(t, 'quota|mailbox (is )?full|box full|full mailbox|'
+        || 'insufficient (system )?storage|exceeded storage|storage (limit|allocation)|'
+        || 'over ?quota|out of (disk|storage) space|boite (du destinataire )?pleine|postfach voll'),
+        false)
+);
+
 CREATE OR REPLACE TEMP MACRO says_authentication(t) AS (
     regexp_matches(t, 'dmarc|dkim|\bspf\b|sender policy framework|authenticat|reverse dns|ptr record')
 );
@@ -91,9 +100,7 @@ CREATE OR REPLACE TEMP MACRO reason_of_text(t) AS (
     CASE
         WHEN t IS NULL OR t = '' THEN NULL
         WHEN says_authentication(t) THEN 'authentication'
-        WHEN regexp_matches(t, 'quota|mailbox (is )?full|box full|full mailbox|insufficient (system )?storage|'
-            || 'exceeded storage|storage (limit|allocation)|over ?quota|out of (disk|storage) space')
-            THEN 'mailbox_full'
+        WHEN says_mailbox_full(t) THEN 'mailbox_full'
         WHEN regexp_matches(t, 'too (large|big)|size limit|exceed(s|ed)? (the )?(maximum|message|size)|'
             || 'message size|message length') THEN 'too_big'
         WHEN regexp_matches(t, 'too many hops|mail loop|loop(s)? detected|routing loop|greylist')
@@ -165,6 +172,8 @@ CREATE OR REPLACE TEMP MACRO weak_reason_of_hint(hint) AS (
 CREATE OR REPLACE TEMP MACRO failure_reason(code, text, hint) AS (
     coalesce(
         CASE WHEN says_about_sender(lower(text)) THEN 'policy' END,
+        CASE WHEN reason_of_code(code) = 'user_unknown' AND says_mailbox_full(lower(text))
+            THEN 'mailbox_full' END,
         reason_of_code(code),
         reason_of_hint(hint),
         reason_of_text(lower(text)),
@@ -191,9 +200,10 @@ CREATE OR REPLACE TEMP MACRO failure_verdict(verdict, code, reply) AS (
 -- (none, or 5.0.0 or 5.3.0, which relays put in when the remote server gave none) and the
 -- remote server's words say the mailbox does not exist, and nothing of policy or of a passing
 -- failure. A 5.0.0 alone proves nothing (DESIGN §3). Words about our own sender address
--- (a relay verifying senders) never prove anything about the recipient, whatever the code.
+-- (a relay verifying senders) never prove anything about the recipient, whatever the code,
+-- and words that the mailbox is full say it exists.
 CREATE OR REPLACE TEMP MACRO proves_bad_address(code, reason, text, hint) AS (
-    NOT says_about_sender(lower(text)) AND (
+    NOT says_about_sender(lower(text)) AND NOT says_mailbox_full(lower(text)) AND (
         coalesce(code IN ('5.1.1', '5.1.2', '5.1.3', '5.1.6', '5.1.10'), false)
         OR (reason_of_code(code) IS NULL AND reason = 'user_unknown' AND (
             hint_proves_bad_address(hint)
