@@ -91,8 +91,9 @@ def read_events(db: Path) -> list[dict]:
     with connect(db, read_only=True) as con:
         return fetch_dicts(
             con.execute(
-                "SELECT provider, channel, event_type, recipient, status_code, bounce_reason,"
-                " reason, sendout_message_id FROM events ORDER BY recipient, event_type"
+                "SELECT provider, channel, event_type, recipient, status_code, bounce_kind,"
+                " bounce_reason, reason, sendout_message_id, message_id FROM events"
+                " ORDER BY recipient, event_type"
             )
         )
 
@@ -216,27 +217,27 @@ def allowed(value, label) -> bool:
     return label is None or value in as_list(label)
 
 
-def required_recipients(name: str) -> set[str]:
-    return {e["recipient"] for e in LABELS[name]["events"] if not e.get("optional")}
-
-
-def differences(name: str, got: Ingested) -> list[str]:
-    """What the events and quarantine of one ingested file get wrong against its label."""
-    label = LABELS[name]
+def differences(
+    label: dict, events: list[dict], quarantine: list[dict], joined: bool = False
+) -> list[str]:
+    """What the events and quarantine of one ingested file get wrong against its label (with
+    `joined`, each event must also have joined the message it names)."""
     expected = {e["recipient"]: e for e in label["events"]}
-    counts = Counter(row["recipient"] for row in got.events)
-    problems = [f"{r}: no event" for r in sorted(required_recipients(name) - counts.keys())]
+    required = {e["recipient"] for e in label["events"] if not e.get("optional")}
+    counts = Counter(row["recipient"] for row in events)
+    problems = [f"{r}: no event" for r in sorted(required - counts.keys())]
     problems += [f"{r}: {n} events, one expected" for r, n in counts.items() if n > 1]
-    for row in got.events:
+    ids = as_list(label["sendout_message_id"])
+    for row in events:
         who = row["recipient"]
         if (row["provider"], row["channel"]) != ("mail", "email"):
             problems.append(f"{who}: provider/channel {row['provider']}/{row['channel']}")
         if who not in expected:
-            problems.append(f"{who}: an unexpected {row['event_type']} event")
+            problems.append(f"{who}: an unexpected {row['event_type']} event ({row['reason']!r})")
             continue
         wanted = expected[who]
-        for field in ("event_type", "bounce_reason", "status_code"):
-            if not allowed(row[field], wanted[field]):
+        for field in ("event_type", "bounce_reason", "status_code", "bounce_kind"):
+            if not allowed(row[field], wanted.get(field)):
                 problems.append(f"{who}: {field} {row[field]!r}, labelled {wanted[field]!r}")
         if row["event_type"] in WITHOUT_REASON and row["bounce_reason"] is not None:
             problems.append(
@@ -247,19 +248,24 @@ def differences(name: str, got: Ingested) -> list[str]:
         text = wanted.get("reason_contains")
         if text and text.lower() not in (row["reason"] or "").lower():
             problems.append(f"{who}: reason {row['reason']!r} lacks {text!r}")
-        if row["sendout_message_id"] not in as_list(label["sendout_message_id"]):
+        if row["sendout_message_id"] not in ids:
             problems.append(
-                f"{who}: sendout_message_id {row['sendout_message_id']!r},"
-                f" labelled {label['sendout_message_id']!r}"
+                f"{who}: sendout_message_id {row['sendout_message_id']!r}, labelled {ids!r}"
             )
-    reasons = [row["reason"] for row in got.quarantine]
+        if joined and row["message_id"] not in [i for i in ids if i]:
+            problems.append(f"{who}: joined message {row['message_id']!r}, expected one of {ids!r}")
+    reasons = [row["reason"] for row in quarantine]
     if label["quarantined"] is True and not reasons:
         problems.append("not quarantined")
-    if label["quarantined"] is True and not all(reasons):
+    if reasons and not all(reasons):
         problems.append("quarantined without a reason")
     if label["quarantined"] is False and reasons:
         problems.append(f"quarantined: {reasons}")
     return problems
+
+
+def required_recipients(name: str) -> set[str]:
+    return {e["recipient"] for e in LABELS[name]["events"] if not e.get("optional")}
 
 
 def event_key(row: dict) -> tuple:
@@ -293,7 +299,8 @@ def ingest_alone(tmp_path_factory):
 
 @pytest.mark.parametrize("name", sorted(LABELS))
 def test_each_message_gives_its_labelled_events(name, ingest_alone):
-    assert differences(name, ingest_alone(name)) == [], LABELS[name]["why"]
+    got = ingest_alone(name)
+    assert differences(LABELS[name], got.events, got.quarantine) == [], LABELS[name]["why"]
 
 
 def test_the_corpus_is_classified_as_labelled(ingest_alone):

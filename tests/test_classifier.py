@@ -42,7 +42,7 @@ failed |-     |550| 550 unknown user, rejected as spam |- -> bounced soft policy
 failed |5.7.26|550| 550-5.7.26 Unauthenticated (DMARC) |- -> bounced soft authentication
 failed |5.2.2 |552| 552 5.2.2 Mailbox full |- -> bounced soft mailbox_full
 # a full mailbox exists, whatever the code says (Orange, and a German server)
-failed |5.1.1 |552| 552 5.1.1 Boite du destinataire pleine. Recipient overquota |- -> bounced soft mailbox_full
+failed |5.1.1 |552| 552 5.1.1 Boite du destinataire pleine |- -> bounced soft mailbox_full
 failed |5.1.1 |550| 550 5.1.1 Postfach voll |- -> bounced soft mailbox_full
 failed |5.3.4 |552| 552 5.3.4 Message too big |- -> bounced soft too_big
 # about the recipient, yet no proof: Microsoft 365's directory block, a vanished domain
