@@ -117,20 +117,23 @@ def test_roles_rank_viewer_sender_admin():
     assert not users.is_loopback("0.0.0.0") and not users.is_loopback("")
 
 
+# an email to every contact, for tomorrow
+TOMORROW = Draft(
+    name="News",
+    channels=["email"],
+    communication_type="marketing",
+    recipients=Recipients(all_contacts=True),
+    subject="Hi",
+    text_body="Hello",
+    scheduled_at=datetime.now(UTC) + timedelta(days=1),
+)
+
+
 def test_the_audit_record_names_who_sent_cancelled_and_changed_the_list(db_path):
     add_people(db_path, 3)
     sender = audit.Actor("sam", "dashboard")
     with open_warehouse(db_path) as con:
-        draft = Draft(
-            name="News",
-            channels=["email"],
-            communication_type="marketing",
-            recipients=Recipients(all_contacts=True),
-            subject="Hi",
-            text_body="Hello",
-            scheduled_at=datetime.now(UTC) + timedelta(days=1),
-        )
-        created = sendouts.create(con, draft, by=sender)
+        created = sendouts.create(con, TOMORROW, by=sender)
         sendouts.cancel(con, created.sendout_id, by=sender)
         unsubscribes.add(con, "email", "a@example.org", "all", sender, "asked")
         unsubscribes.remove(con, "email", "a@example.org", audit.Actor("root", "dashboard"), "oops")
@@ -151,19 +154,10 @@ def test_the_audit_record_says_sending_started_only_when_it_did(db_path, tmp_pat
     settings.cache_clear()
     add_people(db_path, 3)
     with open_warehouse(db_path) as con:
-        later = Draft(
-            name="Later",
-            channels=["email"],
-            communication_type="marketing",
-            recipients=Recipients(all_contacts=True),
-            subject="Hi",
-            text_body="Hello",
-            scheduled_at=datetime.now(UTC) + timedelta(days=1),
-        )
-        scheduled = sendouts.create(con, later).sendout_id
-        cancelled = sendouts.create(con, replace(later, name="Off")).sendout_id
+        scheduled = sendouts.create(con, TOMORROW).sendout_id
+        cancelled = sendouts.create(con, replace(TOMORROW, name="Off")).sendout_id
         sendouts.cancel(con, cancelled)
-        now = sendouts.create(con, replace(later, scheduled_at=None)).sendout_id
+        now = sendouts.create(con, replace(TOMORROW, scheduled_at=None)).sendout_id
     dispatch = ["--db", str(db_path), "dispatch"]
 
     not_due = CliRunner().invoke(cli, [*dispatch, scheduled])

@@ -252,24 +252,42 @@ def post(service: Webhooks, path: str, **kwargs) -> int:
     return httpx.post(service.url + path, timeout=10, **kwargs).status_code
 
 
+def send_and_read(port: int, head: bytes, body: list[bytes], wait: float = 8) -> int | str:
+    """Send `head` and then `body` (in a thread, stopping if the server closes), reading the
+    answer meanwhile: a server may answer 413 before it has read the whole body."""
+    connection = socket.create_connection(("127.0.0.1", port))
+    connection.settimeout(wait)
+
+    def feed() -> None:
+        try:
+            connection.sendall(head)
+            for part in body:
+                connection.sendall(part)
+        except OSError:
+            pass
+
+    threading.Thread(target=feed, daemon=True).start()
+    answer = b""
+    try:
+        while b"\r\n" not in answer:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    except TimeoutError:
+        return "no answer"
+    except ConnectionResetError:
+        pass
+    finally:
+        connection.close()
+    if not answer.startswith(b"HTTP/1.") or b"\r\n" not in answer:
+        return f"closed without an answer ({answer[:20]!r})"
+    return int(answer.split(b" ", 2)[1])
+
+
 def raw_request(port: int, data: bytes, timeout: float = 10) -> int | str:
     """Send raw bytes as one request and return the answer's status code (or what happened)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
-        connection.sendall(data)
-        answer = b""
-        try:
-            while b"\r\n" not in answer:
-                chunk = connection.recv(4096)
-                if not chunk:
-                    break
-                answer += chunk
-        except TimeoutError:
-            return "no answer"
-        except ConnectionResetError:
-            return "reset"
-    if not answer.startswith(b"HTTP/1."):
-        return f"closed without an answer: {answer[:40]!r}"
-    return int(answer.split(b" ", 2)[1])
+    return send_and_read(port, data, [], wait=timeout)
 
 
 DEEP_ARRAY = b"[" * 100_000 + b"]" * 100_000
@@ -837,39 +855,6 @@ def postmark_body_of(size: int, message_id: str) -> bytes:
     body = json.dumps(record, separators=(",", ":")).encode()
     assert len(body) == size
     return body
-
-
-def send_and_read(port: int, head: bytes, body: list[bytes], wait: float = 8) -> int | str:
-    """Send `head` and then `body` (in a thread, stopping if the server closes), reading the
-    answer meanwhile: a server may answer 413 before it has read the whole body."""
-    connection = socket.create_connection(("127.0.0.1", port))
-    connection.settimeout(wait)
-
-    def feed() -> None:
-        try:
-            connection.sendall(head)
-            for part in body:
-                connection.sendall(part)
-        except OSError:
-            pass
-
-    threading.Thread(target=feed, daemon=True).start()
-    answer = b""
-    try:
-        while b"\r\n" not in answer:
-            chunk = connection.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
-    except TimeoutError:
-        return "no answer"
-    except ConnectionResetError:
-        pass
-    finally:
-        connection.close()
-    if not answer.startswith(b"HTTP/1.") or b"\r\n" not in answer:
-        return f"closed without an answer ({answer[:20]!r})"
-    return int(answer.split(b" ", 2)[1])
 
 
 def head(path: str, length: int | None, **headers: str) -> bytes:
