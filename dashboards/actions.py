@@ -18,7 +18,7 @@ import streamlit as st
 from dashboards import auth, data, present
 from dashboards.auth import NotAllowed
 from flows.settings import settings
-from warehouse import audit, sendouts
+from warehouse import audit, resends, sendouts
 from warehouse import unsubscribes as unsubscribe_list
 from warehouse import users as user_store
 from warehouse.addresses import InvalidAddressError
@@ -240,13 +240,13 @@ def _resend(create: Callable[[duckdb.DuckDBPyConnection, audit.Actor], Created])
 
 def resend_to(sendout_id: str, contact_ids: list[int], typed: str = "") -> None:
     chosen = Recipients(contact_ids=contact_ids, typed=typed, region=settings().default_region)
-    _resend(lambda con, by: sendouts.resend_to(con, sendout_id, chosen, by=by, config=settings()))
+    _resend(lambda con, by: resends.resend_to(con, sendout_id, chosen, by=by, config=settings()))
 
 
 def resend_to_non_openers(sendout_id: str, exclude_machine_openers: bool) -> None:
     def create(con: duckdb.DuckDBPyConnection, by: audit.Actor) -> Created:
         refresh(con, config=settings())  # who opened is known as of the latest events
-        return sendouts.resend_to_non_openers(
+        return resends.resend_to_non_openers(
             con, sendout_id, exclude_machine_openers, by=by, config=settings()
         )
 

@@ -15,7 +15,7 @@ import polars as pl
 import streamlit as st
 
 from flows.settings import settings
-from warehouse import audit, reports, sendouts
+from warehouse import audit, reports, resends, sendouts
 from warehouse import unsubscribes as unsubscribe_list
 from warehouse import users as user_store
 from warehouse.contact_rows import RowNote
@@ -211,7 +211,7 @@ def bad_addresses(con: duckdb.DuckDBPyConnection, sendout_id: str) -> pl.DataFra
 
 @cached
 def non_openers_count(con: duckdb.DuckDBPyConnection, sendout_id: str, exclude: bool) -> int:
-    return len(sendouts.non_openers(con, sendout_id, exclude))
+    return len(resends.non_openers(con, sendout_id, exclude))
 
 
 @cached

@@ -9,7 +9,7 @@ import pytest
 
 from tests.events import ses
 from tests.warehouse_builders import ingest_events, run_refresh
-from warehouse import reports, sendouts, unsubscribes
+from warehouse import reports, resends, sendouts, unsubscribes
 from warehouse.db import open_warehouse
 from warehouse.sendouts import Draft, Recipients, SendoutError
 
@@ -93,7 +93,7 @@ def test_tracking_is_chosen_per_send_out_and_kept_by_a_resend(
     created = sendouts.create(
         con, draft(communication_type=communication_type, tracking=tracking), NOW
     )
-    resent = sendouts.resend_to(con, created.sendout_id, Recipients(contact_ids=[2]), NOW)
+    resent = resends.resend_to(con, created.sendout_id, Recipients(contact_ids=[2]), NOW)
 
     stored = con.execute(
         "SELECT is_tracked FROM sendouts WHERE sendout_id IN (?, ?)",
@@ -270,7 +270,7 @@ def test_a_send_out_that_is_not_scheduled_for_later_cannot_be_cancelled(con):
 def test_resend_to_someone_else_copies_the_content_and_links_the_original(con):
     original = sendouts.create(con, draft(recipients=Recipients(contact_ids=[1])), NOW)
 
-    again = sendouts.resend_to(con, original.sendout_id, Recipients(contact_ids=[2]), NOW)
+    again = resends.resend_to(con, original.sendout_id, Recipients(contact_ids=[2]), NOW)
 
     [(name, subject, resend_of)] = con.execute(
         "SELECT name, subject, resend_of FROM sendouts WHERE sendout_id = ?", [again.sendout_id]
@@ -327,9 +327,9 @@ def test_resend_to_non_openers_picks_exactly_the_right_people(db_path, tmp_path)
             query = "SELECT first_name FROM contacts WHERE contact_id IN (SELECT unnest(?))"
             return sorted(name for (name,) in con.execute(query, [contact_ids]).fetchall())
 
-        default = names(sendouts.non_openers(con, created.sendout_id))
-        strict = names(sendouts.non_openers(con, created.sendout_id, exclude_machine_openers=True))
-        again = sendouts.resend_to_non_openers(con, created.sendout_id, now=NOW)
+        default = names(resends.non_openers(con, created.sendout_id))
+        strict = names(resends.non_openers(con, created.sendout_id, exclude_machine_openers=True))
+        again = resends.resend_to_non_openers(con, created.sendout_id, now=NOW)
 
     assert default == ["machine", "nothing"]
     assert strict == ["nothing"]
@@ -365,7 +365,7 @@ def test_a_forward_to_number_stored_as_typed_is_read_in_the_configured_region_on
     created = sendouts.create(con, draft(channels=["email"], sms_text=None), NOW)
     con.execute("UPDATE sendouts SET forward_to = '07911 123999'")
 
-    again = sendouts.resend_to_non_openers(
+    again = resends.resend_to_non_openers(
         con, created.sendout_id, now=NOW, config=WarehouseSettings(default_region="GB")
     )
 

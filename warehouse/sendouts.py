@@ -21,7 +21,6 @@ from warehouse.contacts import upsert_contacts
 from warehouse.db import fetch_dicts, registered, transaction
 from warehouse.refresh import refresh_figures
 from warehouse.settings import WarehouseSettings
-from warehouse.sql import read_sql
 from warehouse.templates import render, template_problem
 from warehouse.vocabulary import Channel, CommunicationType
 
@@ -334,7 +333,8 @@ def _create_messages(
     return len(rows["message_id"]), without_address
 
 
-def _sendout(con: duckdb.DuckDBPyConnection, sendout_id: str) -> dict:
+def sendout_row(con: duckdb.DuckDBPyConnection, sendout_id: str) -> dict:
+    """The send-out's row, or SendoutError when there is none."""
     rows = fetch_dicts(con.execute("SELECT * FROM sendouts WHERE sendout_id = ?", [sendout_id]))
     if not rows:
         raise SendoutError([FieldError("sendout_id", f"there is no send-out {sendout_id}")])
@@ -350,7 +350,7 @@ def cancel(
     """Cancel a send-out scheduled for later, before any of its messages went out."""
     now = now or datetime.now(UTC)
     with transaction(con):
-        sendout = _sendout(con, sendout_id)
+        sendout = sendout_row(con, sendout_id)
         if sendout["cancelled_at"] is not None:
             raise SendoutError([FieldError("sendout_id", f"{sendout_id} is already cancelled")])
         started = con.execute(
@@ -362,77 +362,3 @@ def cancel(
             raise SendoutError([FieldError("sendout_id", why)])
         con.execute("UPDATE sendouts SET cancelled_at = ? WHERE sendout_id = ?", [now, sendout_id])
         audit.record(con, by, audit.AuditAction.CANCEL, sendout_id, repr(sendout["name"]))
-
-
-def _resend_draft(sendout: dict, recipients: Recipients, channels: list[str]) -> Draft:
-    return Draft(
-        name=f"{sendout['name']} (resend)",
-        channels=channels,
-        communication_type=sendout["communication_type"],
-        recipients=recipients,
-        subject=sendout["subject"] if Channel.EMAIL in channels else None,
-        html_body=sendout["html_body"] if Channel.EMAIL in channels else None,
-        text_body=sendout["text_body"] if Channel.EMAIL in channels else None,
-        sms_text=sendout["sms_text"] if Channel.SMS in channels else None,
-        sender=sendout["sender"],
-        forward_to=sendout["forward_to"],
-        auto_reply_text=sendout["auto_reply_text"],
-        resend_of=sendout["sendout_id"],
-        tracking=sendout["is_tracked"],
-    )
-
-
-def resend_to(
-    con: duckdb.DuckDBPyConnection,
-    sendout_id: str,
-    recipients: Recipients,
-    now: datetime | None = None,
-    by: audit.Actor | None = None,
-    config: WarehouseSettings | None = None,
-) -> Created:
-    """The same content to other recipients: a new send-out linked to the original."""
-    sendout = _sendout(con, sendout_id)
-    draft = _resend_draft(sendout, recipients, list(sendout["channels"]))
-    return create(con, draft, now, by, config)
-
-
-def non_openers(
-    con: duckdb.DuckDBPyConnection, sendout_id: str, exclude_machine_openers: bool = False
-) -> list[int]:
-    """Contacts whose email from this send-out was not opened, as of the last refresh.
-
-    Left out: messages skipped, bounced, bad or complained about, people who unsubscribed since
-    (by the email or on the list now), and with `exclude_machine_openers` those whose only opens
-    were machine opens (by default they count as not opened: a machine is not a reader).
-    """
-    sendout = _sendout(con, sendout_id)
-    rows = con.execute(
-        read_sql("non_openers.sql"),
-        {
-            "sendout_id": sendout_id,
-            "exclude_machine_openers": exclude_machine_openers,
-            "communication_type": sendout["communication_type"],
-        },
-    ).fetchall()
-    return [row[0] for row in rows]
-
-
-def resend_to_non_openers(
-    con: duckdb.DuckDBPyConnection,
-    sendout_id: str,
-    exclude_machine_openers: bool = False,
-    now: datetime | None = None,
-    by: audit.Actor | None = None,
-    config: WarehouseSettings | None = None,
-) -> Created:
-    """The email again, to the recipients who have not opened it (see `non_openers`)."""
-    sendout = _sendout(con, sendout_id)
-    if str(Channel.EMAIL) not in sendout["channels"]:
-        raise SendoutError([FieldError("sendout_id", f"{sendout_id} sent no email to open")])
-    contact_ids = non_openers(con, sendout_id, exclude_machine_openers)
-    if not contact_ids:
-        raise SendoutError([FieldError("recipients", "everyone who could open it has opened it")])
-    region = config.default_region if config else None  # of a forward-to number stored as typed
-    chosen = Recipients(contact_ids=contact_ids, region=region)
-    draft = _resend_draft(sendout, chosen, [str(Channel.EMAIL)])
-    return create(con, draft, now, by, config)

@@ -7,6 +7,7 @@ import click
 
 from flows.cli import cli, echo_json
 from flows.settings import settings
+from warehouse import resends
 from warehouse import sendouts as sendout_store
 from warehouse.db import open_warehouse
 from warehouse.refresh import refresh
@@ -215,11 +216,11 @@ def resend(
         try:
             if non_openers:
                 refresh(con, config=settings())  # who opened is known as of the latest events
-                created = sendout_store.resend_to_non_openers(
+                created = resends.resend_to_non_openers(
                     con, sendout_id, exclude_machine_openers, config=settings()
                 )
             else:
-                created = sendout_store.resend_to(con, sendout_id, recipients, config=settings())
+                created = resends.resend_to(con, sendout_id, recipients, config=settings())
         except SendoutError as error:
             _fail(error)
     _report(created, as_json)
