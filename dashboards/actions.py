@@ -120,7 +120,10 @@ def create_sendout(draft: Draft, send_now: bool) -> Created:
     return created  # its page lists the people given who could not be sent to
 
 
-def not_sent(rows: list[RowNote], at_most: int = 20) -> str:
+NOT_SENT_SHOWN = 20  # people left out listed in words; the send-out's page tables the rest
+
+
+def not_sent(rows: list[RowNote], at_most: int = NOT_SENT_SHOWN) -> str:
     """The rows of a recipients CSV, or typed addresses, that could not be sent to (the first
     `at_most` of them)."""
     lines = [f"- {r.where}: {r.reason}" for r in rows[:at_most]]
@@ -136,7 +139,12 @@ def sentence(error: Exception) -> str:
     if isinstance(error, WarehouseLockedError):
         return "Sendout is busy with other work on its data; please try again in a moment."
     text = str(error).strip()
-    return text[0].upper() + text[1:] if text else "That did not work."
+    return capitalised(text) if text else "That did not work."
+
+
+def capitalised(text: str) -> str:
+    """A library's message (lower-case, to follow a name at the CLI) as a page shows it."""
+    return text[:1].upper() + text[1:]
 
 
 def notify(place: str, kind: str, text: str) -> None:

@@ -27,8 +27,7 @@ def fixed(field: str):
 
 def problem(field: str) -> None:
     if field in errors:
-        said = errors[field]
-        st.error(said[:1].upper() + said[1:], icon=":material/error:")
+        st.error(actions.capitalised(errors[field]), icon=":material/error:")
 
 
 def file_summary(read: ReadContacts) -> None:

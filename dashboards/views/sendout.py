@@ -216,7 +216,7 @@ def left_out() -> None:
     if not rows:
         return
     st.warning(actions.not_sent(rows), icon=":material/person_off:")
-    if len(rows) > 20:
+    if len(rows) > actions.NOT_SENT_SHOWN:
         with st.expander(f"All {len(rows):,} people it could not be sent to"):
             present.show_table(
                 pl.DataFrame(
