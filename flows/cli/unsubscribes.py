@@ -1,6 +1,5 @@
 """`sendout unsubscribes`: the list, by hand."""
 
-import getpass
 from dataclasses import asdict
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from flows.cli import cli, echo_json
 from flows.settings import settings
 from warehouse import unsubscribes as unsubscribe_list
 from warehouse.addresses import channel_of, normalise_address
+from warehouse.audit import operator
 from warehouse.db import open_warehouse
 from warehouse.vocabulary import Channel, UnsubscribeReason, UnsubscribeScope
 
@@ -28,7 +28,10 @@ def manual_change(verb: str):
                     "--reason", "note", required=True, help=f"Why it is {verb} (kept in history)."
                 ),
                 click.option(
-                    "--by", "changed_by", default=getpass.getuser, help="Who makes the change."
+                    "--by",
+                    "changed_by",
+                    default=lambda: operator().name,
+                    help="Who makes the change (default: $SENDOUT_USER, else the system user).",
                 ),
             ]
         ):
