@@ -282,3 +282,28 @@ def test_an_unknown_default_region_setting_is_named_once(db):
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
     assert "$SENDOUT_DEFAULT_REGION is not valid: 'XX' is not a country code" in result.stderr
     assert state(db) == before
+
+
+def test_a_forwarding_number_setting_that_is_no_number_is_named_at_start(db):
+    """$SENDOUT_FORWARD_TO is checked when Sendout starts, not when the first reply is to be
+    forwarded to it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "--db", str(db), "report"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SENDOUT_FORWARD_TO": "the office"},
+    )
+
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert "$SENDOUT_FORWARD_TO is not valid: 'the office' is not a phone number" in result.stderr
+
+
+def test_a_forwarding_number_setting_is_read_as_people_write_numbers(monkeypatch):
+    """Written without +country code, it is a number of $SENDOUT_DEFAULT_REGION and handed on
+    in E.164, as a send-out's own forwarding number is."""
+    from warehouse.settings import WarehouseSettings
+
+    monkeypatch.setenv("SENDOUT_DEFAULT_REGION", "US")
+    monkeypatch.setenv("SENDOUT_FORWARD_TO", "(201) 555-0123")
+
+    assert WarehouseSettings().forward_to == "+12015550123"

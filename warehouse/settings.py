@@ -8,10 +8,10 @@ function what it needs (prices, the default phone region, paths).
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from warehouse.addresses import check_region
+from warehouse.addresses import check_region, normalise_phone
 from warehouse.status import Prices
 
 
@@ -48,6 +48,16 @@ class WarehouseSettings(BaseSettings):
         """$SENDOUT_DEFAULT_REGION refused at once, not every number written without +country
         code later, as though the numbers were wrong."""
         return check_region(value)
+
+    @field_validator("forward_to")
+    @classmethod
+    def _forward_to_in_e164(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """$SENDOUT_FORWARD_TO written as people write numbers (07911 200001, of the default
+        region) is handed to Twilio as +447911200001, as a send-out's own is; what is no
+        number is refused at start, not at the first reply. (The region is checked first.)"""
+        if value is None or not value.strip():
+            return None
+        return normalise_phone(value, info.data.get("default_region"))
 
     @classmethod
     def embedded(cls) -> "WarehouseSettings":
