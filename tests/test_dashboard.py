@@ -1,6 +1,7 @@
 """Every dashboard page rendered by Streamlit's AppTest against a small warehouse built here,
 with its key widgets exercised."""
 
+import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,20 +27,32 @@ from warehouse.ingest import ingest_paths
 APP = "../dashboards/app.py"  # AppTest resolves it against this file
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path, monkeypatch) -> tuple[Path, str]:
-    st.cache_data.clear()
-    db, landing = tmp_path / "warehouse.duckdb", tmp_path / "landing"
-    monkeypatch.setenv("SENDOUT_DB", str(db))
-    monkeypatch.setenv("SENDOUT_LANDING", str(landing))
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    settings.cache_clear()
+@pytest.fixture(scope="module")
+def sent_a_day_ago(tmp_path_factory) -> tuple[Path, str]:
+    """60 contacts and a send-out to them by email and SMS through the sandbox, a day after:
+    its deliveries, opens and replies ingested. Built once; each test gets a copy."""
+    folder = tmp_path_factory.mktemp("sent")
+    db, landing = folder / "warehouse.duckdb", folder / "landing"
     add_people(db, 60)
     sendout_id = create_sendout(db, channels=("email", "sms"))
     run_dispatch(db, sendout_id, Settings(landing=landing))
     release_due(landing, now=datetime.now(UTC) + timedelta(days=1))  # a day later
     ingest_paths(db, [landing])
     run_refresh(db)
+    return db, sendout_id
+
+
+@pytest.fixture
+def warehouse(sent_a_day_ago, tmp_path: Path, monkeypatch) -> tuple[Path, str]:
+    template, sendout_id = sent_a_day_ago
+    db, landing = tmp_path / template.name, tmp_path / "landing"
+    shutil.copy(template, db)
+    shutil.copytree(template.parent / "landing", landing)
+    st.cache_data.clear()
+    monkeypatch.setenv("SENDOUT_DB", str(db))
+    monkeypatch.setenv("SENDOUT_LANDING", str(landing))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    settings.cache_clear()
     yield db, sendout_id
     settings.cache_clear()
 

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboards import auth
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, serve
-from tests.test_dashboard import app, warehouse  # noqa: F401  (a fixture)
+from tests.test_dashboard import app, sent_a_day_ago, warehouse  # noqa: F401  (fixtures)
 from warehouse import audit, unsubscribes, users
 from warehouse.db import connect, open_warehouse
 
