@@ -9,6 +9,7 @@ only, in the shapes the parsers read, so that writer and parser cannot drift apa
 
 import os
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -54,11 +55,15 @@ def handled_sms(sid: str, event: EventType, to: str, body: str, at: datetime | N
     return received_callback(fields, at)
 
 
-def write_landing_file(folder: Path, prefix: str, records: list[dict]) -> Path | None:
+def write_landing_file(
+    folder: Path, prefix: str, records: list[dict], then: Callable[[], None] | None = None
+) -> Path | None:
     """Write NDJSON records as one new landing file, atomically and durably (a temporary name,
     fsync, rename, the folder fsynced) so that ingest never reads half a file; None if no
-    records."""
+    records. `then` runs the moment the file is there (before the folder's fsync)."""
     if not records:
+        if then:
+            then()
         return None
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{prefix}-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.ndjson"
@@ -68,6 +73,8 @@ def write_landing_file(folder: Path, prefix: str, records: list[dict]) -> Path |
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(partial, path)
+    if then:
+        then()
     sync_folder(folder)
     return path
 

@@ -17,7 +17,7 @@ import os
 import uuid
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -127,6 +127,10 @@ class Sandbox(ABC):
         self.folder = Path(config.landing) / "sandbox"
         self.pending = pending_folder(config.landing)
         self.now = now  # when messages are sent (the demo sends in the past)
+        # the dispatch journal, as for a real sender: a batch "goes out" as its files are
+        # written, so a crash sends again only a batch caught writing them, flagged
+        self.on_outcome: Callable[[Outcome], None] | None = None
+        self.on_start: Callable[[str], None] | None = None
 
     @abstractmethod
     def provider_id(self, message: Outgoing) -> str:
@@ -154,10 +158,18 @@ class Sandbox(ABC):
                 )
             )
             records.extend(self.story(message, provider_id, sent_at))
+        for outcome in outcomes if self.on_start else ():
+            self.on_start(outcome.message_id)
         now = datetime.now(UTC)  # the real time: what has happened by now is reported now
-        write_landing_file(self.folder, self.prefix, [r for at, r in records if at <= now])
         hold_back(self.pending, self.prefix, [(at, r) for at, r in records if at > now], now)
+        written = [r for at, r in records if at <= now]
+        write_landing_file(self.folder, self.prefix, written, then=lambda: self._sent(outcomes))
         return outcomes
+
+    def _sent(self, outcomes: list[Outcome]) -> None:
+        """The batch's file is there: its outcomes to the journal at once."""
+        for outcome in outcomes if self.on_outcome else ():
+            self.on_outcome(outcome)
 
     def close(self) -> None:  # noqa: B027  (a sender's close; the sandbox holds nothing)
         """Nothing to release."""
