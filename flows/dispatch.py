@@ -118,7 +118,7 @@ def run_dispatch(
             # and what the senders answered that a failed store did not keep (a sender without
             # a journal, the sandbox's, has it nowhere else)
             left.outcomes += outcomes + _answered(sending)
-            _store_journaled(db, run_id, left, config)
+            _store_journaled(db, sendout_id, run_id, left, config)
         with _open(db, config) as con:
             now = datetime.now(UTC)
             final = _roomy(con, dispatch_state.finish, sendout_id, run_id, now, unsent)
@@ -224,14 +224,14 @@ def _store_and_claim(
         now = datetime.now(UTC)
         if outcomes:
             _roomy(con, dispatch_state.record_outcomes, run_id, outcomes, now)
-        if journaled.outcomes:
-            _roomy(con, dispatch_state.record_journaled, run_id, journaled.outcomes, now)
+        if journaled.runs:
+            _roomy(con, dispatch_state.record_journaled, sendout_id, run_id, journaled.of(), now)
         if not stop.is_set():
             lease = config.dispatch_lease_seconds
             claim = (sendout_id, run_id, size, now, lease, bounds, known.runs, known.started)
             batch = _roomy(con, dispatch_state.claim_batch, *claim)
         skipped = len(batch) < size  # (perhaps) some were skipped: they count too
-        if outcomes or journaled.outcomes or skipped:
+        if outcomes or journaled.runs or skipped:
             _roomy(con, _refresh, config)
         current = _roomy(con, dispatch_state.progress, sendout_id)
     for path in journaled.files:
@@ -239,12 +239,14 @@ def _store_and_claim(
     return batch, current
 
 
-def _store_journaled(db: Path, run_id: str, journaled: Journaled, config: Settings) -> None:
-    """Store the journaled outcomes of messages that have none yet, then drop the journals."""
-    if journaled.outcomes:
+def _store_journaled(
+    db: Path, sendout_id: str, run_id: str, journaled: Journaled, config: Settings
+) -> None:
+    """Store what the journals hold (`record_journaled`), then drop the journals."""
+    if journaled.runs:
         with _open(db, config) as con:
             now = datetime.now(UTC)
-            _roomy(con, dispatch_state.record_journaled, run_id, journaled.outcomes, now)
+            _roomy(con, dispatch_state.record_journaled, sendout_id, run_id, journaled.of(), now)
             _roomy(con, _refresh, config)
     for path in journaled.files:
         path.unlink(missing_ok=True)

@@ -120,6 +120,10 @@ class Journaled:
     runs: set[str] = field(default_factory=set)  # the runs whose journals were read
     files: list[Path] = field(default_factory=list)
 
+    def of(self) -> tuple[list[Outcome], set[str], set[str]]:
+        """What `dispatch_state.record_journaled` stores: outcomes, runs, messages started."""
+        return self.outcomes, self.runs, self.started
+
     def add(self, other: "Journaled") -> None:
         """Remember what another look at the journals found (their files are gone by then)."""
         self.started |= other.started

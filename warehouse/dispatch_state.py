@@ -324,21 +324,31 @@ def _record(
 
 
 def record_journaled(
-    con: duckdb.DuckDBPyConnection, run_id: str, outcomes: list[Outcome], now: datetime
+    con: duckdb.DuckDBPyConnection,
+    sendout_id: str,
+    run_id: str,
+    journaled: tuple[list[Outcome], Collection[str], Collection[str]],
+    now: datetime,
 ) -> None:
-    """Store outcomes a run journaled, for the messages that still have none (a journal may
-    hold outcomes its run stored too, before it died)."""
+    """Store what the journals of ended runs hold (`journaled`: outcomes, the runs, the messages
+    noted as going out without an outcome), in one transaction: the outcomes of messages that
+    still have none (a journal may hold outcomes its run stored too, before it died), then the
+    runs' other claims settled (settle_journaled_claims.sql), so the journals can go."""
+    outcomes, runs, started = journaled
     ids = list({o.message_id for o in outcomes})
-    open_ids = {
-        row[0]
-        for row in con.execute(
-            "SELECT message_id FROM messages WHERE outcome IS NULL AND message_id IN "
-            "(SELECT unnest(?))",
-            [ids],
-        ).fetchall()
-    }
-    latest = {o.message_id: o for o in outcomes if o.message_id in open_ids}
-    record_outcomes(con, run_id, list(latest.values()), now)
+    with transaction(con):
+        open_ids = {
+            row[0]
+            for row in con.execute(
+                "SELECT message_id FROM messages WHERE outcome IS NULL AND message_id IN "
+                "(SELECT unnest(?))",
+                [ids],
+            ).fetchall()
+        }
+        latest = {o.message_id: o for o in outcomes if o.message_id in open_ids}
+        _record(con, run_id, list(latest.values()), now)
+        params = {"sendout_id": sendout_id, "runs": list(runs), "started": list(started)}
+        run_script(con, "settle_journaled_claims.sql", params)
 
 
 def progress(con: duckdb.DuckDBPyConnection, sendout_id: str) -> Progress:
@@ -387,14 +397,4 @@ def finish(
 
 def due_sendouts(con: duckdb.DuckDBPyConnection, now: datetime) -> list[str]:
     """Send-outs whose time has come and that still have messages without an outcome."""
-    rows = con.execute(
-        """
-        SELECT sendout_id FROM sendouts
-        WHERE cancelled_at IS NULL AND coalesce(scheduled_at, created_at) <= ?
-          AND EXISTS (SELECT 1 FROM messages
-                      WHERE messages.sendout_id = sendouts.sendout_id AND outcome IS NULL)
-        ORDER BY coalesce(scheduled_at, created_at), sendout_id
-        """,
-        [now],
-    ).fetchall()
-    return [row[0] for row in rows]
+    return [row["sendout_id"] for row in run_script(con, "due_sendouts.sql", {"now": now})[-1]]
