@@ -49,7 +49,10 @@ def start_twilio() -> tuple[FakeTwilio, ThreadingHTTPServer]:
             if self.path != f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json":
                 return self._answer(404, {"code": 20404, "message": "Not found"})
             length = int(self.headers.get("Content-Length", 0))
-            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            body = self.rfile.read(length)
+            if len(body) < length:  # the client died half-way: a request Twilio never got
+                return None
+            form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
             to = form.get("To", "")
             with fake.lock:
                 if to.endswith("3333") and to not in fake.throttled:
