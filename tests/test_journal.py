@@ -63,3 +63,46 @@ def test_a_dead_run_s_journal_is_read_whatever_version_named_it(tmp_path):
     assert sorted(o.message_id for o in found.outcomes) == ["m2", "m3"]
     assert found.started == {"m1"}  # went out, no outcome: the one that may go twice
     assert len(found.files) == 2
+
+
+def test_a_dead_run_s_journal_once_stored_leaves_its_claims_explained(tmp_path):
+    """Run A dies with two batches claimed: m0..m3 going out (m0 sent, m1 going out), m4..m7
+    claimed next. The run that reads A's journal stores m0, flags m1 and gives the rest back;
+    if it dies too, the run after it, which never sees A's journal, flags nothing more."""
+    from tests.warehouse_builders import add_people, create_sendout
+    from warehouse import dispatch_state
+    from warehouse.db import connect, open_warehouse
+
+    db = tmp_path / "w.duckdb"
+    add_people(db, 8)
+    sendout_id = create_sendout(db)
+    run_a, now = dead_run(), datetime.now(UTC)
+    with open_warehouse(db) as con:
+        ids = [
+            m.message_id
+            for m in dispatch_state.claim_batch(con, sendout_id, run_a, 4, now, bounds=("", None))
+        ]
+        later = dispatch_state.claim_batch(con, sendout_id, run_a, 4, now, bounds=("", None))
+    journal = Journal(tmp_path / "journal", sendout_id, run_a)
+    journal.started(ids[0])
+    journal.write(sent(ids[0]))
+    journal.started(ids[1])
+    journal.close()
+
+    found = earlier_outcomes(tmp_path / "journal", sendout_id)
+    with open_warehouse(db) as con:
+        dispatch_state.record_journaled(con, sendout_id, "here:2:b", found.of(), now)
+        # run B claims a batch and dies in turn; run C knows nothing of A's journal
+        dispatch_state.claim_batch(con, sendout_id, "here:2:b", 2, now, bounds=("", None))
+    with connect(db, read_only=True) as con:
+        rows = con.execute(
+            "SELECT message_id, outcome IS NOT NULL, is_possible_duplicate, claimed_by, attempts "
+            "FROM messages ORDER BY message_id"
+        ).fetchall()
+
+    state = {message_id: rest for message_id, *rest in rows}
+    assert state[ids[0]] == [True, False, run_a, 1]  # stored from the journal
+    assert state[ids[1]][1] is True  # went out, outcome unknown: maybe twice
+    assert [state[m.message_id][1] for m in later] == [False] * 4  # never began to go out
+    assert not any(by == run_a for done, _, by, _ in state.values() if not done)
+    assert sum(flag for _, flag, _, _ in state.values()) == 1
