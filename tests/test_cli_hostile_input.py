@@ -186,7 +186,7 @@ UNKNOWN = {
     "report": (["report", "so_nope"], ["so_nope"]),
     "report-sql": (["report", "'; DROP TABLE sendouts;--"], ["DROP TABLE"]),
     "lookup": (["lookup", "not an address"], ["not an address"]),
-    "lookup-empty": (["lookup", ""], ["''"]),
+    "lookup-empty": (["lookup", ""], ["was given"]),
     "cancel": (["sendouts", "cancel", "so_nope"], ["so_nope"]),
     "resend": (["sendouts", "resend", "so_nope", "--to", "1"], ["so_nope"]),
     "dispatch": (["dispatch", "so_nope"], ["so_nope"]),

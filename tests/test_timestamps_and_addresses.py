@@ -92,11 +92,20 @@ def test_invalid_phone_numbers_are_refused_with_the_value(raw: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["plainaddress", "a@b", "two@@example.com", "sp ace@example.com", "a@-x.com", ""]
+    "raw", ["plainaddress", "a@b", "two@@example.com", "sp ace@example.com", "a@-x.com"]
 )
 def test_invalid_email_addresses_are_refused(raw: str) -> None:
     with pytest.raises(InvalidAddressError, match="not a valid email address"):
         normalise_email(raw)
+
+
+def test_no_address_at_all_is_said_so_and_an_email_is_no_phone_number() -> None:
+    with pytest.raises(InvalidAddressError, match=r"^no email address was given$"):
+        normalise_email("  ")
+    with pytest.raises(InvalidAddressError, match=r"^no phone number was given$"):
+        normalise_phone("", "GB")
+    with pytest.raises(InvalidAddressError, match="is an email address, not a phone number"):
+        normalise_phone("john@example.org", "GB")
 
 
 def test_a_number_without_its_country_code_needs_a_region():

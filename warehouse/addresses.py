@@ -19,6 +19,8 @@ class InvalidAddressError(ValueError):
 def normalise_email(raw: str) -> str:
     """The address as Sendout stores it, or InvalidAddressError."""
     email = raw.strip().lower()
+    if not email:
+        raise InvalidAddressError("no email address was given")
     if not _EMAIL.fullmatch(email):
         raise InvalidAddressError(f"{raw.strip()!r} is not a valid email address")
     return email
@@ -42,6 +44,10 @@ def read_phone(raw: str, default_region: str | None = None) -> phonenumbers.Phon
     dropping it would message the switchboard.
     """
     region = default_region.upper() if default_region else None
+    if not raw.strip():
+        raise InvalidAddressError("no phone number was given")
+    if "@" in raw:
+        raise InvalidAddressError(f"{raw.strip()!r} is an email address, not a phone number")
     try:
         number = phonenumbers.parse(raw.strip(), region)
     except phonenumbers.NumberParseException as error:

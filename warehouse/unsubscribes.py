@@ -140,9 +140,9 @@ def add(
     list's history and in the audit record. A number without +country code is of `region`.
     Adding never narrows: an address kept from all messages by hand is not put back within
     reach of other messages by adding it for marketing only (that is a removal: admins)."""
+    address = normalise_address(channel, address, region)  # first: what, then why
     if not note.strip():
         raise UnsubscribeError("say why the address is added: the reason is kept in its history")
-    address = normalise_address(channel, address, region)
     by = audit.actor(changed_by)
     listed = [
         e

@@ -173,7 +173,7 @@ def _refuse_last_admin(con: duckdb.DuckDBPyConnection, user: User, what: str) ->
     others = count(con) > 1
     if user.role == Role.ADMIN and len(admins) == 1 and others:
         raise UserError(
-            f"{user.user_name} is the last admin; make another user admin before {what}"
+            f"the last admin is {user.user_name}; make another user admin before {what}"
         )
 
 
