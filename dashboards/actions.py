@@ -29,7 +29,7 @@ from warehouse.refresh import refresh
 from warehouse.sendouts import Created, Draft, Recipients, SendoutError
 from warehouse.unsubscribes import UnsubscribeError
 from warehouse.users import Login, Role, UserError
-from warehouse.vocabulary import CommunicationType
+from warehouse.vocabulary import Channel, CommunicationType
 
 DEPLOYMENT = "dispatch-sendout/dispatch-sendout"
 T = TypeVar("T")
@@ -108,6 +108,39 @@ def start_dispatch(sendout_id: str, by: audit.Actor) -> str:
     return "dispatch started in the background"
 
 
+def preview_sendout(draft: Draft) -> Created:
+    """Whom the draft would reach and who would be left out, before anything is kept or sent
+    (SendoutError: what is wrong with it; NotAllowed: a role that may not send)."""
+    auth.require(Role.SENDER)
+    with data.writing() as con:  # the people of a CSV are made contacts, then rolled back
+        return sendouts.preview(con, draft)
+
+
+# a channel's address a person may lack, and what they then do not get
+NO_ADDRESS = {
+    Channel.EMAIL: ("no email address", "email"),
+    Channel.SMS: ("no mobile number", "SMS"),
+}
+
+
+def people(count: int) -> str:
+    return f"{count:,} {'person' if count == 1 else 'people'}"
+
+
+def reach_words(reach: Created) -> list[str]:
+    """What the question before sending adds to whom it reaches: who gets nothing on a
+    channel for want of an address there, and who is left out and why."""
+    notes = []
+    for channel, count in reach.without.items():
+        if count:
+            lacking, what = NO_ADDRESS[Channel(channel)]
+            has, gets = ("has", "gets") if count == 1 else ("have", "get")
+            notes.append(f"{count:,} of them {has} {lacking} and {gets} no {what}.")
+    if reach.rejected:
+        notes.append(not_sent(reach.rejected, at_most=5))
+    return notes
+
+
 def create_sendout(draft: Draft, send_now: bool) -> Created:
     """Create a send-out (SendoutError tells what is wrong; NotAllowed, a role that may not
     send) and start it when it is for now."""
@@ -143,8 +176,10 @@ def sentence(error: Exception) -> str:
 
 
 def capitalised(text: str) -> str:
-    """A library's message (lower-case, to follow a name at the CLI) as a page shows it."""
-    return text[:1].upper() + text[1:]
+    """A library's message (lower-case, to follow a name at the CLI) as a page shows it; one
+    that begins with an address, a file's or a user's name keeps it as it is."""
+    first = text.split(" ", 1)[0].rstrip(",:;")
+    return text[:1].upper() + text[1:] if first.isalpha() and first.islower() else text
 
 
 def notify(place: str, kind: str, text: str) -> None:
@@ -214,41 +249,76 @@ def remove_unsubscribe(channel: str, address: str, note: str) -> list | None:
             con, channel, address, by, note, region=settings().default_region
         ),
         lambda removed: (
-            f"Removed {address} ({', '.join(e.reason for e in removed)}); "
+            f"Removed {address} ({', '.join(present.reason_name(e.reason) for e in removed)}); "
             "messages may go to it again."
         ),
     )
 
 
+def cancel_button(place, sendout_id: str, name: str, recipients: int) -> None:
+    """A Cancel button in `place` for a scheduled send-out, and the question it asks first;
+    what it did is said where `show_notice("cancel")` is."""
+    asking = st.session_state.get("cancelling") == sendout_id
+    if place.button("Cancel", key=f"cancel-{sendout_id}", disabled=asking):
+        st.session_state["cancelling"] = sendout_id
+        st.rerun()
+    if not asking:
+        return
+    with st.container(border=True):
+        st.warning(
+            f"Cancel **{name}**? The {people(recipients)} it is for will not get it, and it "
+            "cannot be sent later.",
+            icon=":material/warning:",
+        )
+        yes, no = st.columns(2)
+        if yes.button("Yes, cancel it", key=f"cancel-yes-{sendout_id}", type="primary"):
+            cancel_sendout(sendout_id, name)
+            st.session_state.pop("cancelling")
+            st.rerun()
+        if no.button("No, keep it", key=f"cancel-no-{sendout_id}"):
+            st.session_state.pop("cancelling")
+            st.rerun()
+
+
 def cancel_sendout(sendout_id: str, name: str) -> None:
     """Cancel a scheduled send-out before it starts."""
     act(
-        f"cancel-{sendout_id}",
+        "cancel",
         Role.SENDER,
         lambda con, by: sendouts.cancel(con, sendout_id, by=by),
         lambda _: f"{name} is cancelled; nothing will be sent.",
     )
 
 
-def _resend(create: Callable[[duckdb.DuckDBPyConnection, audit.Actor], Created]) -> None:
+def _resend(create: Callable[[duckdb.DuckDBPyConnection, audit.Actor], Created]) -> bool:
     """Create the resend and start it once it is stored; the page stays on the send-out the
-    person was reading."""
-    act(
+    person was reading. True when it was created."""
+    return None is not act(
         "resend",
         Role.SENDER,
         create,
         lambda c: (
-            f"New send-out {c.sendout_id} to {c.messages} "
-            f"{'recipient' if c.messages == 1 else 'recipients'}: "
+            f"Sent again to {people(c.people)}, as a new send-out of its own: "
             f"{start_dispatch(c.sendout_id, auth.require(Role.SENDER))}."
-            + (f"\n\n{not_sent(c.rejected)}" if c.rejected else "")
+            + "".join(f"\n\n{note}" for note in reach_words(c))
         ),
     )
 
 
-def resend_to(sendout_id: str, contact_ids: list[int], typed: str = "") -> None:
+def resend_to(sendout_id: str, contact_ids: list[int], typed: str = "") -> bool:
+    """Send the send-out again to the people picked and typed; True when it was created."""
     chosen = Recipients(contact_ids=contact_ids, typed=typed, region=settings().default_region)
-    _resend(lambda con, by: resends.resend_to(con, sendout_id, chosen, by=by, config=settings()))
+    return _resend(
+        lambda con, by: resends.resend_to(con, sendout_id, chosen, by=by, config=settings())
+    )
+
+
+def preview_resend_to(sendout_id: str, contact_ids: list[int], typed: str = "") -> Created:
+    """Whom `resend_to` would reach (SendoutError: no one), nothing kept."""
+    auth.require(Role.SENDER)
+    chosen = Recipients(contact_ids=contact_ids, typed=typed, region=settings().default_region)
+    with data.writing() as con:
+        return resends.preview_resend_to(con, sendout_id, chosen)
 
 
 def resend_to_non_openers(sendout_id: str, exclude_machine_openers: bool) -> None:
@@ -305,7 +375,16 @@ def log_in(name: str, password: str) -> Login:
 
 
 def add_user(name: str, role: str, password: str) -> bool:
-    """An admin adds a user; True when they are added."""
+    """An admin adds a user; True when they are added. The first must be an admin: from then
+    on every page asks for a login, and someone must be able to manage users."""
+    if role != Role.ADMIN and not data.user_count():
+        notify(
+            "add-user",
+            "error",
+            "The first user must be an admin: once there is a user, everyone logs in, and "
+            "only an admin can add the others.",
+        )
+        return False
     added = act(
         "add-user",
         Role.ADMIN,

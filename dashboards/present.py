@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from flows.settings import settings
+from warehouse.users import Role
 from warehouse.vocabulary import (
     BOUNCE_REASON_WORDS,
     CHANNEL_WORDS,
@@ -17,14 +18,46 @@ from warehouse.vocabulary import (
     reason_words,
 )
 
+ROLE_WORDS = {str(role): str(role).capitalize() for role in Role}
+
 WORDS = {
     "reason": {str(k): v for k, v in REASON_WORDS.items()},
     "bounce_reason": {str(k): v for k, v in BOUNCE_REASON_WORDS.items()},
     "scope": {str(k): v for k, v in SCOPE_WORDS.items()},
     "communication_type": {str(k): v for k, v in TYPE_WORDS.items()},
     "channel": {str(k): v for k, v in CHANNEL_WORDS.items()},
+    "role": ROLE_WORDS,
 }
 TIME_FORMAT = "%Y-%m-%d %H:%M"  # sorts as it reads
+
+
+def reason_name(reason: str) -> str:
+    """Why an address is on the Unsubscribes list, in words."""
+    return WORDS["reason"].get(str(reason), str(reason))
+
+
+def entry_key(key: str) -> str:
+    """An Unsubscribes entry's "<channel> <address>" as a person reads it: "Email: ..."."""
+    channel, _, address = key.partition(" ")
+    return f"{WORDS['channel'].get(channel, channel)}: {address}"
+
+
+AUTOMATIC = "Sendout, automatically"  # who made a change its rules made
+
+
+def who(name: str) -> str:
+    """Who made a change, as a person reads it."""
+    return AUTOMATIC if name == "sendout" else name
+
+
+def by_whom(column: str) -> pl.Expr:
+    """A column of who made each change, as a person reads it (`who`)."""
+    return pl.col(column).replace_strict({"sendout": AUTOMATIC}, default=pl.col(column))
+
+
+def role_name(role: str) -> str:
+    """A role as a page names it: Viewer, Sender, Admin."""
+    return ROLE_WORDS.get(str(role), str(role))
 
 
 def time_zone() -> str:
@@ -73,6 +106,14 @@ def failure_reasons(column: str, channel: str) -> pl.Expr:
     a mailbox for email)."""
     words = {str(reason): text for reason, text in reason_words(channel).items()}
     return pl.col(column).replace_strict(words, default=pl.col(column))
+
+
+def skip_reasons(column: str) -> pl.Expr:
+    """Why messages were skipped, in words: "On the Unsubscribes list (replied STOP)"."""
+    said = pl.col(column)
+    for code, words in WORDS["reason"].items():
+        said = said.str.replace(f"({code})", f"({words[:1].lower()}{words[1:]})", literal=True)
+    return said.str.slice(0, 1).str.to_uppercase() + said.str.slice(1)
 
 
 def full_name() -> pl.Expr:

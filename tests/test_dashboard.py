@@ -89,7 +89,7 @@ def test_details_show_counts_doughnut_rates_and_recipients(warehouse):
     assert [t.label for t in at.tabs] == ["Emails", "SMS"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Status"] == "Delivered"
-    assert metrics["Progress"] == "120/120"
+    assert metrics["Progress"] == "120 of 120 messages"
     assert "Open rate" in metrics and metrics["Open rate"].endswith("%")
     assert len(at.get("plotly_chart")) == 2
     recipients = at.dataframe[0].value
@@ -235,8 +235,11 @@ def test_compose_shows_errors_next_to_fields_then_sends_through_the_sandbox(ware
     at.text_area(key="text").input("Doors open at 9.")
     at.radio(key="type").set_value("non_marketing")
     at.button(key="send").click().run()
+    question = at.warning[0].value
+    at.button(key="yes").click().run()
 
     assert "Give the send-out a name" in errors
+    assert "Send **Reminder** now to 60 people?" in question
     assert not at.exception
     deadline = time.monotonic() + 60
     sent = 0
@@ -286,6 +289,7 @@ def test_tracking_follows_the_type_until_it_is_chosen_by_hand(warehouse):
     at.text_area(key="text").input("Hello")
     at.toggle(key="later").set_value(True).run()
     at.button(key="send").click().run()
+    at.button(key="yes").click().run()
 
     assert (marketing_default, other_default, kept) == (True, False, False)
     assert not at.exception
@@ -317,7 +321,7 @@ def test_details_resend_to_non_openers_starts_a_new_send_out(warehouse):
     assert any("again to" in question for question in asked)  # how many, asked first
     assert at.session_state["sendout_id"] == sendout_id  # still on the send-out being read
     assert not at.exception
-    assert any("New send-out" in s.value for s in at.success)
+    assert any("Sent again to" in s.value for s in at.success)
     with connect(db, read_only=True, lock_timeout=30) as con:
         [(count,)] = con.execute(
             "SELECT count(*) FROM sendouts WHERE resend_of = ?", [sendout_id]
@@ -336,9 +340,12 @@ def test_details_resend_to_typed_addresses_says_who_could_not_be_reached(warehou
     asked = [w.value for w in at.warning]
     at.button(key="resend-yes").click().run()
 
-    assert any("again to 2 people" in question for question in asked)
-    [said] = [s.value for s in at.success if "New send-out" in s.value]
+    # whom it reaches, and who not and why, asked before anything goes
+    assert any("again to 1 person?" in question for question in asked), asked
+    assert any("typed address 2: 'not an address' is not a phone number" in q for q in asked)
+    [said] = [s.value for s in at.success if "Sent again to 1 person" in s.value]
     assert "typed address 2: 'not an address' is not a phone number" in said
+    assert at.text_area(key="resend-typed").value == ""  # not there to be sent again
     with connect(db, read_only=True, lock_timeout=30) as con:
         sent = con.execute(
             "SELECT messages.recipient, contacts.is_listed FROM messages JOIN sendouts"
@@ -418,3 +425,93 @@ def test_a_bad_address_a_send_out_found_can_be_corrected(warehouse, tmp_path):
         ).fetchall() == [("p7@example.org",)]
         listed = {a for (a,) in con.sql("SELECT address FROM unsubscribes").fetchall()}
     assert "p7@example.com" in listed and "p7@example.org" not in listed
+
+
+def test_send_now_asks_whom_it_reaches_and_sends_nothing_until_yes(warehouse):
+    """One press of Send now only asks: the send-out's name, how many people, who lacks an
+    address for a channel; No leaves nothing behind, and a change of the draft asks again."""
+    db, _ = warehouse
+    with open_warehouse(db) as con:  # one of the 60 has no mobile
+        con.execute("UPDATE contacts SET mobile = NULL WHERE email = 'p7@example.com'")
+    at = app()
+    at.switch_page("views/new_sendout.py").run()
+    at.text_input(key="name").input("Reminder")
+    at.multiselect(key="channels").set_value(["email", "sms"]).run()
+    at.text_input(key="subject").input("See you")
+    at.text_area(key="text").input("Doors open at 9.")
+    at.text_area(key="sms").input("Doors open at 9.")
+    at.button(key="send").click().run()
+    question = at.warning[0].value
+    at.button(key="no").click().run()
+    after_no = len(at.warning)
+    at.button(key="send").click().run()
+    at.text_input(key="name").input("Reminder, again").run()
+
+    assert "Send **Reminder** now to 60 people?" in question
+    assert "1 of them has no mobile number and gets no SMS." in question
+    assert after_no == 0 and not any(b.key == "yes" for b in at.button)
+    with connect(db, read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM sendouts WHERE name LIKE 'Reminder%'").fetchall() == [
+            (0,)
+        ]
+        assert con.sql("SELECT count(*) FROM contacts").fetchall() == [(60,)]
+
+
+def test_a_resend_question_stays_with_its_send_out(warehouse):
+    """Asked about one send-out, then another chosen: the question goes, nothing is sent."""
+    db, sendout_id = warehouse
+    other = create_sendout(db, channels=("sms",))
+    at = app()
+    at.session_state["sendout_id"] = sendout_id
+    at.switch_page("views/sendout.py").run()
+    at.button(key="resend-non-openers").click().run()
+    at.selectbox[0].select(other).run()
+
+    assert not at.exception
+    assert not any(b.key == "resend-yes" for b in at.button)
+    assert any("is for emails; this sent none" in c.value for c in at.caption)
+    with connect(db, read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM sendouts WHERE resend_of IS NOT NULL").fetchall() == [
+            (0,)
+        ]
+
+
+def test_a_scheduled_send_out_says_when_it_goes_and_can_be_cancelled_there(warehouse):
+    db, _ = warehouse
+    later = datetime.now(UTC) + timedelta(days=2)
+    scheduled = create_sendout(db, scheduled_at=later)
+    at = app()
+    at.session_state["sendout_id"] = scheduled
+    at.switch_page("views/sendout.py").run()
+    said = " ".join(c.value for c in at.caption)
+    offered = {b.key for b in at.button}
+    at.button(key=f"cancel-{scheduled}").click().run()
+    at.button(key=f"cancel-yes-{scheduled}").click().run()
+
+    assert "goes out " in said and f"{later.year}" in said
+    assert "resend-to-button" not in offered  # nothing went yet: nothing to send again
+    assert any("is cancelled; nothing will be sent" in s.value for s in at.success)
+    with connect(db, read_only=True) as con:
+        [(cancelled,)] = con.execute(
+            "SELECT cancelled_at FROM sendouts WHERE sendout_id = ?", [scheduled]
+        ).fetchall()
+    assert cancelled is not None
+
+
+def test_a_skipped_recipient_says_why_in_words(warehouse):
+    """A recipient on the Unsubscribes list is skipped, and the table says so in words."""
+    db, _ = warehouse
+    with open_warehouse(db) as con:
+        unsubscribes.add(con, "email", "p3@example.com", "all", "ops", "asked by phone")
+    sendout_id = create_sendout(db)
+    run_dispatch(db, sendout_id, Settings(landing=db.parent / "landing"))
+    at = app()
+    at.session_state["sendout_id"] = sendout_id
+    at.switch_page("views/sendout.py").run()
+    at.selectbox(key="status-email").select("Skipped").run()
+    table = at.dataframe[0].value
+
+    why = dict(zip(table["recipient"], table["why"], strict=True))  # and those the sandbox listed
+    assert why["p3@example.com"] == "On the Unsubscribes list (added by hand)"
+    assert all(text.startswith("On the Unsubscribes list (") for text in why.values())
+    assert "Bad number" not in at.selectbox(key="status-email").options

@@ -100,8 +100,8 @@ def create_sendout(
         channels=list(channels),
         communication_type=communication_type,
         recipients=Recipients(all_contacts=True),
-        subject="Hi {first_name}",
-        text_body="Hello",
+        subject="Hi {first_name}" if "email" in channels else None,
+        text_body="Hello" if "email" in channels else None,
         sms_text="Hi {first_name}" if "sms" in channels else None,
         **extra,
     )

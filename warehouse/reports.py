@@ -191,7 +191,7 @@ ORDER BY created_at DESC, summary.sendout_id
 
 # a send-out's recipients on a channel, filtered by status and by a search on name or address
 FILTERED_RECIPIENTS = """
-SELECT status.recipient, contacts.first_name, contacts.last_name, status.status,
+SELECT status.message_id, status.recipient, contacts.first_name, contacts.last_name, status.status,
        status.bounce_reason, status.first_sent_at, status.delivered_at, status.first_opened_at,
        status.open_count, status.click_count, status.is_machine_open_only, status.cost,
        messages.is_possible_duplicate
@@ -204,6 +204,13 @@ WHERE status.sendout_id = $sendout_id AND status.channel = $channel
        OR concat_ws(' ', contacts.first_name, contacts.last_name) ILIKE '%' || $search || '%')
 """
 RECIPIENTS = f"SELECT * FROM ({FILTERED_RECIPIENTS}) ORDER BY recipient LIMIT $limit OFFSET $offset"
+# why a message was skipped (the Unsubscribes list's entry, or the provider's words)
+SKIP_REASONS = """
+SELECT message_id, arg_max(reason, occurred_at) AS skip_reason
+FROM events
+WHERE event_type = 'skipped' AND list_contains($ids::VARCHAR[], message_id)
+GROUP BY message_id
+"""
 RECIPIENT_COUNT = f"""
 SELECT count(*), count(*) FILTER (WHERE is_possible_duplicate) FROM ({FILTERED_RECIPIENTS})
 """
@@ -269,7 +276,9 @@ def recipients(
     }
     page = con.sql(RECIPIENTS, params={**params, "limit": limit, "offset": offset}).pl()
     [(total, twice)] = con.execute(RECIPIENT_COUNT, params).fetchall()
-    return RecipientPage(page, total, twice)
+    skipped = page.filter(pl.col("status") == DisplayStatus.SKIPPED)["message_id"].to_list()
+    reasons = con.sql(SKIP_REASONS, params={"ids": skipped}).pl()  # read for this page only
+    return RecipientPage(page.join(reasons, on="message_id", how="left"), total, twice)
 
 
 def replies(con: duckdb.DuckDBPyConnection, sendout_id: str) -> pl.DataFrame:

@@ -13,6 +13,7 @@ from warehouse.sendouts import (
     Recipients,
     SendoutError,
     create,
+    preview,
     sendout_row,
 )
 from warehouse.settings import WarehouseSettings
@@ -47,9 +48,19 @@ def resend_to(
     config: WarehouseSettings | None = None,
 ) -> Created:
     """The same content to other recipients: a new send-out linked to the original."""
+    return create(con, _draft_to(con, sendout_id, recipients), now, by, config)
+
+
+def preview_resend_to(
+    con: duckdb.DuckDBPyConnection, sendout_id: str, recipients: Recipients
+) -> Created:
+    """Whom `resend_to` would reach, and who it would leave out, without keeping anything."""
+    return preview(con, _draft_to(con, sendout_id, recipients))
+
+
+def _draft_to(con: duckdb.DuckDBPyConnection, sendout_id: str, recipients: Recipients) -> Draft:
     sendout = sendout_row(con, sendout_id)
-    draft = _resend_draft(sendout, recipients, list(sendout["channels"]))
-    return create(con, draft, now, by, config)
+    return _resend_draft(sendout, recipients, list(sendout["channels"]))
 
 
 def non_openers(

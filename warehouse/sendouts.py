@@ -22,7 +22,7 @@ from warehouse.db import fetch_dicts, registered, transaction
 from warehouse.refresh import refresh_figures
 from warehouse.settings import WarehouseSettings
 from warehouse.templates import render, template_problem
-from warehouse.vocabulary import Channel, CommunicationType
+from warehouse.vocabulary import ADDRESS_WORDS, Channel, CommunicationType
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,8 @@ class Created:
     messages: int
     without_address: int  # recipients with no address for a channel (a landline has none for SMS)
     rejected: list[RowNote] = field(default_factory=list)  # CSV rows and typed addresses
+    people: int = 0  # the people it goes to
+    without: dict[str, int] = field(default_factory=dict)  # of `without_address`, by channel
 
 
 def _blank(text: str | None) -> bool:
@@ -200,58 +202,89 @@ def create(
     errors = validate(draft, now)
     if errors:
         raise SendoutError(errors)
-    sendout_id = f"so_{uuid.uuid4().hex[:12]}"
     with transaction(con):
-        contact_ids, rejected = _recipient_ids(con, draft.recipients)
-        if not contact_ids:
-            why = "; ".join(f"{r.where}: {r.reason}" for r in rejected[:3])
-            raise SendoutError(
-                [
-                    FieldError(
-                        "recipients", "there is no one to send to" + (f" ({why})" if why else "")
-                    )
-                ]
-            )
-        con.execute(
-            """
-            INSERT INTO sendouts (sendout_id, name, channels, communication_type, subject,
-                html_body, text_body, sms_text, sender, scheduled_at, created_at, resend_of,
-                forward_to, auto_reply_text, is_tracked)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            [
-                sendout_id,
-                draft.name.strip(),
-                sorted(set(draft.channels)),
-                draft.communication_type,
-                draft.subject,
-                draft.html_body,
-                draft.text_body,
-                draft.sms_text,
-                draft.sender,
-                draft.scheduled_at,
-                now,
-                draft.resend_of,
-                normalise_phone(draft.forward_to, draft.recipients.region)
-                if draft.forward_to
-                else None,
-                draft.auto_reply_text,
-                draft.is_tracked,
-            ],
-        )
-        messages, without_address = _create_messages(con, sendout_id, draft, contact_ids)
-        con.execute(
-            """
-            UPDATE sendouts SET recipients = (
-                SELECT count(DISTINCT contact_id) FROM messages WHERE sendout_id = $id
-            ) WHERE sendout_id = $id
-            """,
-            {"id": sendout_id},
-        )
-        _keep_left_out(con, sendout_id, rejected)
-        audit.record_sendout(con, by, sendout_id, draft.name.strip(), messages, draft)
+        created = _store(con, draft, now, by)
     refresh_figures(con, config)  # its recipients count, as Queued, from this moment
-    return Created(sendout_id, messages, without_address, rejected)
+    return created
+
+
+def preview(con: duckdb.DuckDBPyConnection, draft: Draft, now: datetime | None = None) -> Created:
+    """What `create` would make of the draft (whom it reaches, who is left out and why), or
+    the SendoutError it would raise; nothing is kept (the transaction is rolled back)."""
+    now = now or datetime.now(UTC)
+    errors = validate(draft, now)
+    if errors:
+        raise SendoutError(errors)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        return _store(con, draft, now, None)
+    finally:
+        con.execute("ROLLBACK")
+
+
+def _no_one(rejected: list[RowNote], channels: list[str] | None = None) -> SendoutError:
+    """There is no one to send to: none given could be used, or (`channels`) none of them has
+    an address there."""
+    why = "; ".join(f"{r.where}: {r.reason}" for r in rejected[:3])
+    if channels is not None:
+        needed = " or ".join(ADDRESS_WORDS[Channel(c)] for c in sorted(set(channels)))
+        why = f"none of them has {needed}" + (f"; {why}" if why else "")
+    text = "there is no one to send to" + (f" ({why})" if why else "")
+    return SendoutError([FieldError("recipients", text)])
+
+
+def _store(
+    con: duckdb.DuckDBPyConnection, draft: Draft, now: datetime, by: audit.Actor | None
+) -> Created:
+    """The send-out and its messages, in the caller's transaction."""
+    sendout_id = f"so_{uuid.uuid4().hex[:12]}"
+    contact_ids, rejected = _recipient_ids(con, draft.recipients)
+    if not contact_ids:
+        raise _no_one(rejected)
+    con.execute(
+        """
+        INSERT INTO sendouts (sendout_id, name, channels, communication_type, subject,
+            html_body, text_body, sms_text, sender, scheduled_at, created_at, resend_of,
+            forward_to, auto_reply_text, is_tracked)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [
+            sendout_id,
+            draft.name.strip(),
+            sorted(set(draft.channels)),
+            draft.communication_type,
+            draft.subject,
+            draft.html_body,
+            draft.text_body,
+            draft.sms_text,
+            draft.sender,
+            draft.scheduled_at,
+            now,
+            draft.resend_of,
+            normalise_phone(draft.forward_to, draft.recipients.region)
+            if draft.forward_to
+            else None,
+            draft.auto_reply_text,
+            draft.is_tracked,
+        ],
+    )
+    messages, without = _create_messages(con, sendout_id, draft, contact_ids)
+    if not messages:
+        raise _no_one(rejected, draft.channels)
+    con.execute(
+        """
+        UPDATE sendouts SET recipients = (
+            SELECT count(DISTINCT contact_id) FROM messages WHERE sendout_id = $id
+        ) WHERE sendout_id = $id
+        """,
+        {"id": sendout_id},
+    )
+    _keep_left_out(con, sendout_id, rejected)
+    audit.record_sendout(con, by, sendout_id, draft.name.strip(), messages, draft)
+    people = con.execute(
+        "SELECT recipients FROM sendouts WHERE sendout_id = ?", [sendout_id]
+    ).fetchall()[0][0]
+    return Created(sendout_id, messages, sum(without.values()), rejected, people, without)
 
 
 def _keep_left_out(con: duckdb.DuckDBPyConnection, sendout_id: str, rows: list[RowNote]) -> None:
@@ -291,7 +324,7 @@ def left_out(con: duckdb.DuckDBPyConnection, sendout_id: str) -> list[RowNote]:
 
 def _create_messages(
     con: duckdb.DuckDBPyConnection, sendout_id: str, draft: Draft, contact_ids: list[int]
-) -> tuple[int, int]:
+) -> tuple[int, dict[str, int]]:
     contacts = con.execute(
         """
         SELECT contact_id, first_name, last_name, email, mobile,
@@ -301,7 +334,7 @@ def _create_messages(
         [contact_ids],
     ).fetchall()
     rows = {"message_id": [], "contact_id": [], "channel": [], "recipient": [], "sms_text": []}
-    without_address = 0
+    without = dict.fromkeys(sorted(set(draft.channels)), 0)
     for contact_id, first_name, last_name, email, mobile, sms_number in contacts:
         person = {
             "first_name": first_name,
@@ -312,7 +345,7 @@ def _create_messages(
         for channel in sorted(set(draft.channels)):
             address = email if channel == Channel.EMAIL else sms_number
             if address is None:
-                without_address += 1
+                without[channel] += 1
                 continue
             rows["message_id"].append(f"msg_{uuid.uuid4().hex}")
             rows["contact_id"].append(contact_id)
@@ -330,7 +363,7 @@ def _create_messages(
             """,
             [sendout_id],
         )
-    return len(rows["message_id"]), without_address
+    return len(rows["message_id"]), without
 
 
 def sendout_row(con: duckdb.DuckDBPyConnection, sendout_id: str) -> dict:

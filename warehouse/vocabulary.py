@@ -290,3 +290,8 @@ TYPE_WORDS: dict[CommunicationType, str] = {
     CommunicationType.NON_MARKETING: "Non-marketing",
 }
 CHANNEL_WORDS: dict[Channel, str] = {Channel.EMAIL: "Email", Channel.SMS: "SMS"}
+# what a person needs to be reached on a channel, as a sentence says it
+ADDRESS_WORDS: dict[Channel, str] = {
+    Channel.EMAIL: "an email address",
+    Channel.SMS: "a mobile number",
+}

@@ -21,8 +21,11 @@ person = st.selectbox(
     "Person", ["", *names], key="audit-person", format_func=lambda n: n or "Everyone"
 )
 entries = data.audit_entries(person or None, SHOWN)
+listed = data.sendout_list()
+sendouts = dict(zip(listed["sendout_id"].to_list(), listed["name"].to_list(), strict=True))
 present.show_table(
     entries.with_columns(
+        pl.col("subject").replace_strict(sendouts, default=pl.col("subject")),
         pl.col("action").replace_strict({str(k): v for k, v in WORDS.items()}, default=None),
         pl.col("via").replace_strict(VIA, default=pl.col("via")),
     ),

@@ -1,25 +1,25 @@
-"""Why didn't they receive it? Everything about one email address or phone number."""
+"""Why didn't they get it? Everything about one email address or phone number."""
 
 import polars as pl
 import streamlit as st
 
-from dashboards import data, present
+from dashboards import actions, data, present
 from warehouse.addresses import InvalidAddressError
 
-st.title("Why didn't they receive it?")
+st.title("Why didn't they get it?")
 address = st.text_input("Email address or phone number", key="address")
 if address.strip():
     try:
         found = data.lookup(address)
     except InvalidAddressError as error:
-        st.error(str(error))
+        st.error(actions.capitalised(str(error)), icon=":material/error:")
         st.stop()
     listed = "is on the Unsubscribes list" if found.entries else "is not on the Unsubscribes list"
     st.subheader(f"{found.address} {listed}")
     for entry in found.entries:
         st.warning(
             f"{present.WORDS['reason'][entry.reason]} ({present.WORDS['scope'][entry.scope]}) "
-            f"since {present.local(entry.added_at):%d %b %Y}, by {entry.added_by}: "
+            f"since {present.local(entry.added_at):%d %b %Y}, by {present.who(entry.added_by)}: "
             f"{entry.note or entry.why or entry.cause}"
         )
     if found.messages:
@@ -32,10 +32,10 @@ if address.strip():
                 "sendout_name": "Send-out",
                 "communication_type": "Type",
                 "status": "Status",
-                "first_sent_at": "Sent",
+                "first_sent_at": f"Sent ({present.time_zone()})",
                 "delivered_at": "Delivered",
                 "first_opened_at": "First opened",
-                "why": "Bounce reason",
+                "why": "Why it failed",
             },
             wide=("why",),
         )

@@ -68,11 +68,11 @@ def sendout_table() -> None:
             "channels": "Channels",
             "communication_type": "Type",
             "created_at": f"Created ({present.time_zone()})",
-            "scheduled_at": "Scheduled",
+            "scheduled_at": f"Scheduled ({present.time_zone()})",
             "recipients": "Recipients",
             "progress": st.column_config.ProgressColumn("Progress", min_value=0, max_value=1),
-            "sendout_id": "Id",
         },
+        column_order=[c for c in table.columns if c != "sendout_id"],  # the row opens it
     )
     rows = picked.selection.rows if picked else []
     if rows:
@@ -92,32 +92,13 @@ scheduled = (
     if not data.sendout_list().is_empty()
     else None
 )
+actions.show_notice("cancel")  # here, not by its row: a cancelled send-out leaves the list
 if scheduled is not None and not scheduled.is_empty():
-    st.subheader("Scheduled")
+    st.subheader(f"Scheduled ({present.time_zone()})")
     for row in scheduled.iter_rows(named=True):
         sendout_id = row["sendout_id"]
         when, name, cancel = st.columns([2, 4, 1])
         when.write(present.readable(scheduled.filter(sendout_id=sendout_id))["scheduled_at"][0])
         name.write(row["name"])
-        asking = st.session_state.get("cancelling") == sendout_id
-        if not auth.may(Role.SENDER):
-            continue
-        if cancel.button("Cancel", key=f"cancel-{sendout_id}", disabled=asking):
-            st.session_state["cancelling"] = sendout_id
-            st.rerun()
-        if asking:
-            with st.container(border=True):
-                st.warning(
-                    f"Cancel **{row['name']}**? Its {row['recipients']} recipients will not "
-                    "get it, and it cannot be sent later.",
-                    icon=":material/warning:",
-                )
-                yes, no = st.columns(2)
-                if yes.button("Yes, cancel it", key=f"cancel-yes-{sendout_id}", type="primary"):
-                    actions.cancel_sendout(sendout_id, row["name"])
-                    st.session_state.pop("cancelling")
-                    st.rerun()
-                if no.button("No, keep it", key=f"cancel-no-{sendout_id}"):
-                    st.session_state.pop("cancelling")
-                    st.rerun()
-        actions.show_notice(f"cancel-{sendout_id}")
+        if auth.may(Role.SENDER):
+            actions.cancel_button(cancel, sendout_id, row["name"], row["recipients"])

@@ -169,29 +169,57 @@ if later:
     scheduled_at = datetime.combine(chosen_day, chosen_time, ZoneInfo(zone)).astimezone(UTC)
 problem("scheduled_at")
 
-if st.button("Schedule" if later else "Send now", type="primary", key="send"):
-    draft = Draft(
-        name=name,
-        channels=channels,
-        communication_type=kind,
-        recipients=recipients,
-        subject=subject,
-        html_body=html or None,
-        text_body=text or None,
-        sms_text=sms or None,
-        scheduled_at=scheduled_at,
-        tracking=tracking,
-        forward_to=(forward_to or "").strip() or None,
-        auto_reply_text=(auto_reply or "").strip() or None,
-    )
-    try:
-        created = actions.create_sendout(draft, send_now=not later)
-    except SendoutError as error:
+draft = Draft(
+    name=name,
+    channels=channels,
+    communication_type=kind,
+    recipients=recipients,
+    subject=subject,
+    html_body=html or None,
+    text_body=text or None,
+    sms_text=sms or None,
+    scheduled_at=scheduled_at,
+    tracking=tracking,
+    forward_to=(forward_to or "").strip() or None,
+    auto_reply_text=(auto_reply or "").strip() or None,
+)
+
+
+def refused(error: Exception) -> None:
+    if isinstance(error, SendoutError):
         st.session_state["compose_errors"] = {e.field: e.message for e in error.errors}
         st.rerun()
-    except NotAllowed as error:
-        st.error(str(error), icon=":material/lock:")
-    else:
+    st.error(str(error), icon=":material/lock:")
+
+
+if st.button("Schedule..." if later else "Send now...", type="primary", key="send"):
+    try:  # nothing goes before the person has seen whom it reaches, and said yes
+        st.session_state["compose-asking"] = (draft, actions.preview_sendout(draft))
         st.session_state["compose_errors"] = {}
-        st.session_state["sendout_id"] = created.sendout_id
-        st.switch_page("views/sendout.py")
+    except (SendoutError, NotAllowed) as error:
+        refused(error)
+asking = st.session_state.get("compose-asking")
+if asking and asking[0] != draft:  # changed since: asked again at the next press
+    del st.session_state["compose-asking"]
+elif asking:
+    reach = asking[1]
+    if later:
+        when = f"on {present.local(scheduled_at):%a %d %b %Y at %H:%M} ({present.time_zone()})"
+        question = f"Schedule **{name.strip()}** to go {when} to {actions.people(reach.people)}?"
+    else:
+        question = f"Send **{name.strip()}** now to {actions.people(reach.people)}?"
+    with st.container(border=True):
+        st.warning("\n\n".join([question, *actions.reach_words(reach)]), icon=":material/send:")
+        yes, no = st.columns(2)
+        if yes.button("Yes, schedule it" if later else "Yes, send it", type="primary", key="yes"):
+            del st.session_state["compose-asking"]
+            try:
+                created = actions.create_sendout(draft, send_now=not later)
+            except (SendoutError, NotAllowed) as error:
+                refused(error)
+            else:
+                st.session_state["sendout_id"] = created.sendout_id
+                st.switch_page("views/sendout.py")
+        if no.button("No, not yet", key="no"):
+            del st.session_state["compose-asking"]
+            st.rerun()

@@ -1,13 +1,16 @@
 """Send-out details: status, progress, per-channel figures, recipients, replies and actions."""
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import streamlit as st
 
 from dashboards import actions, auth, data, present
+from dashboards.auth import NotAllowed
 from dashboards.charts import status_doughnut
 from warehouse.contact_rows import typed_entries
+from warehouse.sendouts import SendoutError
 from warehouse.users import Role
 from warehouse.vocabulary import (
     STATUS_COLUMNS,
@@ -20,15 +23,26 @@ from warehouse.vocabulary import (
 )
 
 PAGE_SIZE = 50
+NOT_ON = {  # the statuses a message of the channel never has
+    str(Channel.EMAIL): {DisplayStatus.BAD_NUMBER},
+    str(Channel.SMS): {
+        DisplayStatus.BOUNCED,
+        DisplayStatus.COMPLAINT,
+        DisplayStatus.BAD_EMAIL,
+        DisplayStatus.OPENED,
+        DisplayStatus.CLICKED,
+    },
+}
 REPLIES_PAGE = 20  # replies shown at first, and how many more each "Show more" adds
 FOLLOW_BEFORE = timedelta(minutes=10)  # a scheduled send-out is followed once this close
 FOLLOW_FOR = timedelta(days=1)  # how long after sending the page keeps itself up to date
 FOLLOW_EVERY = timedelta(seconds=3)
+NOT_SENT_YET = {str(SendoutStatus.SCHEDULED), str(SendoutStatus.CANCELLED)}  # no Send again
 RECIPIENT_HEADERS = {
     "recipient": "Recipient",
     "name": "Name",
     "status": "Status",
-    "bounce_reason": "Bounce reason",
+    "why": "Why",  # it failed, bounced, was delayed or skipped
     "first_sent_at": "First sent",
     "delivered_at": "Delivered",
     "first_opened_at": "First opened",
@@ -42,7 +56,7 @@ RECIPIENT_HEADERS = {
 # every other (the send-out's cost says it), an SMS by its length
 EMAIL_RECIPIENT_HEADERS = {k: v for k, v in RECIPIENT_HEADERS.items() if k != "cost"}
 SMS_RECIPIENT_HEADERS = {
-    k: "Why it failed" if k == "bounce_reason" else v
+    k: v
     for k, v in RECIPIENT_HEADERS.items()
     if k not in ("first_opened_at", "open_count", "click_count", "is_machine_open_only")
 }
@@ -52,13 +66,18 @@ if listed.is_empty():
     st.info("No send-out yet.")
     st.stop()
 ids = listed["sendout_id"].to_list()
-names = dict(zip(ids, listed["name"].to_list(), strict=True))
+labels = {
+    i: f"{name} · created {present.local(at):%d %b %Y, %H:%M}"
+    for i, name, at in zip(ids, listed["name"], listed["created_at"], strict=True)
+}
+twins = {label for label, count in Counter(labels.values()).items() if count > 1}
+labels = {i: f"{label} ({i})" if label in twins else label for i, label in labels.items()}
 current = st.session_state.get("sendout_id") or st.query_params.get("id") or ids[0]
 sendout_id = st.selectbox(
     "Send-out",
     ids,
     index=ids.index(current) if current in ids else 0,
-    format_func=lambda i: f"{names[i]} ({i})",
+    format_func=labels.get,  # the id only where two would read the same
 )
 st.session_state["sendout_id"] = sendout_id
 
@@ -81,12 +100,20 @@ def header(rows: list[dict]) -> None:
     first = rows[0]
     st.title(first["name"])
     kind = present.WORDS["communication_type"][first["communication_type"]]
-    st.caption(f"{kind} · created {present.local(first['created_at']):%d %b %Y, %H:%M}")
+    zone = present.time_zone()
+    said = [kind, f"created {present.local(first['created_at']):%d %b %Y, %H:%M} ({zone})"]
+    if first["sendout_status"] == SendoutStatus.SCHEDULED:
+        said.append(f"goes out {present.local(first['scheduled_at']):%a %d %b %Y at %H:%M}")
+    st.caption(" · ".join(said))
     status, progress, cost = st.columns(3)
     status.metric("Status", first["sendout_status"])
     planned = sum(r["planned"] or 0 for r in rows)
     done = sum(r["done"] or 0 for r in rows)
-    progress.metric("Progress", f"{done}/{planned}")
+    progress.metric(
+        "Progress",
+        f"{done:,} of {planned:,} messages",
+        help="Messages sent or settled; someone reached by email and SMS has one of each.",
+    )
     progress.progress(done / planned if planned else 0.0)
     cost.metric("Cost", present.money(sum(r["cost"] or 0 for r in rows)))
 
@@ -103,7 +130,7 @@ def recipient_table(channel: str) -> None:
 
     choice = filters[0].selectbox(
         "Status",
-        ["All", *[str(s) for s in DisplayStatus]],
+        ["All", *[str(s) for s in DisplayStatus if s not in NOT_ON[channel]]],
         key=f"status-{channel}",
         on_change=first_page,
     )
@@ -123,14 +150,16 @@ def recipient_table(channel: str) -> None:
     if not twice:  # a column of empty boxes on every send-out says nothing
         headers = {k: v for k, v in headers.items() if k != "is_possible_duplicate"}
     page = page.with_columns(
-        present.failure_reasons("bounce_reason", channel),
+        why=pl.coalesce(
+            present.failure_reasons("bounce_reason", channel), present.skip_reasons("skip_reason")
+        ),
         name=present.full_name(),
     )
     present.show_table(
         page,
         headers,
         money_in=("cost",),
-        wide=("bounce_reason",),
+        wide=("why",),
         narrow=("open_count", "click_count"),
     )
     pages = max(1, -(-total // PAGE_SIZE))
@@ -231,6 +260,12 @@ def details() -> None:
     """Everything that moves while the send-out goes out: read again every few seconds."""
     auth.still_here()
     rows = data.sendout_rows(sendout_id)
+    # what the rest of the page depends on (Send again: once sent, to non-openers once an
+    # email went out): when it changes, the whole page is drawn again, not this part alone
+    stage = (rows[0]["sendout_status"], any(r["done"] for r in rows if r["channel"] == "email"))
+    if st.session_state.setdefault(f"stage-{sendout_id}", stage) != stage:
+        st.session_state[f"stage-{sendout_id}"] = stage
+        st.rerun()
     header(rows)
     left_out()
     tabs = st.tabs([{Channel.EMAIL: "Emails", Channel.SMS: "SMS"}[r["channel"]] for r in rows])
@@ -264,11 +299,19 @@ else:
         },
     )
 
-if not auth.may(Role.SENDER):
-    st.stop()  # what follows sends
-st.subheader("Send again")
 rows = data.sendout_rows(sendout_id)
+actions.show_notice("cancel")
+if auth.may(Role.SENDER) and rows[0]["sendout_status"] == SendoutStatus.SCHEDULED:
+    people = listed.filter(sendout_id=sendout_id)["recipients"][0]
+    actions.cancel_button(st, sendout_id, rows[0]["name"], people)
+if not auth.may(Role.SENDER) or rows[0]["sendout_status"] in NOT_SENT_YET:
+    st.stop()  # what follows sends again what went
+st.subheader("Send again")
 email = next((r for r in rows if r["channel"] == str(Channel.EMAIL)), None)
+asking = st.session_state.get("resend-asking")
+if asking and asking[1] != sendout_id:  # asked about another send-out: not this one's
+    asking = st.session_state["resend-asking"] = None
+exclude = False
 again_to, again_non = st.columns(2)
 with again_to.container(border=True):
     picked = actions.pick_contacts("resend-to")
@@ -279,37 +322,58 @@ with again_to.container(border=True):
         height=80,
     )
     typed_count = len(typed_entries(typed))
+    if asking and asking[0] == "to" and asking[3] != (picked, typed):
+        asking = st.session_state["resend-asking"] = None  # changed since it was asked
     if st.button("Resend to them", disabled=not (picked or typed_count), key="resend-to-button"):
-        st.session_state["resend-asking"] = "to"
+        try:
+            reach = actions.preview_resend_to(sendout_id, picked, typed)
+        except (SendoutError, NotAllowed) as error:
+            st.error(actions.sentence(error), icon=":material/error:")
+        else:
+            asking = ("to", sendout_id, reach, (picked, typed))
+            st.session_state["resend-asking"] = asking
 with again_non.container(border=True):
-    if email is None or not email["done"]:
+    if email is None:
+        st.caption("Resending to those who did not open it is for emails; this sent none.")
+        non_openers = 0
+    elif not email["done"]:
         st.caption("Resending to those who did not open it is possible once the email went out.")
         non_openers = 0
     else:
         exclude = st.checkbox("Leave out people opened only by machines (Apple Mail etc.)")
         non_openers = data.non_openers_count(sendout_id, exclude)
+        if asking and asking[0] == "non-openers" and asking[2] != exclude:
+            asking = st.session_state["resend-asking"] = None  # changed since it was asked
         if st.button(
             f"Resend to non-openers ({non_openers})",
             key="resend-non-openers",
             disabled=not non_openers,
         ):
-            st.session_state["resend-asking"] = "non-openers"
-asking = st.session_state.get("resend-asking")
+            st.session_state["resend-asking"] = asking = ("non-openers", sendout_id, exclude)
 if asking:
-    reach = len(picked) + typed_count if asking == "to" else non_openers
+    kind = asking[0]
+    reach = asking[2].people if kind == "to" else non_openers
+    notes = actions.reach_words(asking[2]) if kind == "to" else []
     with st.container(border=True):
         st.warning(
-            f"Send **{rows[0]['name']}** again to {reach} "
-            f"{'person' if reach == 1 else 'people'}? It goes out at once.",
+            "\n\n".join(
+                [
+                    f"Send **{rows[0]['name']}** again to {actions.people(reach)}? "
+                    "It goes out at once.",
+                    *notes,
+                ]
+            ),
             icon=":material/send:",
         )
         yes, no = st.columns(2)
         if yes.button("Yes, send it", key="resend-yes", type="primary"):
             del st.session_state["resend-asking"]
-            if asking == "to":
-                actions.resend_to(sendout_id, picked, typed)
+            if kind == "to":
+                if actions.resend_to(sendout_id, picked, typed):
+                    for key in ("resend-to", "resend-typed"):  # not there to be sent again
+                        st.session_state.pop(key, None)
             else:
-                actions.resend_to_non_openers(sendout_id, exclude)
+                actions.resend_to_non_openers(sendout_id, asking[2])
             st.rerun()
         if no.button("No", key="resend-no"):
             del st.session_state["resend-asking"]

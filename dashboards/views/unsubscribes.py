@@ -36,17 +36,20 @@ if sendout.strip():
 if added_since:
     shown = shown.filter(pl.col("added_at").dt.date() >= added_since)
 present.show_table(
-    shown,
+    shown.with_columns(
+        sendout=pl.col("sendout_id").replace_strict(names, default=pl.col("sendout_id")),
+        added_by=present.by_whom("added_by"),
+    ),
     {
         "channel": "Channel",
         "address": "Address",
         "reason": "Reason",
-        "why": "Bounce reason",
+        "why": "Why",
         "scope": "Applies to",
-        "added_at": "Added",
+        "added_at": f"Added ({present.time_zone()})",
         "added_by": "Added by",
         "note": "Note",
-        "sendout_id": "From send-out",
+        "sendout": "From send-out",
     },
     wide=("why",),
 )
@@ -87,7 +90,7 @@ def add_form() -> None:
     )
     st.text_input("Email address or phone number", key="add-address")
     st.radio(
-        "Scope",
+        "Applies to",
         [str(s) for s in UnsubscribeScope],
         horizontal=True,
         key="add-scope",
@@ -107,7 +110,9 @@ def remove_form() -> None:
         st.caption("The list is empty.")
     else:
         keys = [f"{c} {a}" for c, a in zip(entries["channel"], entries["address"], strict=True)]
-        picked = st.selectbox("Entry", sorted(set(keys)), key="remove-entry")
+        picked = st.selectbox(
+            "Entry", sorted(set(keys)), key="remove-entry", format_func=present.entry_key
+        )
         why = st.text_input("Why (kept in the history)", key="remove-note")
         confirm = st.checkbox("Yes, messages may go to this address again", key="remove-confirm")
         st.button(
@@ -118,7 +123,25 @@ def remove_form() -> None:
         )
         if picked:
             with st.expander("History of this address"):
-                st.table(data.unsubscribe_history(picked.partition(" ")[2]))
+                history = data.unsubscribe_history(picked.partition(" ")[2])
+                present.show_table(
+                    history.with_columns(
+                        action=pl.col("action").replace_strict(
+                            {"add": "Added", "remove": "Removed"}, default=pl.col("action")
+                        ),
+                        by=present.by_whom("by"),
+                    ),
+                    {
+                        "changed_at": f"When ({present.time_zone()})",
+                        "channel": "Channel",
+                        "action": "Change",
+                        "reason": "Reason",
+                        "scope": "Applies to",
+                        "cause": "Cause",
+                        "by": "By",
+                        "note": "Note",
+                    },
+                )
 
 
 if not auth.may(Role.ADMIN):
@@ -139,10 +162,10 @@ if sendout.strip():
     for row in bad.iter_rows(named=True):
         who = " ".join(p for p in (row["first_name"], row["last_name"]) if p) or "a contact"
         if not auth.may(Role.ADMIN):
-            st.write(f"**{row['address']}** ({row['reason']}) of {who}")
+            st.write(f"**{row['address']}** ({present.reason_name(row['reason'])}) of {who}")
             continue
         with st.form(f"correct-{row['channel']}-{row['address']}"):
-            st.write(f"**{row['address']}** ({row['reason']}) of {who}")
+            st.write(f"**{row['address']}** ({present.reason_name(row['reason'])}) of {who}")
             new = st.text_input("Corrected address", key=f"new-{row['address']}")
             if st.form_submit_button("Correct the contact", key=f"fix-{row['address']}"):
                 actions.correct_contact(row["contact_id"], row["channel"], new)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboards import actions, data, present
+from dashboards import actions, auth, data, present
 from warehouse.users import MIN_PASSWORD, Role
 
 ROLE_HELP = (
@@ -40,7 +40,16 @@ add, change = st.columns(2)
 with add.form("add-user-form"):
     st.subheader("Add a user")
     st.text_input("User name", key="new-user")
-    st.radio("Role", [str(r) for r in Role], horizontal=True, key="new-role", help=ROLE_HELP)
+    roles = [str(r) for r in Role]
+    st.radio(
+        "Role",
+        roles,
+        index=roles.index(Role.ADMIN if listed.is_empty() else Role.VIEWER),  # the first: admin
+        horizontal=True,
+        key="new-role",
+        help=ROLE_HELP,
+        format_func=present.role_name,
+    )
     st.text_input(
         f"Password (at least {MIN_PASSWORD} characters)", type="password", key="new-password"
     )
@@ -66,13 +75,39 @@ def remove_user() -> None:
 with change.container(border=True):
     st.subheader("Change a user")
     actions.show_notice("change-user")
+    if listed.is_empty():
+        st.caption("No user yet: add the first one, an admin, on the left.")
+        st.stop()
     name = st.selectbox("User", listed["user_name"].to_list(), key="change-user-name")
     roles = dict(zip(listed["user_name"], listed["role"], strict=True))
     if name is not None and st.session_state.get("change-role-of") != name:
         # the role buttons start at the chosen user's role, whoever is chosen
         st.session_state["change-role"], st.session_state["change-role-of"] = roles[name], name
-    st.radio("Role", [str(r) for r in Role], horizontal=True, key="change-role")
-    st.button("Change role", key="change-role-button", on_click=change_role)
+    st.radio(
+        "Role",
+        [str(r) for r in Role],
+        horizontal=True,
+        key="change-role",
+        format_func=present.role_name,
+    )
+    me = auth.current()
+    giving_up = (
+        me is not None
+        and me.logged_in
+        and name == me.name
+        and st.session_state["change-role"] != Role.ADMIN
+    )
+    if giving_up:  # one click would take this page away from the person using it
+        sure_role = st.checkbox(
+            "Yes, I give up my admin role (only another admin can give it back)",
+            key="demote-self-confirm",
+        )
+    st.button(
+        "Change role",
+        key="change-role-button",
+        on_click=change_role,
+        disabled=giving_up and not sure_role,
+    )
     password = st.text_input("New password", type="password", key="change-password")
     st.button(
         "Set password", key="set-password-button", disabled=not password, on_click=set_password
