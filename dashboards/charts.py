@@ -23,6 +23,7 @@ COLOURS = {
 def status_doughnut(row: dict) -> go.Figure:
     """A doughnut of a channel's messages by display status (statuses with none left out)."""
     statuses = [s for s in DisplayStatus if row.get(STATUS_COLUMNS[s])]
+    planned = row.get("planned") or 0
     figure = go.Figure(
         go.Pie(
             labels=[str(s) for s in statuses],
@@ -37,7 +38,7 @@ def status_doughnut(row: dict) -> go.Figure:
         height=320,
         annotations=[
             {
-                "text": f"{row.get('planned') or 0}<br>messages",
+                "text": f"{planned:,}<br>{'message' if planned == 1 else 'messages'}",
                 "showarrow": False,
                 "font": {"size": 16},
             }

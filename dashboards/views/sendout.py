@@ -170,7 +170,8 @@ def recipient_table(channel: str) -> None:
     if nav[1].button("Next", disabled=page_number + 1 >= pages, key=f"next-{channel}"):
         st.session_state[f"page-{channel}"] = page_number + 1
         st.rerun()
-    nav[2].caption(f"page {page_number + 1} of {pages} · {total} recipients")
+    counted = f"{total:,} {'recipient' if total == 1 else 'recipients'}"
+    nav[2].caption(f"page {page_number + 1} of {pages} · {counted}")
 
 
 def channel_tab(row: dict) -> None:
