@@ -151,6 +151,9 @@ def up(
             [_bin("prefect"), "work-pool", "create", "sendout", "--type", "process", "--overwrite"]
         )
         stack.run([_bin("prefect"), "deploy", "--all", "--no-prompt"])
+        # no worker of this server is alive yet: a run one left half-submitted is ended, or it
+        # would hold its deployment's only slot for good (flows/orphaned_runs.py)
+        stack.run([sys.executable, "-m", "flows.orphaned_runs"])
         stack.start(
             "prefect-worker",
             [_bin("prefect"), "worker", "start", "--pool", "sendout", "--limit", "1"],

@@ -73,3 +73,30 @@ def test_ingest_and_refresh_turn_the_sandbox_files_into_statuses(workspace):
                 "SELECT planned, done FROM sendout_summary WHERE sendout_id = ?", [sendout_id]
             ).fetchall()
         assert (planned, done) == (40, 40)
+
+
+def test_a_run_left_pending_by_a_stopped_worker_gives_its_deployments_slot_back():
+    """A worker stopped while it submits a run leaves it Pending, holding the only slot of a
+    deployment limited to one run at a time; `sendout up` ends such runs before its worker
+    starts, and the next run of the deployment can then take the slot."""
+    from prefect import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Pending
+
+    from flows.orphaned_runs import end_orphaned_runs
+
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow_from_name("stuck-flow")
+        deployment_id = client.create_deployment(flow_id=flow_id, name="stuck", concurrency_limit=1)
+        stuck = client.create_flow_run_from_deployment(deployment_id)
+        client.set_flow_run_state(stuck.id, Pending())
+        waiting = client.create_flow_run_from_deployment(deployment_id)
+        refused = client.set_flow_run_state(waiting.id, Pending())
+
+        ended = end_orphaned_runs()
+        taken = client.set_flow_run_state(waiting.id, Pending())
+
+        assert refused.state.type != StateType.PENDING  # the slot was held
+        assert ended >= 1
+        assert client.read_flow_run(stuck.id).state.type == StateType.CRASHED
+        assert taken.state.type == StateType.PENDING  # the slot is its now
