@@ -2,11 +2,14 @@
 there: the warehouse's (warehouse/settings.py) and those of dispatch, the senders, the webhook
 service, bounce mail and tracking, which only flows use."""
 
+import difflib
+import os
 import re
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
+from dotenv import dotenv_values
 from pydantic import SecretStr, field_validator
 
 from warehouse.settings import WarehouseSettings
@@ -99,7 +102,29 @@ class Settings(WarehouseSettings):
         return value.strip()
 
 
+# SENDOUT_* variables that are no settings: who acts at the CLI, through what, and where the
+# project is (set by `sendout up` for its children)
+NOT_SETTINGS = {"SENDOUT_USER", "SENDOUT_VIA", "SENDOUT_HOME"}
+
+
+class UnknownSettingError(ValueError):
+    """A SENDOUT_* name in the environment or `.env` that is no setting (a typo would
+    otherwise be ignored, and its default used: mail sent to the sandbox, say)."""
+
+
 @cache
 def settings() -> Settings:
-    """The settings of this process, read once."""
+    """The settings of this process, read once; UnknownSettingError for a name that is none."""
+    check_names([*os.environ, *dotenv_values(".env")])
     return Settings()
+
+
+def check_names(names: list[str]) -> None:
+    """UnknownSettingError naming the first SENDOUT_* name that is no setting, and the setting
+    it was perhaps meant to be."""
+    known = {f"SENDOUT_{name.upper()}" for name in Settings.model_fields} | NOT_SETTINGS
+    unknown = sorted({n.upper() for n in names if n.upper().startswith("SENDOUT_")} - known)
+    if unknown:
+        meant = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f": did you mean ${meant[0]}?" if meant else " (docs/operations.md lists them)"
+        raise UnknownSettingError(f"${unknown[0]} is not a Sendout setting{hint}")

@@ -307,3 +307,25 @@ def test_a_forwarding_number_setting_is_read_as_people_write_numbers(monkeypatch
     monkeypatch.setenv("SENDOUT_FORWARD_TO", "(201) 555-0123")
 
     assert WarehouseSettings().forward_to == "+12015550123"
+
+
+def test_a_misspelt_setting_name_is_named_with_the_setting_it_was_meant_to_be(db, tmp_path):
+    """A typo in a setting's name in `.env` would leave the default in force (mail to the
+    sandbox instead of the relay); it is refused, with the name it was perhaps meant to be."""
+    (tmp_path / ".env").write_text("SENDOUT_EMAIL_SENDR=smtp\n")
+    before = state(db)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "--db", str(db), "report"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert (
+        "$SENDOUT_EMAIL_SENDR is not a Sendout setting: did you mean $SENDOUT_EMAIL_SENDER?"
+        in result.stderr
+    )
+    assert state(db) == before

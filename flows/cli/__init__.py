@@ -47,6 +47,7 @@ def _settings_problem(error: "ValidationError") -> str:
 
 def person_errors() -> tuple[type[Exception], ...]:
     """The warehouse's errors that a person caused and can mend: said in one sentence."""
+    from flows.settings import UnknownSettingError
     from warehouse.addresses import InvalidAddressError
     from warehouse.contact_rows import ContactImportError
     from warehouse.db import NotAWarehouseError, WarehouseLockedError
@@ -54,6 +55,7 @@ def person_errors() -> tuple[type[Exception], ...]:
     from warehouse.unsubscribes import UnsubscribeError
 
     return (
+        UnknownSettingError,
         IngestError,
         ContactImportError,
         WarehouseLockedError,
