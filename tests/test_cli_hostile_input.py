@@ -329,3 +329,17 @@ def test_a_misspelt_setting_name_is_named_with_the_setting_it_was_meant_to_be(db
         in result.stderr
     )
     assert state(db) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["report"], ["lookup", "ann@example.org"], ["unsubscribes", "list"], ["sendouts", "list"]],
+)
+def test_a_command_that_reads_names_a_warehouse_that_is_not_there(tmp_path, args):
+    """A mistyped --db must not answer with an empty new warehouse ("nothing was sent")."""
+    missing = tmp_path / "dta" / "sendout.duckdb"
+
+    result = CliRunner().invoke(cli, ["--db", str(missing), *args])
+
+    assert_refused(result, "there is no warehouse at", "--db")
+    assert not missing.parent.exists() or not any(missing.parent.iterdir())

@@ -38,6 +38,10 @@ class NotAWarehouseError(RuntimeError):
     """The file named as the warehouse is something else (not a DuckDB database)."""
 
 
+class NoWarehouseError(NotAWarehouseError):
+    """No file is where the warehouse is said to be, for a command that only reads."""
+
+
 def _is_lock_conflict(error: duckdb.Error) -> bool:
     """Another process holds the file ("Could not set lock on file ... Conflicting lock is
     held"), or another connection of this process ("Unique file handle conflict"): both are
@@ -193,9 +197,14 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 @contextmanager
 def open_warehouse(
-    path: Path | str, lock_timeout: float = 30.0, memory_limit: str | None = None
+    path: Path | str,
+    lock_timeout: float = 30.0,
+    memory_limit: str | None = None,
+    create: bool = True,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-write connection to an up-to-date warehouse, created on first use.
+    """A read-write connection to an up-to-date warehouse, created on first use (unless not
+    `create`: then NoWarehouseError, for commands that only read, where a new empty warehouse
+    would answer a mistyped path with nothing).
 
     `memory_limit` (DuckDB's words: "64MB") caps what DuckDB keeps in memory for the work that
     follows (not for opening the file and migrating it): the blocks it has read stay cached up
@@ -203,6 +212,11 @@ def open_warehouse(
     that touches more and more of a growing warehouse (a dispatch) stays flat with it; without
     it DuckDB keeps up to 80% of the machine's memory.
     """
+    if not create and not Path(path).exists():
+        raise NoWarehouseError(
+            f"there is no warehouse at {path}: check --db or $SENDOUT_DB (ingest, "
+            "`sendout contacts import` or `sendout demo` make one)"
+        )
     with connect(path, lock_timeout=lock_timeout) as con:
         migrate(con)
         if memory_limit is not None:

@@ -45,7 +45,7 @@ def refresh(db: Path, full: bool, as_json: bool) -> None:
 @click.pass_obj
 def report(db: Path, sendout_id: str | None, as_json: bool) -> None:
     """Each send-out's status, counts, rates and cost, per channel."""
-    with open_warehouse(db) as con:
+    with open_warehouse(db, create=False) as con:
         rows = sendout_report(con, sendout_id)
     if sendout_id and not rows:
         raise click.ClickException(f"there is no send-out {sendout_id}")
@@ -82,7 +82,7 @@ def report(db: Path, sendout_id: str | None, as_json: bool) -> None:
 def lookup(db: Path, address: tuple[str, ...], as_json: bool) -> None:
     """Why didn't they receive it? Everything about one email address or phone number (a
     number may be written with spaces: +44 7911 123456)."""
-    with open_warehouse(db) as con:
+    with open_warehouse(db, create=False) as con:
         found = lookup_address(con, " ".join(address), region=settings().default_region)
     if as_json:
         echo_json(asdict(found))
@@ -104,7 +104,7 @@ def lookup(db: Path, address: tuple[str, ...], as_json: bool) -> None:
 @click.pass_obj
 def sns_confirmations(db: Path, as_json: bool) -> None:
     """Amazon SNS subscriptions to confirm: open each link once (as of the last ingest)."""
-    with open_warehouse(db) as con:
+    with open_warehouse(db, create=False) as con:
         pending = pending_sns_confirmations(con).to_dicts()
     if as_json:
         echo_json(pending)

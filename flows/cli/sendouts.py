@@ -152,7 +152,7 @@ def create(
 @click.pass_obj
 def list_(db: Path, as_json: bool) -> None:
     """Every send-out, newest first, with its status and progress."""
-    with open_warehouse(db) as con:
+    with open_warehouse(db, create=False) as con:
         rows = sendout_list(con).to_dicts()
     if as_json:
         echo_json(rows)

@@ -52,7 +52,7 @@ def unsubscribes() -> None:
 @click.pass_obj
 def list_(db: Path, channel: str | None, as_json: bool) -> None:
     """The current entries, newest first."""
-    with open_warehouse(db) as con:
+    with open_warehouse(db, create=False) as con:
         found = [e for e in unsubscribe_list.entries(con) if channel in (None, e.channel)]
     if as_json:
         echo_json([asdict(e) for e in found])
@@ -109,7 +109,7 @@ def remove(
 @click.pass_obj
 def history(db: Path, address: str) -> None:
     """Every change ever made to an address's entries."""
-    with open_warehouse(db) as con:
+    with open_warehouse(db, create=False) as con:
         rows = unsubscribe_list.history(
             con, normalise_address(channel_of(address), address, settings().default_region)
         )
@@ -127,7 +127,7 @@ def history(db: Path, address: str) -> None:
 @click.pass_obj
 def export(db: Path, output: Path | None) -> None:
     """The list as CSV (cells that a spreadsheet would run as formulas are neutralised)."""
-    with open_warehouse(db) as con:
+    with open_warehouse(db, create=False) as con:
         text = unsubscribe_list.export_csv(con)
     if output:
         try:
