@@ -240,3 +240,33 @@ def test_a_dispatch_whose_duckdb_memory_is_capped_still_sends_everyone(
         ]
     lifted = "more memory than" in caplog.text
     assert lifted == (limit == "1MB")
+
+
+def test_a_relay_that_refused_the_connection_leaves_nothing_flagged_for_the_next_run(
+    db_path, config
+):
+    """Nothing went out when the relay could not be reached: running again sends everyone,
+    and no one is said to have maybe got it twice."""
+    from flows.senders import SenderUnavailable
+    from tests.smtp_sink import start_sink
+
+    add_people(db_path, 5)
+    sendout_id = create_sendout(db_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]  # no one listens there once the probe is closed
+    refused = config.model_copy(update={"email_sender": "smtp", "smtp_port": closed})
+    with pytest.raises(SenderUnavailable):
+        run_dispatch(db_path, sendout_id, refused)
+    _, controller = start_sink()
+    try:
+        working = refused.model_copy(update={"smtp_port": controller.port})
+        result = run_dispatch(db_path, sendout_id, working)
+    finally:
+        controller.stop()
+
+    assert result.progress.finished and result.possibly_twice == 0
+    with open_warehouse(db_path) as con:
+        assert con.sql("SELECT count(*) FROM messages WHERE is_possible_duplicate").fetchall() == [
+            (0,)
+        ]
