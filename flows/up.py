@@ -7,6 +7,7 @@ process it started.
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -97,6 +98,20 @@ def dashboard_command(port: int, address: str = "127.0.0.1") -> list[str]:
     ]
 
 
+def check_port_free(port: int, option: str) -> None:
+    """UpError at once when another program (another `sendout up`?) listens on a port the stack
+    needs, not a vague failure of one part 14 s later."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise UpError(
+                f"port {port} of 127.0.0.1 is in use (is Sendout already running?): stop what "
+                f"uses it, or choose another with {option}"
+            ) from None
+
+
 def wait_healthy(url: str, server: subprocess.Popen, seconds: float = STARTUP_SECONDS) -> None:
     """Return once `url` answers 200; UpError if the server stops or `seconds` pass first."""
     deadline = time.monotonic() + seconds
@@ -122,6 +137,12 @@ def up(
     stop: threading.Event | None = None,
 ) -> None:
     """Start the stack, say where to look, and keep it running until `stop` (or a signal)."""
+    for option, number in (
+        ("--port", port),
+        ("--dashboard-port", dashboard_port),
+        ("--webhook-port", webhook_port),
+    ):
+        check_port_free(number, option)
     stop = stop or threading.Event()
     data = db.resolve().parent
     logs = data / "logs"

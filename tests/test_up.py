@@ -3,6 +3,7 @@ on 127.0.0.1, and SIGTERM stops every process it started."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -76,3 +77,40 @@ def test_up_serves_the_deployments_and_stops_everything_on_sigterm(tmp_path: Pat
     time.sleep(1)
     assert processes_of(tmp_path) == []
     assert (tmp_path / "data" / "prefect").is_dir()  # the server's database lives under data/
+
+
+def test_up_names_a_port_that_is_taken_at_once(tmp_path: Path):
+    """Another program (or a second `sendout up`) on the dashboard's port is named before
+    anything starts."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env |= {"SENDOUT_DB": str(tmp_path / "data" / "sendout.duckdb")}
+        started = time.monotonic()
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flows.cli",
+                "up",
+                "--port",
+                str(free_port()),
+                "--dashboard-port",
+                str(port),
+                "--webhook-port",
+                str(free_port()),
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert f"port {port} of 127.0.0.1 is in use" in done.stderr
+    assert "--dashboard-port" in done.stderr
+    assert time.monotonic() - started < 20  # said at once, nothing started
+    assert not (tmp_path / "data" / "prefect").exists()
