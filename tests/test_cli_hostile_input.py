@@ -343,3 +343,25 @@ def test_a_command_that_reads_names_a_warehouse_that_is_not_there(tmp_path, args
 
     assert_refused(result, "there is no warehouse at", "--db")
     assert not missing.parent.exists() or not any(missing.parent.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "said"),
+    [
+        ("SENDOUT_EMAIL_COST", "-1", "greater than or equal to 0"),
+        ("SENDOUT_SMS_SEGMENT_COST", "nan", "finite number"),
+        ("SENDOUT_CURRENCY", "euro", "'euro' is not a currency code"),
+    ],
+)
+def test_a_price_below_nothing_or_a_currency_that_is_no_code_is_named(db, setting, value, said):
+    """Every cost is computed with these: a negative price or a word for a currency would
+    show wrong money on every page."""
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "--db", str(db), "report"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, setting: value},
+    )
+
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert f"${setting} is not valid" in result.stderr and said in result.stderr

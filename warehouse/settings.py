@@ -8,7 +8,7 @@ function what it needs (prices, the default phone region, paths).
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from warehouse.addresses import check_region, normalise_phone
@@ -27,9 +27,9 @@ class WarehouseSettings(BaseSettings):
     snapshot: Path | None = None
     default_region: str = "GB"  # an ISO 3166 code that phone numbers know (checked below)
     # what one email and one SMS segment cost, in `currency` (DESIGN §5)
-    email_cost: float = 0.0001
-    sms_segment_cost: float = 0.04
-    currency: str = "GBP"
+    email_cost: float = Field(0.0001, ge=0, allow_inf_nan=False)
+    sms_segment_cost: float = Field(0.04, ge=0, allow_inf_nan=False)
+    currency: str = "GBP"  # ISO 4217: GBP, EUR, USD
     # what happens to an inbound SMS when its send-out says nothing (DESIGN §6)
     forward_to: str | None = None
     auto_reply_text: str | None = None
@@ -48,6 +48,18 @@ class WarehouseSettings(BaseSettings):
         """$SENDOUT_DEFAULT_REGION refused at once, not every number written without +country
         code later, as though the numbers were wrong."""
         return check_region(value)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        """Money is shown with a currency code (12.34 GBP), not a word."""
+        code = value.strip().upper()
+        if len(code) != 3 or not code.isalpha() or not code.isascii():
+            raise ValueError(
+                f"{value!r} is not a currency code: use its three letters (ISO 4217), such as "
+                "GBP, EUR or USD"
+            )
+        return code
 
     @field_validator("forward_to")
     @classmethod
