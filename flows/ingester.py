@@ -105,6 +105,9 @@ def run_ingester(
     """Ingest and refresh as files arrive, and publish the analysts' copy at most every
     `snapshot_seconds` ($SENDOUT_SNAPSHOT_SECONDS), until `stop` is set. A turn that fails (the
     warehouse locked too long, a disk error) is logged and tried again: the service stays up."""
+    if not landing.is_dir():  # watched, it would be watched in vain: made, and said where
+        landing.mkdir(parents=True, exist_ok=True)
+        log.warning("the landing folder %s did not exist: made it, and watching it", landing)
     watcher = LandingWatcher(landing)
     every = settings().snapshot_seconds if snapshot_seconds is None else snapshot_seconds
     snapshots = SnapshotSchedule(db, every, settings().snapshot)

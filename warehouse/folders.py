@@ -46,14 +46,21 @@ def find_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
+# files Sendout itself is still writing, or holding back, in a landing folder: the webhook
+# service's open file, a landing file being written, the sandbox's events not yet due
+PENDING_SUFFIX = ".pending"  # the sandbox's events whose time has not come (never read)
+UNFINISHED_SUFFIXES = (".open", ".partial", PENDING_SUFFIX)
+
+
 def passed_over(paths: Iterable[Path]) -> list[Path]:
-    """The files under the folders in `paths` that are of no kind ingest reads."""
+    """The files under the folders in `paths` that are of no kind ingest reads (Sendout's own
+    unfinished files left out: they are no mistake)."""
     return [
         p
         for path in paths
         if path.is_dir()
         for p in sorted(_entries(path))
-        if p.is_file() and not is_readable_file(p)
+        if p.is_file() and not is_readable_file(p) and p.suffix not in UNFINISHED_SUFFIXES
     ]
 
 

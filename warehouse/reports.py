@@ -156,8 +156,14 @@ def advice(found: Lookup, remove_hint: str = REMOVE_BY_COMMAND) -> list[str]:
             f"They opened the latest message ({latest.sendout_name}{when}): it reached them."
         )
     elif latest.status in ARRIVED and is_email:
+        reached = (
+            "Delivered to their mail server"
+            if latest.status == DisplayStatus.DELIVERED
+            else "Sent, with no news yet of its delivery (a relay without delivery reports "
+            "says no more),"
+        )
         lines.append(
-            "Delivered to their mail server but not opened: ask them to look in the spam or "
+            f"{reached} but not opened: ask them to look in the spam or "
             "junk folder, and to add the sender to their safe senders or contacts. If several "
             "people say so, check with your email provider that your From address's domain is "
             "set up for sending (SPF, DKIM and DMARC records), or providers filter it as spam."

@@ -26,6 +26,7 @@ import orjson
 from flows.senders import RateLimit
 from flows.settings import Settings
 from warehouse.dispatch_state import Outcome, Outgoing
+from warehouse.folders import PENDING_SUFFIX
 from warehouse.own_records import handled_sms, received_callback, timestamp, write_landing_file
 from warehouse.vocabulary import KEYWORDS, Channel, CommunicationType, EventType, Provider
 
@@ -59,9 +60,6 @@ DUE_BUCKETS = [(timedelta(minutes=1), 2), (timedelta(hours=1), 30), (timedelta.m
 # a pending file is released this long after its last event is due, so that a sender still
 # appending to it (it chose the file a moment before) has finished
 RELEASE_GRACE_SECONDS = 2
-
-
-PENDING_SUFFIX = ".pending"  # not a suffix ingest reads
 
 
 def pending_folder(landing: Path) -> Path:
