@@ -22,14 +22,14 @@ from warehouse import audit, resends, sendouts
 from warehouse import unsubscribes as unsubscribe_list
 from warehouse import users as user_store
 from warehouse.addresses import InvalidAddressError
-from warehouse.contact_rows import ContactImportError, ReadContacts, RowNote, read_contacts
+from warehouse.contact_rows import ContactImportError, ReadContacts, read_contacts
 from warehouse.contacts import correct_address
 from warehouse.db import WarehouseLockedError
 from warehouse.refresh import refresh
 from warehouse.sendouts import Created, Draft, Recipients, SendoutError
 from warehouse.unsubscribes import UnsubscribeError
 from warehouse.users import Login, Role, UserError
-from warehouse.vocabulary import Channel, CommunicationType
+from warehouse.vocabulary import CommunicationType
 
 DEPLOYMENT = "dispatch-sendout/dispatch-sendout"
 T = TypeVar("T")
@@ -116,31 +116,6 @@ def preview_sendout(draft: Draft) -> Created:
         return sendouts.preview(con, draft)
 
 
-# a channel's address a person may lack, and what they then do not get
-NO_ADDRESS = {
-    Channel.EMAIL: ("no email address", "email"),
-    Channel.SMS: ("no mobile number", "SMS"),
-}
-
-
-def people(count: int) -> str:
-    return f"{count:,} {'person' if count == 1 else 'people'}"
-
-
-def reach_words(reach: Created) -> list[str]:
-    """What the question before sending adds to whom it reaches: who gets nothing on a
-    channel for want of an address there, and who is left out and why."""
-    notes = []
-    for channel, count in reach.without.items():
-        if count:
-            lacking, what = NO_ADDRESS[Channel(channel)]
-            has, gets = ("has", "gets") if count == 1 else ("have", "get")
-            notes.append(f"{count:,} of them {has} {lacking} and {gets} no {what}.")
-    if reach.rejected:
-        notes.append(not_sent(reach.rejected, at_most=5))
-    return notes
-
-
 def create_sendout(draft: Draft, send_now: bool) -> Created:
     """Create a send-out (SendoutError tells what is wrong; NotAllowed, a role that may not
     send) and start it when it is for now."""
@@ -151,17 +126,6 @@ def create_sendout(draft: Draft, send_now: bool) -> Created:
     if send_now:
         start_dispatch(created.sendout_id, by)  # the details page it switches to shows it move
     return created  # its page lists the people given who could not be sent to
-
-
-NOT_SENT_SHOWN = 20  # people left out listed in words; the send-out's page tables the rest
-
-
-def not_sent(rows: list[RowNote], at_most: int = NOT_SENT_SHOWN) -> str:
-    """The rows of a recipients CSV, or typed addresses, that could not be sent to (the first
-    `at_most` of them)."""
-    lines = [f"- {r.where}: {r.reason}" for r in rows[:at_most]]
-    more = f"\n- and {len(rows) - at_most:,} more" if len(rows) > at_most else ""
-    return f"Not sent to {len(rows):,} of the people given:\n" + "\n".join(lines) + more
 
 
 def sentence(error: Exception) -> str:
@@ -266,8 +230,8 @@ def cancel_button(place, sendout_id: str, name: str, recipients: int) -> None:
         return
     with st.container(border=True):
         st.warning(
-            f"Cancel **{name}**? The {people(recipients)} it is for will not get it, and it "
-            "cannot be sent later.",
+            f"Cancel **{name}**? The {present.people(recipients)} it is for will not get it, "
+            "and it cannot be sent later.",
             icon=":material/warning:",
         )
         yes, no = st.columns(2)
@@ -298,9 +262,9 @@ def _resend(create: Callable[[duckdb.DuckDBPyConnection, audit.Actor], Created])
         Role.SENDER,
         create,
         lambda c: (
-            f"Sent again to {people(c.people)}, as a new send-out of its own: "
+            f"Sent again to {present.people(c.people)}, as a new send-out of its own: "
             f"{start_dispatch(c.sendout_id, auth.require(Role.SENDER))}."
-            + "".join(f"\n\n{note}" for note in reach_words(c))
+            + "".join(f"\n\n{note}" for note in present.reach_words(c))
         ),
     )
 

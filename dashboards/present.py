@@ -8,6 +8,8 @@ import polars as pl
 import streamlit as st
 
 from flows.settings import settings
+from warehouse.contact_rows import RowNote
+from warehouse.sendouts import Created
 from warehouse.users import Role
 from warehouse.vocabulary import (
     BOUNCE_REASON_WORDS,
@@ -15,6 +17,7 @@ from warehouse.vocabulary import (
     REASON_WORDS,
     SCOPE_WORDS,
     TYPE_WORDS,
+    Channel,
     reason_words,
 )
 
@@ -150,3 +153,39 @@ def show_table(
         column_order=list(headers),
         column_config=config,
     )
+
+
+NOT_SENT_SHOWN = 20  # people left out listed in words; the send-out's page tables the rest
+
+
+def not_sent(rows: list[RowNote], at_most: int = NOT_SENT_SHOWN) -> str:
+    """The rows of a recipients CSV, or typed addresses, that could not be sent to (the first
+    `at_most` of them)."""
+    lines = [f"- {r.where}: {r.reason}" for r in rows[:at_most]]
+    more = f"\n- and {len(rows) - at_most:,} more" if len(rows) > at_most else ""
+    return f"Not sent to {len(rows):,} of the people given:\n" + "\n".join(lines) + more
+
+
+# a channel's address a person may lack, and what they then do not get
+NO_ADDRESS = {
+    Channel.EMAIL: ("no email address", "email"),
+    Channel.SMS: ("no mobile number", "SMS"),
+}
+
+
+def people(count: int) -> str:
+    return f"{count:,} {'person' if count == 1 else 'people'}"
+
+
+def reach_words(reach: Created) -> list[str]:
+    """What the question before sending adds to whom it reaches: who gets nothing on a
+    channel for want of an address there, and who is left out and why."""
+    notes = []
+    for channel, count in reach.without.items():
+        if count:
+            lacking, what = NO_ADDRESS[Channel(channel)]
+            has, gets = ("has", "gets") if count == 1 else ("have", "get")
+            notes.append(f"{count:,} of them {has} {lacking} and {gets} no {what}.")
+    if reach.rejected:
+        notes.append(not_sent(reach.rejected, at_most=5))
+    return notes

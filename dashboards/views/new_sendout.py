@@ -205,11 +205,11 @@ elif asking:
     reach = asking[1]
     if later:
         when = f"on {present.local(scheduled_at):%a %d %b %Y at %H:%M} ({present.time_zone()})"
-        question = f"Schedule **{name.strip()}** to go {when} to {actions.people(reach.people)}?"
+        question = f"Schedule **{name.strip()}** to go {when} to {present.people(reach.people)}?"
     else:
-        question = f"Send **{name.strip()}** now to {actions.people(reach.people)}?"
+        question = f"Send **{name.strip()}** now to {present.people(reach.people)}?"
     with st.container(border=True):
-        st.warning("\n\n".join([question, *actions.reach_words(reach)]), icon=":material/send:")
+        st.warning("\n\n".join([question, *present.reach_words(reach)]), icon=":material/send:")
         yes, no = st.columns(2)
         if yes.button("Yes, schedule it" if later else "Yes, send it", type="primary", key="yes"):
             del st.session_state["compose-asking"]

@@ -245,8 +245,8 @@ def left_out() -> None:
     rows = data.left_out(sendout_id)
     if not rows:
         return
-    st.warning(actions.not_sent(rows), icon=":material/person_off:")
-    if len(rows) > actions.NOT_SENT_SHOWN:
+    st.warning(present.not_sent(rows), icon=":material/person_off:")
+    if len(rows) > present.NOT_SENT_SHOWN:
         with st.expander(f"All {len(rows):,} people it could not be sent to"):
             present.show_table(
                 pl.DataFrame(
@@ -354,12 +354,12 @@ with again_non.container(border=True):
 if asking:
     kind = asking[0]
     reach = asking[2].people if kind == "to" else non_openers
-    notes = actions.reach_words(asking[2]) if kind == "to" else []
+    notes = present.reach_words(asking[2]) if kind == "to" else []
     with st.container(border=True):
         st.warning(
             "\n\n".join(
                 [
-                    f"Send **{rows[0]['name']}** again to {actions.people(reach)}? "
+                    f"Send **{rows[0]['name']}** again to {present.people(reach)}? "
                     "It goes out at once.",
                     *notes,
                 ]
