@@ -136,7 +136,9 @@ def _password_login() -> None:
         name = st.text_input("User name", key="login-name")
         password = st.text_input("Password", type="password", key="login-password")
         pressed = st.form_submit_button("Log in", type="primary")
-    if pressed:
+    if pressed and not (name.strip() and password):  # no attempt: nothing to check, or count
+        st.error("Enter your user name and your password.", icon=":material/error:")
+    elif pressed:
         from dashboards import actions  # actions import this module
 
         attempt = actions.log_in(name, password)

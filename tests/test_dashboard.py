@@ -305,7 +305,7 @@ def test_the_sms_text_shows_its_segments_and_cost_as_you_type(warehouse):
 
     at.text_area(key="sms").input("x" * 161).run()
 
-    assert any("161 characters · GSM-7 · 2 segment(s)" in c.value for c in at.caption)
+    assert any("161 characters · GSM-7 · 2 segments" in c.value for c in at.caption)
 
 
 def test_details_resend_to_non_openers_starts_a_new_send_out(warehouse):

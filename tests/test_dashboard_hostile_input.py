@@ -437,7 +437,8 @@ def test_the_sms_count_shows_alphabet_segments_and_cost(db, sms, alphabet, segme
 
     [count] = [c.value for c in at.caption if "segment" in c.value]
     assert not at.exception
-    assert f"· {alphabet}" in count and f"· {segments} segment(s)" in count, count
+    unit = "segment" if segments == 1 else "segments"
+    assert f"· {alphabet}" in count and f"· {segments} {unit} ·" in count, count
     assert f"about {segments * 0.04:.2f} GBP per recipient" in count, count
 
 

@@ -327,3 +327,14 @@ def test_an_admin_giving_up_their_own_role_is_asked_first(warehouse):  # noqa: F
     assert unasked
     with connect(db, read_only=True) as con:
         assert con.sql("SELECT role FROM users WHERE user_name = 'ada'").fetchall() == [("viewer",)]
+
+
+def test_pressing_log_in_with_empty_fields_asks_for_them_and_counts_no_attempt(warehouse):  # noqa: F811
+    db, _ = warehouse
+    add_users(db)
+    at = AppTest.from_file("../dashboards/app.py", default_timeout=60).run()
+    at.button[0].click().run()  # the form's Log in, nothing typed
+
+    assert [e.value for e in at.error] == ["Enter your user name and your password."]
+    with connect(db, read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM login_throttles").fetchall() == [(0,)]

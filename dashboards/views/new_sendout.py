@@ -85,6 +85,8 @@ if Channel.EMAIL in channels:
     subject = st.text_input(
         "Subject ({first_name} and friends are filled in)",
         key="subject",
+        help="Filled in for each person: {first_name}, {last_name}, {email} and {mobile}, in the "
+        "subject and both bodies.",
         on_change=fixed("subject"),
     )
     problem("subject")
@@ -114,7 +116,8 @@ if Channel.SMS in channels:
     segments = sms_segments(sms or "")
     alphabet = "GSM-7" if is_gsm7(sms or "") else "UCS-2 (special characters)"
     st.caption(
-        f"{len(sms or '')} characters · {alphabet} · {segments} segment(s) · about "
+        f"{len(sms or '')} characters · {alphabet} · {segments} "
+        f"{'segment' if segments == 1 else 'segments'} · about "
         f"{segments * settings().sms_segment_cost:.2f} {settings().currency} per recipient"
     )
     forward_to = st.text_input(

@@ -64,6 +64,7 @@ SMS_RECIPIENT_HEADERS = {
 listed = data.sendout_list()
 if listed.is_empty():
     st.info("No send-out yet.")
+    st.page_link("views/new_sendout.py", label="Compose one", icon=":material/edit:")
     st.stop()
 ids = listed["sendout_id"].to_list()
 labels = {
@@ -171,7 +172,8 @@ def recipient_table(channel: str) -> None:
         st.session_state[f"page-{channel}"] = page_number + 1
         st.rerun()
     counted = f"{total:,} {'recipient' if total == 1 else 'recipients'}"
-    nav[2].caption(f"page {page_number + 1} of {pages} · {counted}")
+    zone = present.time_zone()
+    nav[2].caption(f"page {page_number + 1} of {pages} · {counted} · times in {zone}")
 
 
 def channel_tab(row: dict) -> None:
@@ -223,7 +225,9 @@ def replies_list() -> None:
         line, add = st.columns([5, 1])
         line.markdown(f":{colour}[**{sender}** · {when}: {reply['body']}] {marks}")
         place = f"unsub-{reply['from_number']}-{reply['event_id']}"
-        if not unsubscribed and auth.may(Role.SENDER) and add.button("Unsubscribe", key=place):
+        asked_back = reply["keyword"] == str(Keyword.START)  # a START is no wish to be left
+        offered = not (unsubscribed or asked_back) and auth.may(Role.SENDER)
+        if offered and add.button("Unsubscribe", key=place):
             actions.add_unsubscribe(
                 Channel.SMS,
                 reply["from_number"],

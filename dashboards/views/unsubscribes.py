@@ -53,7 +53,12 @@ present.show_table(
     },
     wide=("why",),
 )
-st.caption(f"{shown.height} of {entries.height} entries")
+if entries.is_empty():
+    st.caption("The list is empty: no address is kept from messages.")
+elif shown.is_empty():
+    st.caption(f"No entry matches these filters (of {entries.height:,}).")
+else:
+    st.caption(f"{shown.height:,} of {entries.height:,} entries")
 st.download_button(
     "Export CSV (what is shown)",
     data.unsubscribes_csv(shown.select("channel", "address", "reason").rows()),
