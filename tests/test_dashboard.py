@@ -515,3 +515,21 @@ def test_a_skipped_recipient_says_why_in_words(warehouse):
     assert why["p3@example.com"] == "On the Unsubscribes list (added by hand)"
     assert all(text.startswith("On the Unsubscribes list (") for text in why.values())
     assert "Bad number" not in at.selectbox(key="status-email").options
+
+
+def test_a_half_written_send_out_is_there_again_after_a_visit_to_another_page(warehouse):
+    at = app()
+    at.switch_page("views/new_sendout.py").run()
+    at.text_input(key="name").input("Reminder")
+    at.multiselect(key="channels").set_value(["email", "sms"]).run()
+    at.text_input(key="subject").input("See you")
+    at.text_area(key="sms").input("Doors open at 9.").run()
+    at.switch_page("views/lookup.py").run()
+    at.switch_page("views/new_sendout.py").run()
+
+    assert not at.exception
+    assert at.text_input(key="name").value == "Reminder"
+    assert at.multiselect(key="channels").value == ["email", "sms"]
+    assert at.text_input(key="subject").value == "See you"
+    assert at.text_area(key="sms").value == "Doors open at 9."
+    assert not at.warning  # no complaint of a default overridden

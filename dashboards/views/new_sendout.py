@@ -19,6 +19,25 @@ SAMPLE = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.or
 st.title("New send-out")
 errors: dict[str, str] = st.session_state.get("compose_errors", {})
 
+# Streamlit forgets a widget's value once its page is left: the draft's fields are kept here
+# and given back when the person returns (to look something up while composing, say)
+KEPT = "compose-kept"
+KEPT_FIELDS = (
+    "name", "channels", "type", "subject", "html", "text", "tracking", "sms", "forward-to",
+    "auto-reply", "recipients-how", "csv-to-contacts", "later", "day", "time",
+)  # fmt: skip
+DEFAULTS = {  # set here, not as the widgets' defaults, which a kept value would contradict
+    "channels": [str(Channel.EMAIL)],
+    "csv-to-contacts": True,
+    "day": date.today() + timedelta(days=1),
+    "time": time(9, 0),
+}
+for field in KEPT_FIELDS:
+    if field not in st.session_state and field in st.session_state.get(KEPT, {}):
+        st.session_state[field] = st.session_state[KEPT][field]
+for field, value in DEFAULTS.items():
+    st.session_state.setdefault(field, value)
+
 
 def fixed(field: str):
     """A widget's on_change: the person changed the field, so its old problem goes."""
@@ -60,7 +79,6 @@ problem("name")
 channels = st.multiselect(
     "Channels",
     [str(c) for c in Channel],
-    default=[str(Channel.EMAIL)],
     key="channels",
     on_change=fixed("channels"),
     format_func=present.WORDS["channel"].get,
@@ -148,7 +166,6 @@ elif how == "Upload a CSV":
         file_summary(recipients.csv_read)
     recipients.csv_to_contacts = st.checkbox(
         "Add these people to my contacts",
-        value=True,
         key="csv-to-contacts",
         help="Unticked, they get this send-out only: they stay out of All contacts.",
     )
@@ -161,17 +178,15 @@ if later:
     day, hour = st.columns(2)
     chosen_day = day.date_input(
         "Date",
-        value=date.today() + timedelta(days=1),
         key="day",
         on_change=fixed("scheduled_at"),
     )
     zone = present.time_zone()
-    chosen_time = hour.time_input(
-        f"Time ({zone})", value=time(9, 0), key="time", on_change=fixed("scheduled_at")
-    )
+    chosen_time = hour.time_input(f"Time ({zone})", key="time", on_change=fixed("scheduled_at"))
     scheduled_at = datetime.combine(chosen_day, chosen_time, ZoneInfo(zone)).astimezone(UTC)
 problem("scheduled_at")
 
+st.session_state[KEPT] = {f: st.session_state[f] for f in KEPT_FIELDS if f in st.session_state}
 draft = Draft(
     name=name,
     channels=channels,
@@ -222,6 +237,9 @@ elif asking:
                 refused(error)
             else:
                 st.session_state["sendout_id"] = created.sendout_id
+                st.session_state.pop(KEPT, None)  # sent: the next send-out starts afresh
+                for field in KEPT_FIELDS:
+                    st.session_state.pop(field, None)
                 st.switch_page("views/sendout.py")
         if no.button("No, not yet", key="no"):
             del st.session_state["compose-asking"]
