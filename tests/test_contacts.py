@@ -49,7 +49,7 @@ def test_invalid_rows_are_reported_and_valid_rows_still_imported(db_path, tmp_pa
     assert (report.created, report.updated) == (2, 0)
     assert [(r.row, r.reason) for r in report.rejected] == [
         (3, "'bob@example' is not a valid email address"),
-        (4, "'12' is not a valid phone number"),
+        (4, "'12' is not a valid phone number of GB (no +country code)"),
         (5, "no email and no mobile"),
     ]
     assert [r["email"] for r in query("SELECT email FROM contacts ORDER BY contact_id")] == [

@@ -57,7 +57,8 @@ def read_phone(raw: str, default_region: str | None = None) -> phonenumbers.Phon
             ) from error
         raise InvalidAddressError(f"{raw.strip()!r} is not a phone number") from error
     if not phonenumbers.is_valid_number(number):
-        raise InvalidAddressError(f"{raw.strip()!r} is not a valid phone number")
+        read_as = "" if raw.strip().startswith("+") else f" of {region} (no +country code)"
+        raise InvalidAddressError(f"{raw.strip()!r} is not a valid phone number{read_as}")
     if number.extension:
         raise InvalidAddressError(
             f"{raw.strip()!r} has an extension ({number.extension}), which no message can reach"

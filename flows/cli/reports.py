@@ -56,7 +56,7 @@ def report(db: Path, sendout_id: str | None, as_json: bool) -> None:
     for row in rows:
         click.echo(
             f"{row['sendout_id']}  {row['name']}  [{row['channel']}, "
-            f"{row['communication_type']}]  {row['sendout_status']}"
+            f"{row['communication_type']}]  send-out: {row['sendout_status']}"
         )
         if row["planned"] is None:
             click.echo("  no messages yet")
