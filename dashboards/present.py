@@ -168,7 +168,7 @@ def not_sent(rows: list[RowNote], at_most: int = NOT_SENT_SHOWN) -> str:
 
 # a channel's address a person may lack, and what they then do not get
 NO_ADDRESS = {
-    Channel.EMAIL: ("no email address", "email"),
+    Channel.EMAIL: ("no email address", "emails"),
     Channel.SMS: ("no mobile number", "SMS"),
 }
 

@@ -73,6 +73,7 @@ OTHER_MEANINGS = {
     "warehouse/bounce_mail.py": {"failed", "delivered"},  # RFC 3464's Action values
     "warehouse/bounce_text.py": {"failed"},
     "flows/senders/sandbox.py": {"sent", "failed", "delivered", "received", "complaint"},
+    "dashboards/views/new_sendout.py": {"sms"},  # the SMS text's widget, in the kept fields
 }
 
 

@@ -267,7 +267,8 @@ def details() -> None:
     rows = data.sendout_rows(sendout_id)
     # what the rest of the page depends on (Send again: once sent, to non-openers once an
     # email went out): when it changes, the whole page is drawn again, not this part alone
-    stage = (rows[0]["sendout_status"], any(r["done"] for r in rows if r["channel"] == "email"))
+    emailed = any(r["done"] for r in rows if r["channel"] == Channel.EMAIL)
+    stage = (rows[0]["sendout_status"], emailed)
     if st.session_state.setdefault(f"stage-{sendout_id}", stage) != stage:
         st.session_state[f"stage-{sendout_id}"] = stage
         st.rerun()
