@@ -165,6 +165,7 @@ def test_a_live_run_here_or_a_run_on_another_host_keeps_its_lease(db_path, confi
 def test_sandbox_files_go_through_ingest_into_realistic_statuses(db_path, config):
     add_people(db_path, 300)
     sendout_id = create_sendout(db_path, channels=("email", "sms"))
+    config = config.model_copy(update={"batch_size": 150})  # the story, not the batching
     run_dispatch(db_path, sendout_id, config)
 
     release_due(config.landing, now=datetime.now(UTC) + timedelta(days=2))  # two days later
