@@ -246,7 +246,8 @@ def _store_journaled(
     if journaled.runs:
         with _open(db, config) as con:
             now = datetime.now(UTC)
-            _roomy(con, dispatch_state.record_journaled, sendout_id, run_id, journaled.of(), now)
-            _roomy(con, _refresh, config)
+            args = (sendout_id, run_id, journaled.of(), now)
+            if _roomy(con, dispatch_state.record_journaled, *args):
+                _roomy(con, _refresh, config)
     for path in journaled.files:
         path.unlink(missing_ok=True)

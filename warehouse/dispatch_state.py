@@ -329,11 +329,10 @@ def record_journaled(
     run_id: str,
     journaled: tuple[list[Outcome], Collection[str], Collection[str]],
     now: datetime,
-) -> None:
-    """Store what the journals of ended runs hold (`journaled`: outcomes, the runs, the messages
-    noted as going out without an outcome), in one transaction: the outcomes of messages that
-    still have none (a journal may hold outcomes its run stored too, before it died), then the
-    runs' other claims settled (settle_journaled_claims.sql), so the journals can go."""
+) -> int:
+    """Store what ended runs' journals hold (outcomes, runs, messages started without outcome)
+    in one transaction: outcomes of messages still without one, then the runs' other claims
+    settled (settle_journaled_claims.sql). Returns how many outcomes were stored."""
     outcomes, runs, started = journaled
     ids = list({o.message_id for o in outcomes})
     with transaction(con):
@@ -349,6 +348,7 @@ def record_journaled(
         _record(con, run_id, list(latest.values()), now)
         params = {"sendout_id": sendout_id, "runs": list(runs), "started": list(started)}
         run_script(con, "settle_journaled_claims.sql", params)
+    return len(latest)
 
 
 def progress(con: duckdb.DuckDBPyConnection, sendout_id: str) -> Progress:
