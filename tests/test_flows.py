@@ -79,17 +79,24 @@ def test_a_run_left_pending_by_a_stopped_worker_gives_its_deployments_slot_back(
     """A worker stopped while it submits a run leaves it Pending, holding the only slot of a
     deployment limited to one run at a time; `sendout up` ends such runs before its worker
     starts, and the next run of the deployment can then take the slot."""
-    from prefect import get_client
+    from prefect import flow, get_client
     from prefect.client.schemas.objects import StateType
-    from prefect.states import Pending
+    from prefect.states import Cancelling, Pending, Running
 
     from flows.orphaned_runs import end_orphaned_runs
+
+    @flow(name="stuck-flow")
+    def stuck_flow() -> None:
+        """A flow whose runs are only made, never run."""
 
     with get_client(sync_client=True) as client:
         flow_id = client.create_flow_from_name("stuck-flow")
         deployment_id = client.create_deployment(flow_id=flow_id, name="stuck", concurrency_limit=1)
         stuck = client.create_flow_run_from_deployment(deployment_id)
         client.set_flow_run_state(stuck.id, Pending())
+        cancelling = client.create_flow_run(flow=stuck_flow)
+        client.set_flow_run_state(cancelling.id, Running())
+        client.set_flow_run_state(cancelling.id, Cancelling())
         waiting = client.create_flow_run_from_deployment(deployment_id)
         refused = client.set_flow_run_state(waiting.id, Pending())
 
@@ -97,6 +104,7 @@ def test_a_run_left_pending_by_a_stopped_worker_gives_its_deployments_slot_back(
         taken = client.set_flow_run_state(waiting.id, Pending())
 
         assert refused.state.type != StateType.PENDING  # the slot was held
-        assert ended >= 1
+        assert ended == 2
         assert client.read_flow_run(stuck.id).state.type == StateType.CRASHED
+        assert client.read_flow_run(cancelling.id).state.type == StateType.CANCELLED
         assert taken.state.type == StateType.PENDING  # the slot is its now
