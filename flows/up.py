@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from dotenv import dotenv_values
 
 PROJECT = Path(__file__).resolve().parents[1]  # where prefect.yaml is
 STARTUP_SECONDS = 120
@@ -98,6 +99,12 @@ def dashboard_command(port: int, address: str = "127.0.0.1") -> list[str]:
     ]
 
 
+def dotenv_here() -> dict[str, str]:
+    """The settings of the `.env` in the folder `sendout up` was started from, which the
+    variables of its environment override (as for every other command)."""
+    return {name: value for name, value in dotenv_values(".env").items() if value is not None}
+
+
 def check_port_free(port: int, option: str) -> None:
     """UpError at once when another program (another `sendout up`?) listens on a port the stack
     needs, not a vague failure of one part 14 s later."""
@@ -149,6 +156,7 @@ def up(
     logs.mkdir(parents=True, exist_ok=True)
     api = f"http://127.0.0.1:{port}/api"
     env = {
+        **dotenv_here(),  # the children run in the checkout: they would read its .env instead
         **os.environ,
         "PREFECT_HOME": str(data / "prefect"),
         "PREFECT_API_URL": api,
