@@ -108,12 +108,17 @@ def start_dispatch(sendout_id: str, by: audit.Actor) -> str:
     return "dispatch started in the background"
 
 
+# what asking whom a send-out reaches can meet: a draft that cannot be, a role that may not
+# send, a warehouse busy for longer than a page waits (said with `sentence`)
+PREVIEW_ERRORS = (SendoutError, NotAllowed, WarehouseLockedError)
+
+
 def preview_sendout(draft: Draft) -> Created:
     """Whom the draft would reach and who would be left out, before anything is kept or sent
     (SendoutError: what is wrong with it; NotAllowed: a role that may not send)."""
-    auth.require(Role.SENDER)
+    by = auth.require(Role.SENDER)
     with data.writing() as con:  # the people of a CSV are made contacts, then rolled back
-        return sendouts.preview(con, draft)
+        return sendouts.preview(con, draft, by=by)
 
 
 def create_sendout(draft: Draft, send_now: bool) -> Created:
@@ -279,10 +284,10 @@ def resend_to(sendout_id: str, contact_ids: list[int], typed: str = "") -> bool:
 
 def preview_resend_to(sendout_id: str, contact_ids: list[int], typed: str = "") -> Created:
     """Whom `resend_to` would reach (SendoutError: no one), nothing kept."""
-    auth.require(Role.SENDER)
+    by = auth.require(Role.SENDER)
     chosen = Recipients(contact_ids=contact_ids, typed=typed, region=settings().default_region)
     with data.writing() as con:
-        return resends.preview_resend_to(con, sendout_id, chosen)
+        return resends.preview_resend_to(con, sendout_id, chosen, by)
 
 
 def resend_to_non_openers(sendout_id: str, exclude_machine_openers: bool) -> None:

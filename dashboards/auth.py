@@ -96,7 +96,7 @@ def gate() -> Person:
     person = current()
     if person is None:
         if session:
-            st.session_state.pop(SESSION)
+            st.session_state.clear()  # nothing of theirs (a draft, a question) for the next
             st.session_state["login-note"] = "Your session ended; please log in again."
             if settings().dashboard_login == "oidc":
                 st.logout()  # else the identity provider's cookie would log them in at once
@@ -171,7 +171,7 @@ def _oidc_login() -> None:
 def _sidebar(person: Person) -> None:
     st.sidebar.caption(f"Logged in as **{person.name}** ({person.role})")
     if st.sidebar.button("Log out", key="log-out"):
-        st.session_state.pop(SESSION, None)
+        st.session_state.clear()  # nothing of theirs (a draft, a question) for the next person
         if settings().dashboard_login == "oidc":
             st.logout()
         st.rerun()

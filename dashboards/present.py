@@ -185,7 +185,7 @@ def reach_words(reach: Created) -> list[str]:
         if count:
             lacking, what = NO_ADDRESS[Channel(channel)]
             has, gets = ("has", "gets") if count == 1 else ("have", "get")
-            notes.append(f"{count:,} of them {has} {lacking} and {gets} no {what}.")
+            notes.append(f"{count:,} of the people chosen {has} {lacking} and {gets} no {what}.")
     if reach.rejected:
         notes.append(not_sent(reach.rejected, at_most=5))
     return notes

@@ -51,14 +51,15 @@ class Journal:
         self.flusher = threading.Thread(target=self._flush_often, daemon=True)
         self.flusher.start()
 
-    def write(self, outcome: Outcome) -> None:
-        """Append one outcome (durable within FLUSH_SECONDS); safe from any sender thread."""
-        self._append(orjson.dumps(outcome) + b"\n")  # orjson writes a dataclass as its fields
+    def write(self, *outcomes: Outcome) -> None:
+        """Append outcomes in one write (durable within FLUSH_SECONDS); safe from any sender
+        thread."""
+        self._append(b"".join(orjson.dumps(o) + b"\n" for o in outcomes))  # a dataclass's fields
 
-    def started(self, message_id: str) -> None:
-        """Note that a message is going out now: after a crash, only the messages so noted
+    def started(self, *message_ids: str) -> None:
+        """Note that messages are going out now: after a crash, only the messages so noted
         and without an outcome can have reached their recipient twice."""
-        self._append(b'{"started":' + orjson.dumps(message_id) + b"}\n")
+        self._append(b"".join(b'{"started":' + orjson.dumps(m) + b"}\n" for m in message_ids))
 
     def _append(self, line: bytes) -> None:
         with self.lock:

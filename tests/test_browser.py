@@ -135,7 +135,7 @@ def test_a_send_out_started_from_the_dashboard_moves_on_the_messages_page(live_s
         page.goto(f"{url}/new_sendout")
         expect(page.get_by_role("heading", name="New send-out")).to_be_visible(timeout=30_000)
         page.get_by_label("Name", exact=True).fill("Live test")
-        page.get_by_label("Subject ({first_name} and friends are filled in)").fill("Hi")
+        page.get_by_label("Subject ({first_name} and friends are filled in)", exact=True).fill("Hi")
         page.get_by_label("Text body").fill("Hello")
         page.get_by_label("Text body").press("Tab")
         page.get_by_role("button", name="Send now").click()

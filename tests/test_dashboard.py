@@ -448,7 +448,7 @@ def test_send_now_asks_whom_it_reaches_and_sends_nothing_until_yes(warehouse):
     at.text_input(key="name").input("Reminder, again").run()
 
     assert "Send **Reminder** now to 60 people?" in question
-    assert "1 of them has no mobile number and gets no SMS." in question
+    assert "1 of the people chosen has no mobile number and gets no SMS." in question
     assert after_no == 0 and not any(b.key == "yes" for b in at.button)
     with connect(db, read_only=True) as con:
         assert con.sql("SELECT count(*) FROM sendouts WHERE name LIKE 'Reminder%'").fetchall() == [

@@ -67,8 +67,9 @@ def test_a_dead_run_s_journal_is_read_whatever_version_named_it(tmp_path):
 
 def test_a_dead_run_s_journal_once_stored_leaves_its_claims_explained(tmp_path):
     """Run A dies with two batches claimed: m0..m3 going out (m0 sent, m1 going out), m4..m7
-    claimed next. The run that reads A's journal stores m0, flags m1 and gives the rest back;
-    if it dies too, the run after it, which never sees A's journal, flags nothing more."""
+    claimed next. The run that reads A's journal stores m0, flags m1 and gives the rest back,
+    in the warehouse: once A's journal is gone, nothing is left claimed by A for a later run
+    to flag (run B then claims its first batch and is not flagged for A's)."""
     from tests.warehouse_builders import add_people, create_sendout
     from warehouse import dispatch_state
     from warehouse.db import connect, open_warehouse

@@ -52,10 +52,13 @@ def resend_to(
 
 
 def preview_resend_to(
-    con: duckdb.DuckDBPyConnection, sendout_id: str, recipients: Recipients
+    con: duckdb.DuckDBPyConnection,
+    sendout_id: str,
+    recipients: Recipients,
+    by: audit.Actor | None = None,
 ) -> Created:
     """Whom `resend_to` would reach, and who it would leave out, without keeping anything."""
-    return preview(con, _draft_to(con, sendout_id, recipients))
+    return preview(con, _draft_to(con, sendout_id, recipients), by=by)
 
 
 def _draft_to(con: duckdb.DuckDBPyConnection, sendout_id: str, recipients: Recipients) -> Draft:

@@ -208,16 +208,16 @@ def create(
     return created
 
 
-def preview(con: duckdb.DuckDBPyConnection, draft: Draft, now: datetime | None = None) -> Created:
-    """What `create` would make of the draft (whom it reaches, who is left out and why), or
-    the SendoutError it would raise; nothing is kept (the transaction is rolled back)."""
-    now = now or datetime.now(UTC)
+def preview(con: duckdb.DuckDBPyConnection, draft: Draft, by: audit.Actor | None = None) -> Created:
+    """What `create` would make of the draft (whom it reaches, who is left out and why), or its
+    SendoutError; nothing is kept (rolled back; ids drawn from sequences stay drawn)."""
+    now = datetime.now(UTC)
     errors = validate(draft, now)
     if errors:
         raise SendoutError(errors)
     con.execute("BEGIN TRANSACTION")
     try:
-        return _store(con, draft, now, None)
+        return _store(con, draft, now, by)
     finally:
         con.execute("ROLLBACK")
 

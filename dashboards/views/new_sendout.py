@@ -6,7 +6,6 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from dashboards import actions, present
-from dashboards.auth import NotAllowed
 from flows.settings import settings
 from warehouse.contact_rows import ReadContacts
 from warehouse.sendouts import Draft, Recipients, SendoutError
@@ -207,14 +206,14 @@ def refused(error: Exception) -> None:
     if isinstance(error, SendoutError):
         st.session_state["compose_errors"] = {e.field: e.message for e in error.errors}
         st.rerun()
-    st.error(str(error), icon=":material/lock:")
+    st.error(actions.sentence(error), icon=":material/error:")
 
 
 if st.button("Schedule..." if later else "Send now...", type="primary", key="send"):
     try:  # nothing goes before the person has seen whom it reaches, and said yes
         st.session_state["compose-asking"] = (draft, actions.preview_sendout(draft))
         st.session_state["compose_errors"] = {}
-    except (SendoutError, NotAllowed) as error:
+    except actions.PREVIEW_ERRORS as error:
         refused(error)
 asking = st.session_state.get("compose-asking")
 if asking and asking[0] != draft:  # changed since: asked again at the next press
@@ -233,7 +232,7 @@ elif asking:
             del st.session_state["compose-asking"]
             try:
                 created = actions.create_sendout(draft, send_now=not later)
-            except (SendoutError, NotAllowed) as error:
+            except actions.PREVIEW_ERRORS as error:
                 refused(error)
             else:
                 st.session_state["sendout_id"] = created.sendout_id

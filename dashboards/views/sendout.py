@@ -7,10 +7,8 @@ import polars as pl
 import streamlit as st
 
 from dashboards import actions, auth, data, present
-from dashboards.auth import NotAllowed
 from dashboards.charts import status_doughnut
 from warehouse.contact_rows import typed_entries
-from warehouse.sendouts import SendoutError
 from warehouse.users import Role
 from warehouse.vocabulary import (
     STATUS_COLUMNS,
@@ -333,7 +331,7 @@ with again_to.container(border=True):
     if st.button("Resend to them", disabled=not (picked or typed_count), key="resend-to-button"):
         try:
             reach = actions.preview_resend_to(sendout_id, picked, typed)
-        except (SendoutError, NotAllowed) as error:
+        except actions.PREVIEW_ERRORS as error:
             st.error(actions.sentence(error), icon=":material/error:")
         else:
             asking = ("to", sendout_id, reach, (picked, typed))

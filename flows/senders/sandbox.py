@@ -127,8 +127,8 @@ class Sandbox(ABC):
         self.now = now  # when messages are sent (the demo sends in the past)
         # the dispatch journal, as for a real sender: a batch "goes out" as its files are
         # written, so a crash sends again only a batch caught writing them, flagged
-        self.on_outcome: Callable[[Outcome], None] | None = None
-        self.on_start: Callable[[str], None] | None = None
+        self.on_outcome: Callable[..., None] | None = None  # given the batch's outcomes
+        self.on_start: Callable[..., None] | None = None  # given the batch's message ids
 
     @abstractmethod
     def provider_id(self, message: Outgoing) -> str:
@@ -156,8 +156,8 @@ class Sandbox(ABC):
                 )
             )
             records.extend(self.story(message, provider_id, sent_at))
-        for outcome in outcomes if self.on_start else ():
-            self.on_start(outcome.message_id)
+        if self.on_start:
+            self.on_start(*(outcome.message_id for outcome in outcomes))
         now = datetime.now(UTC)  # the real time: what has happened by now is reported now
         hold_back(self.pending, self.prefix, [(at, r) for at, r in records if at > now], now)
         written = [r for at, r in records if at <= now]
@@ -165,9 +165,9 @@ class Sandbox(ABC):
         return outcomes
 
     def _sent(self, outcomes: list[Outcome]) -> None:
-        """The batch's file is there: its outcomes to the journal at once."""
-        for outcome in outcomes if self.on_outcome else ():
-            self.on_outcome(outcome)
+        """The batch's file is there: its outcomes to the journal at once, in one write."""
+        if self.on_outcome:
+            self.on_outcome(*outcomes)
 
     def close(self) -> None:  # noqa: B027  (a sender's close; the sandbox holds nothing)
         """Nothing to release."""
