@@ -160,6 +160,19 @@ DISPLAY_STATUS: dict[EventType, DisplayStatus] = {
 SENT_EVIDENCE = frozenset(STATUS_RANK) - {EventType.QUEUED, EventType.SKIPPED, EventType.FAILED}
 
 
+# the display statuses a message of the channel never has (an SMS fails, it does not bounce)
+NEVER_ON: dict[Channel, set[DisplayStatus]] = {
+    Channel.EMAIL: {DisplayStatus.BAD_NUMBER},
+    Channel.SMS: {
+        DisplayStatus.BOUNCED,
+        DisplayStatus.COMPLAINT,
+        DisplayStatus.BAD_EMAIL,
+        DisplayStatus.OPENED,
+        DisplayStatus.CLICKED,
+    },
+}
+
+
 class SendoutStatus(StrEnum):
     """A send-out's own status on the Messages page (DESIGN §5)."""
 

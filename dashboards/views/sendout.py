@@ -11,6 +11,7 @@ from dashboards.charts import status_doughnut
 from warehouse.contact_rows import typed_entries
 from warehouse.users import Role
 from warehouse.vocabulary import (
+    NEVER_ON,
     STATUS_COLUMNS,
     Channel,
     DisplayStatus,
@@ -21,16 +22,6 @@ from warehouse.vocabulary import (
 )
 
 PAGE_SIZE = 50
-NOT_ON = {  # the statuses a message of the channel never has
-    str(Channel.EMAIL): {DisplayStatus.BAD_NUMBER},
-    str(Channel.SMS): {
-        DisplayStatus.BOUNCED,
-        DisplayStatus.COMPLAINT,
-        DisplayStatus.BAD_EMAIL,
-        DisplayStatus.OPENED,
-        DisplayStatus.CLICKED,
-    },
-}
 REPLIES_PAGE = 20  # replies shown at first, and how many more each "Show more" adds
 FOLLOW_BEFORE = timedelta(minutes=10)  # a scheduled send-out is followed once this close
 FOLLOW_FOR = timedelta(days=1)  # how long after sending the page keeps itself up to date
@@ -129,7 +120,7 @@ def recipient_table(channel: str) -> None:
 
     choice = filters[0].selectbox(
         "Status",
-        ["All", *[str(s) for s in DisplayStatus if s not in NOT_ON[channel]]],
+        ["All", *[str(s) for s in DisplayStatus if s not in NEVER_ON[Channel(channel)]]],
         key=f"status-{channel}",
         on_change=first_page,
     )
