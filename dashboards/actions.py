@@ -329,7 +329,7 @@ def _correct(con, by: audit.Actor, contact_id: int, channel: str, address: str) 
         if unsubscribe_list.skip_reason(con, channel, stored, CommunicationType.NON_MARKETING)
         else "marketing send-outs skip it"
     )
-    why = ", ".join(present.WORDS["reason"].get(e.reason, e.reason) for e in listed)
+    why = ", ".join(present.reason_name(e.reason) for e in listed)
     return (
         f"The contact's {channel} is now {stored}, but it is on the Unsubscribes list "
         f"({why}): {reached}.",

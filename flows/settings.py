@@ -115,8 +115,14 @@ class UnknownSettingError(ValueError):
 @cache
 def settings() -> Settings:
     """The settings of this process, read once; UnknownSettingError for a name that is none."""
-    check_names([*os.environ, *dotenv_values(".env")])
+    check_names([*os.environ, *dotenv_values(".env")])  # a name given no value is named too
     return Settings()
+
+
+def dotenv_here() -> dict[str, str]:
+    """The values the `.env` of the working folder gives (a variable of the environment with
+    the same name wins over it, as pydantic reads them); what `sendout up` hands on."""
+    return {name: value for name, value in dotenv_values(".env").items() if value is not None}
 
 
 def check_names(names: list[str]) -> None:

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from dotenv import dotenv_values
+
+from flows.settings import dotenv_here
 
 PROJECT = Path(__file__).resolve().parents[1]  # where prefect.yaml is
 STARTUP_SECONDS = 120
@@ -97,12 +98,6 @@ def dashboard_command(port: int, address: str = "127.0.0.1") -> list[str]:
         "--client.toolbarMode",
         "minimal",  # no "Deploy" button: this is a product, not a notebook
     ]
-
-
-def dotenv_here() -> dict[str, str]:
-    """The settings of the `.env` in the folder `sendout up` was started from, which the
-    variables of its environment override (as for every other command)."""
-    return {name: value for name, value in dotenv_values(".env").items() if value is not None}
 
 
 def check_port_free(port: int, option: str) -> None:

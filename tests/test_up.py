@@ -119,7 +119,7 @@ def test_up_names_a_port_that_is_taken_at_once(tmp_path: Path):
 def test_up_hands_the_settings_of_its_folders_env_to_everything_it_starts(tmp_path, monkeypatch):
     """The services and the worker's flow runs start in the checkout; the `.env` an operator
     wrote where they ran `sendout up` is what they must use (an SMTP relay, not the sandbox)."""
-    from flows.up import dotenv_here
+    from flows.settings import dotenv_here
 
     (tmp_path / ".env").write_text("SENDOUT_EMAIL_SENDER=smtp\nSENDOUT_SMTP_PORT=2525\n")
     monkeypatch.chdir(tmp_path)

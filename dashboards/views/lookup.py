@@ -18,7 +18,7 @@ if address.strip():
     st.subheader(f"{found.address} {listed}")
     for entry in found.entries:
         st.warning(
-            f"{present.WORDS['reason'][entry.reason]} ({present.WORDS['scope'][entry.scope]}) "
+            f"{present.reason_name(entry.reason)} ({present.WORDS['scope'][entry.scope]}) "
             f"since {present.local(entry.added_at):%d %b %Y}, by {present.who(entry.added_by)}: "
             f"{entry.note or entry.why or entry.cause}"
         )
