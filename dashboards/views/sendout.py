@@ -2,6 +2,7 @@
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import polars as pl
 import streamlit as st
@@ -9,6 +10,7 @@ import streamlit as st
 from dashboards import actions, auth, data, present
 from dashboards.charts import status_doughnut
 from warehouse.contact_rows import typed_entries
+from warehouse.sendouts import Created
 from warehouse.users import Role
 from warehouse.vocabulary import (
     NEVER_ON,
@@ -27,6 +29,19 @@ FOLLOW_BEFORE = timedelta(minutes=10)  # a scheduled send-out is followed once t
 FOLLOW_FOR = timedelta(days=1)  # how long after sending the page keeps itself up to date
 FOLLOW_EVERY = timedelta(seconds=3)
 NOT_SENT_YET = {str(SendoutStatus.SCHEDULED), str(SendoutStatus.CANCELLED)}  # no Send again
+
+
+class Resending(NamedTuple):
+    """A resend the page asks about before it goes: of which send-out, to the people picked
+    and typed (`about` is what was picked and typed; `reach` whom it reaches) or to the
+    non-openers (`about`: whether machine-only openers are left out)."""
+
+    sendout_id: str
+    to_them: bool
+    about: object
+    reach: Created | None = None
+
+
 RECIPIENT_HEADERS = {
     "recipient": "Recipient",
     "name": "Name",
@@ -304,7 +319,7 @@ if not auth.may(Role.SENDER) or rows[0]["sendout_status"] in NOT_SENT_YET:
 st.subheader("Send again")
 email = next((r for r in rows if r["channel"] == str(Channel.EMAIL)), None)
 asking = st.session_state.get("resend-asking")
-if asking and asking[1] != sendout_id:  # asked about another send-out: not this one's
+if asking and asking.sendout_id != sendout_id:  # asked about another send-out: not this one's
     asking = st.session_state["resend-asking"] = None
 exclude = False
 again_to, again_non = st.columns(2)
@@ -317,7 +332,7 @@ with again_to.container(border=True):
         height=80,
     )
     typed_count = len(typed_entries(typed))
-    if asking and asking[0] == "to" and asking[3] != (picked, typed):
+    if asking and asking.to_them and asking.about != (picked, typed):
         asking = st.session_state["resend-asking"] = None  # changed since it was asked
     if st.button("Resend to them", disabled=not (picked or typed_count), key="resend-to-button"):
         try:
@@ -325,7 +340,7 @@ with again_to.container(border=True):
         except actions.PREVIEW_ERRORS as error:
             st.error(actions.sentence(error), icon=":material/error:")
         else:
-            asking = ("to", sendout_id, reach, (picked, typed))
+            asking = Resending(sendout_id, True, (picked, typed), reach)
             st.session_state["resend-asking"] = asking
 with again_non.container(border=True):
     if email is None:
@@ -337,18 +352,18 @@ with again_non.container(border=True):
     else:
         exclude = st.checkbox("Leave out people opened only by machines (Apple Mail etc.)")
         non_openers = data.non_openers_count(sendout_id, exclude)
-        if asking and asking[0] == "non-openers" and asking[2] != exclude:
+        if asking and not asking.to_them and asking.about != exclude:
             asking = st.session_state["resend-asking"] = None  # changed since it was asked
         if st.button(
             f"Resend to non-openers ({non_openers})",
             key="resend-non-openers",
             disabled=not non_openers,
         ):
-            st.session_state["resend-asking"] = asking = ("non-openers", sendout_id, exclude)
+            asking = Resending(sendout_id, False, exclude)
+            st.session_state["resend-asking"] = asking
 if asking:
-    kind = asking[0]
-    reach = asking[2].people if kind == "to" else non_openers
-    notes = present.reach_words(asking[2]) if kind == "to" else []
+    reach = asking.reach.people if asking.to_them else non_openers
+    notes = present.reach_words(asking.reach) if asking.to_them else []
     with st.container(border=True):
         st.warning(
             "\n\n".join(
@@ -363,12 +378,12 @@ if asking:
         yes, no = st.columns(2)
         if yes.button("Yes, send it", key="resend-yes", type="primary"):
             del st.session_state["resend-asking"]
-            if kind == "to":
+            if asking.to_them:
                 if actions.resend_to(sendout_id, picked, typed):
                     for key in ("resend-to", "resend-typed"):  # not there to be sent again
                         st.session_state.pop(key, None)
             else:
-                actions.resend_to_non_openers(sendout_id, asking[2])
+                actions.resend_to_non_openers(sendout_id, asking.about)
             st.rerun()
         if no.button("No", key="resend-no"):
             del st.session_state["resend-asking"]
