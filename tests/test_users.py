@@ -205,6 +205,21 @@ def test_the_cli_manages_users_and_records_the_operator(db_path, monkeypatch):
     ]
 
 
+def test_the_cli_says_when_no_user_is_an_admin(db_path):
+    base = ["--db", str(db_path), "users"]
+    runner = CliRunner()
+
+    viewer = runner.invoke(
+        cli, [*base, "add", "ann", "--role", "viewer", "--password-stdin"], input="long enough pw\n"
+    )
+    admin = runner.invoke(cli, [*base, "set-role", "ann", "admin"])
+
+    assert viewer.exit_code == 0 and "added ann (viewer)" in viewer.stdout
+    assert "no user is an admin" in viewer.stderr
+    assert "sendout users set-role NAME admin" in viewer.stderr
+    assert admin.exit_code == 0 and admin.stderr == ""
+
+
 def test_the_dashboard_refuses_another_address_without_users(db_path):
     refused = CliRunner().invoke(cli, ["--db", str(db_path), "dashboard", "--address", "0.0.0.0"])
 

@@ -24,12 +24,21 @@ def _password(from_stdin: bool) -> str:
 
 
 def _change(db: Path, change) -> object:
-    """Run one change on a short connection; a refused change is one sentence and exit 1."""
+    """Run one change on a short connection; a refused change is one sentence and exit 1.
+    Users but no admin among them is said: nobody could manage users on the dashboard."""
     with open_warehouse(db) as con:
         try:
-            return change(con)
+            changed = change(con)
         except UserError as error:
             raise click.ClickException(str(error)) from error
+        listed = user_store.users(con)
+    if listed and not any(u.role == Role.ADMIN for u in listed):
+        click.echo(
+            "Note: no user is an admin, so nobody can manage users on the dashboard; "
+            "make one with 'sendout users set-role NAME admin'.",
+            err=True,
+        )
+    return changed
 
 
 @cli.group()
