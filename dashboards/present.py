@@ -1,7 +1,7 @@
 """How a page shows the warehouse's values to a person: words for codes, times in the reader's
 time zone without an offset, money with its currency, and headers in words."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
@@ -18,6 +18,7 @@ from warehouse.vocabulary import (
     SCOPE_WORDS,
     TYPE_WORDS,
     Channel,
+    SendoutStatus,
     reason_words,
 )
 
@@ -189,3 +190,20 @@ def reach_words(reach: Created) -> list[str]:
     if reach.rejected:
         notes.append(not_sent(reach.rejected, at_most=5))
     return notes
+
+
+WAITING_SAID_AFTER = timedelta(minutes=2)  # the scheduler looks every minute
+
+
+def waiting_words(row: dict, done: int, now: datetime) -> str | None:
+    """What to say of a send-out that is due while nothing of it has gone out minutes later:
+    its dispatch never started (no scheduler running) or died before its first message."""
+    late = now - (row["scheduled_at"] or row["created_at"])
+    if row["sendout_status"] != SendoutStatus.SENDING or done or late < WAITING_SAID_AFTER:
+        return None
+    minutes = int(late.total_seconds() // 60)
+    return (
+        f"Nothing has gone out yet, {minutes:,} minute{'' if minutes == 1 else 's'} after it was "
+        "due. Send-outs go out while Sendout's scheduler runs (`sendout up`): ask whoever runs "
+        "Sendout to check it."
+    )

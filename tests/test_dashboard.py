@@ -498,6 +498,27 @@ def test_a_scheduled_send_out_says_when_it_goes_and_can_be_cancelled_there(wareh
     assert cancelled is not None
 
 
+def test_a_send_out_due_minutes_ago_that_has_not_started_says_so(warehouse):
+    db, sent = warehouse
+    due = create_sendout(db, scheduled_at=datetime.now(UTC) + timedelta(days=1))
+    with open_warehouse(db) as con:  # its time came and went with no scheduler running
+        con.execute(
+            "UPDATE sendouts SET scheduled_at = now() - INTERVAL 10 MINUTES WHERE sendout_id = ?",
+            [due],
+        )
+    at = app()
+    at.session_state["sendout_id"] = due
+    at.switch_page("views/sendout.py").run()
+    waiting, status = [w.value for w in at.warning], at.metric[0].value
+    at.session_state["sendout_id"] = sent
+    at.switch_page("views/sendout.py").run()
+
+    assert status == "Sending..."
+    said = "Nothing has gone out yet, 10 minutes after it was due"
+    assert any(w.startswith(said) for w in waiting)
+    assert not any("Nothing has gone out yet" in w.value for w in at.warning)  # it went
+
+
 def test_a_skipped_recipient_says_why_in_words(warehouse):
     """A recipient on the Unsubscribes list is skipped, and the table says so in words."""
     db, _ = warehouse

@@ -120,6 +120,8 @@ def header(rows: list[dict]) -> None:
         help="Messages sent or settled; someone reached by email and SMS has one of each.",
     )
     progress.progress(done / planned if planned else 0.0)
+    if waiting := present.waiting_words(first, done, datetime.now(UTC)):
+        st.warning(waiting)
     cost.metric("Cost", present.money(sum(r["cost"] or 0 for r in rows)))
 
 
