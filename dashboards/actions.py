@@ -225,7 +225,7 @@ def remove_unsubscribe(channel: str, address: str, note: str) -> list | None:
 
 
 def cancel_button(place, sendout_id: str, name: str, recipients: int) -> None:
-    """A Cancel button in `place` for a scheduled send-out, and the question it asks first;
+    """A Cancel button in `place` for a send-out that has not started, and its question;
     what it did is said where `show_notice("cancel")` is."""
     asking = st.session_state.get("cancelling") == sendout_id
     if place.button("Cancel", key=f"cancel-{sendout_id}", disabled=asking):
@@ -250,7 +250,7 @@ def cancel_button(place, sendout_id: str, name: str, recipients: int) -> None:
 
 
 def cancel_sendout(sendout_id: str, name: str) -> None:
-    """Cancel a scheduled send-out before it starts."""
+    """Cancel a send-out before its first message goes."""
     act(
         "cancel",
         Role.SENDER,

@@ -195,9 +195,11 @@ def reach_words(reach: Created) -> list[str]:
 WAITING_SAID_AFTER = timedelta(minutes=2)  # the scheduler looks every minute
 
 
-def waiting_words(row: dict, done: int, now: datetime) -> str | None:
-    """What to say of a send-out that is due while nothing of it has gone out minutes later:
-    its dispatch never started (no scheduler running) or died before its first message."""
+def waiting_words(rows: list[dict], now: datetime) -> str | None:
+    """What to say of a send-out (its rows, one a channel) that is due while nothing of it has
+    gone out minutes later: its dispatch never started (no scheduler) or died before the first
+    message."""
+    row, done = rows[0], sum(r["done"] or 0 for r in rows)
     late = now - (row["scheduled_at"] or row["created_at"])
     if row["sendout_status"] != SendoutStatus.SENDING or done or late < WAITING_SAID_AFTER:
         return None
@@ -205,5 +207,5 @@ def waiting_words(row: dict, done: int, now: datetime) -> str | None:
     return (
         f"Nothing has gone out yet, {minutes:,} minute{'' if minutes == 1 else 's'} after it was "
         "due. Send-outs go out while Sendout's scheduler runs (`sendout up`): ask whoever runs "
-        "Sendout to check it."
+        "Sendout to check it, or cancel it below."
     )

@@ -498,7 +498,7 @@ def test_a_scheduled_send_out_says_when_it_goes_and_can_be_cancelled_there(wareh
     assert cancelled is not None
 
 
-def test_a_send_out_due_minutes_ago_that_has_not_started_says_so(warehouse):
+def test_a_send_out_due_minutes_ago_that_has_not_started_says_so_and_can_be_cancelled(warehouse):
     db, sent = warehouse
     due = create_sendout(db, scheduled_at=datetime.now(UTC) + timedelta(days=1))
     with open_warehouse(db) as con:  # its time came and went with no scheduler running
@@ -510,12 +510,18 @@ def test_a_send_out_due_minutes_ago_that_has_not_started_says_so(warehouse):
     at.session_state["sendout_id"] = due
     at.switch_page("views/sendout.py").run()
     waiting, status = [w.value for w in at.warning], at.metric[0].value
+    offered = {b.key for b in at.button}
+    at.button(key=f"cancel-{due}").click().run()
+    at.button(key=f"cancel-yes-{due}").click().run()
+    cancelled = [s.value for s in at.success]
     at.session_state["sendout_id"] = sent
     at.switch_page("views/sendout.py").run()
 
     assert status == "Sending..."
     said = "Nothing has gone out yet, 10 minutes after it was due"
     assert any(w.startswith(said) for w in waiting)
+    assert "resend-to-button" not in offered  # nothing went: nothing to send again
+    assert any("is cancelled; nothing will be sent" in s for s in cancelled)
     assert not any("Nothing has gone out yet" in w.value for w in at.warning)  # it went
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.events import ses
 from tests.warehouse_builders import ingest_events, run_refresh
-from warehouse import reports, resends, sendouts, unsubscribes
+from warehouse import dispatch_state, reports, resends, sendouts, unsubscribes
 from warehouse.db import open_warehouse
 from warehouse.sendouts import Draft, Recipients, SendoutError
 
@@ -258,11 +258,23 @@ def test_a_scheduled_send_out_can_be_cancelled_once(con):
         sendouts.cancel(con, created.sendout_id, NOW)
 
 
-def test_a_send_out_that_is_not_scheduled_for_later_cannot_be_cancelled(con):
-    created = sendouts.create(con, draft(), NOW)
+def test_a_due_send_out_can_be_cancelled_until_its_first_message_is_claimed(con):
+    stuck = sendouts.create(con, draft(), NOW).sendout_id  # due, and no dispatch ever ran
+    racing = sendouts.create(con, draft(), NOW).sendout_id  # its dispatch has just started
+    going = sendouts.create(con, draft(), NOW).sendout_id
+    dispatch_state.start(con, racing, "run-1", NOW, lease_seconds=30)
+    dispatch_state.start(con, going, "run-2", NOW, lease_seconds=30)
+    claimed = dispatch_state.claim_batch(con, going, "run-2", 1, NOW)
 
-    with pytest.raises(SendoutError, match="has started"):
-        sendouts.cancel(con, created.sendout_id, NOW)
+    sendouts.cancel(con, stuck, NOW)
+    sendouts.cancel(con, racing, NOW)
+
+    assert len(claimed) == 1
+    with pytest.raises(SendoutError, match="has started sending"):
+        sendouts.cancel(con, going, NOW)
+    assert dispatch_state.claim_batch(con, racing, "run-1", 10, NOW) == []  # nothing goes
+    with pytest.raises(dispatch_state.DispatchError, match="was cancelled"):
+        dispatch_state.start(con, stuck, "run-3", NOW, lease_seconds=30)
     with pytest.raises(SendoutError, match="there is no send-out nope"):
         sendouts.cancel(con, "nope", NOW)
 

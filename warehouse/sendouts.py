@@ -21,6 +21,7 @@ from warehouse.contacts import upsert_contacts
 from warehouse.db import fetch_dicts, registered, transaction
 from warehouse.refresh import refresh_figures
 from warehouse.settings import WarehouseSettings
+from warehouse.sql import run_script
 from warehouse.templates import render, template_problem
 from warehouse.vocabulary import ADDRESS_WORDS, Channel, CommunicationType
 
@@ -380,18 +381,17 @@ def cancel(
     now: datetime | None = None,
     by: audit.Actor | None = None,
 ) -> None:
-    """Cancel a send-out scheduled for later, before any of its messages went out."""
+    """Cancel a send-out before its first message goes: scheduled for later, or due while no
+    dispatch has claimed any of its messages (none ran, or it died before the first). A
+    dispatch claims nothing of a cancelled send-out (claim_messages.sql)."""
     now = now or datetime.now(UTC)
     with transaction(con):
         sendout = sendout_row(con, sendout_id)
         if sendout["cancelled_at"] is not None:
             raise SendoutError([FieldError("sendout_id", f"{sendout_id} is already cancelled")])
-        started = con.execute(
-            "SELECT count(*) FROM events JOIN messages USING (message_id) WHERE sendout_id = ?",
-            [sendout_id],
-        ).fetchall()[0][0]
-        if sendout["scheduled_at"] is None or sendout["scheduled_at"] <= now or started:
-            why = f"{sendout_id} has started; only a send-out scheduled for later can be cancelled"
+        [gone] = run_script(con, "messages_gone_out.sql", {"sendout_id": sendout_id})[-1]
+        if gone["gone_out"]:
+            why = f"{sendout_id} has started sending; it can be cancelled only before that"
             raise SendoutError([FieldError("sendout_id", why)])
         con.execute("UPDATE sendouts SET cancelled_at = ? WHERE sendout_id = ?", [now, sendout_id])
         audit.record(con, by, audit.AuditAction.CANCEL, sendout_id, repr(sendout["name"]))

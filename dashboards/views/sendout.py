@@ -120,7 +120,7 @@ def header(rows: list[dict]) -> None:
         help="Messages sent or settled; someone reached by email and SMS has one of each.",
     )
     progress.progress(done / planned if planned else 0.0)
-    if waiting := present.waiting_words(first, done, datetime.now(UTC)):
+    if waiting := present.waiting_words(rows, datetime.now(UTC)):
         st.warning(waiting)
     cost.metric("Cost", present.money(sum(r["cost"] or 0 for r in rows)))
 
@@ -313,10 +313,12 @@ else:
 
 rows = data.sendout_rows(sendout_id)
 actions.show_notice("cancel")
-if auth.may(Role.SENDER) and rows[0]["sendout_status"] == SendoutStatus.SCHEDULED:
+stuck = present.waiting_words(rows, datetime.now(UTC))  # due, and nothing went out
+unsent = rows[0]["sendout_status"] == SendoutStatus.SCHEDULED or stuck
+if auth.may(Role.SENDER) and unsent:
     people = listed.filter(sendout_id=sendout_id)["recipients"][0]
     actions.cancel_button(st, sendout_id, rows[0]["name"], people)
-if not auth.may(Role.SENDER) or rows[0]["sendout_status"] in NOT_SENT_YET:
+if not auth.may(Role.SENDER) or unsent or rows[0]["sendout_status"] in NOT_SENT_YET:
     st.stop()  # what follows sends again what went
 st.subheader("Send again")
 email = next((r for r in rows if r["channel"] == str(Channel.EMAIL)), None)

@@ -170,7 +170,7 @@ def list_(db: Path, as_json: bool) -> None:
 @click.argument("sendout_id")
 @click.pass_obj
 def cancel(db: Path, sendout_id: str) -> None:
-    """Cancel a send-out scheduled for later."""
+    """Cancel a send-out before its first message goes (scheduled, or due but not started)."""
     with open_warehouse(db) as con:
         try:
             sendout_store.cancel(con, sendout_id)
