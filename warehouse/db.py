@@ -160,6 +160,17 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("COMMIT")
 
 
+@contextmanager
+def rolled_back(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Run a block in a transaction that is rolled back however it ends: what it would do,
+    with nothing kept (ids drawn from sequences stay drawn)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    finally:
+        con.execute("ROLLBACK")
+
+
 def _migration_files() -> list[tuple[int, str, str]]:
     folder = resources.files("warehouse") / "migrations"
     found = []

@@ -18,7 +18,7 @@ from warehouse import audit
 from warehouse.addresses import InvalidAddressError, normalise_phone
 from warehouse.contact_rows import ReadContacts, RowNote, read_contacts, typed_people
 from warehouse.contacts import upsert_contacts
-from warehouse.db import fetch_dicts, registered, transaction
+from warehouse.db import fetch_dicts, registered, rolled_back, transaction
 from warehouse.refresh import refresh_figures
 from warehouse.settings import WarehouseSettings
 from warehouse.sql import run_script
@@ -216,11 +216,8 @@ def preview(con: duckdb.DuckDBPyConnection, draft: Draft, by: audit.Actor | None
     errors = validate(draft, now)
     if errors:
         raise SendoutError(errors)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with rolled_back(con):
         return _store(con, draft, now, by)
-    finally:
-        con.execute("ROLLBACK")
 
 
 def _no_one(rejected: list[RowNote], channels: list[str] | None = None) -> SendoutError:
