@@ -112,16 +112,14 @@ def run_dispatch(
                     stop.wait(WAIT_SECONDS)  # until they finish it, or die and leave it to us
                 done = current.done
     finally:
+        left = Journaled()
         if journal is not None:  # a sender that failed mid-batch: what it sent is in there
             journal.close()
             left = earlier_outcomes(folder, sendout_id, run_id)
             # and what the senders answered that a failed store did not keep (a sender without
             # a journal, the sandbox's, has it nowhere else)
             left.outcomes += outcomes + _answered(sending)
-            _store_journaled(db, sendout_id, run_id, left, config)
-        with _open(db, config) as con:
-            now = datetime.now(UTC)
-            final = _roomy(con, dispatch_state.finish, sendout_id, run_id, now, unsent)
+        final = _finish(db, sendout_id, run_id, left, unsent, config)
         if own_senders:
             for sender in senders.values():
                 sender.close()
@@ -239,15 +237,23 @@ def _store_and_claim(
     return batch, current
 
 
-def _store_journaled(
-    db: Path, sendout_id: str, run_id: str, journaled: Journaled, config: Settings
-) -> None:
-    """Store what the journals hold (`record_journaled`), then drop the journals."""
-    if journaled.runs:
-        with _open(db, config) as con:
-            now = datetime.now(UTC)
-            args = (sendout_id, run_id, journaled.of(), now)
-            if _roomy(con, dispatch_state.record_journaled, *args):
-                _roomy(con, _refresh, config)
+def _finish(
+    db: Path,
+    sendout_id: str,
+    run_id: str,
+    journaled: Journaled,
+    unsent: list[str],
+    config: Settings,
+) -> dispatch_state.Progress:
+    """End the run on one connection: store what its journal still holds (`record_journaled`),
+    then give back the lease and the claims never handed to a sender (`finish`); then drop
+    the journal's files."""
+    with _open(db, config) as con:
+        now = datetime.now(UTC)
+        args = (sendout_id, run_id, journaled.of(), now)
+        if journaled.runs and _roomy(con, dispatch_state.record_journaled, *args):
+            _roomy(con, _refresh, config)
+        final = _roomy(con, dispatch_state.finish, sendout_id, run_id, now, unsent)
     for path in journaled.files:
         path.unlink(missing_ok=True)
+    return final
