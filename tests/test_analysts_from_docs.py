@@ -567,28 +567,23 @@ def test_publish_removes_a_dead_publishers_temporary_file(tmp_path):
     assert scalar(snapshot, "SELECT count(*) FROM schema_migrations") > 0
 
 
+def email_everyone(db: Path, people: Path) -> str:
+    """Import the contacts in `people`, then an email send-out to all of them, dispatched
+    through the sandbox by the CLI; its id."""
+    sendout(db, "contacts", "import", str(people))
+    create = ["--name", "T", "--channel", "email", "--subject", "Hi", "--text", "Hello", "--all"]
+    sendout_id = sendout(db, "sendouts", "create", *create).stdout.strip()
+    sendout(db, "dispatch", sendout_id)
+    return sendout_id
+
+
 def test_refresh_publishes_what_dispatch_wrote(tmp_path):
     """Dispatch does not publish; `sendout refresh` does, so the snapshot then shows it."""
     db = tmp_path / "sendout.duckdb"
     (tmp_path / "people.csv").write_text(
         "first_name,last_name,email,mobile\nAda,L,ada@example.com,\nBob,K,bob@example.com,\n"
     )
-    sendout(db, "contacts", "import", str(tmp_path / "people.csv"))
-    sendout_id = sendout(
-        db,
-        "sendouts",
-        "create",
-        "--name",
-        "T",
-        "--channel",
-        "email",
-        "--subject",
-        "Hi",
-        "--text",
-        "Hello",
-        "--all",
-    ).stdout.strip()
-    sendout(db, "dispatch", sendout_id)
+    sendout_id = email_everyone(db, tmp_path / "people.csv")
     live = json.loads(sendout(db, "report", sendout_id, "--json").stdout)
     assert [(r["planned"], r["sent"], r["done"]) for r in live] == [(2, 2, 2)]
     snapshot = tmp_path / "sendout.snapshot.duckdb"
@@ -939,22 +934,7 @@ def test_events_earlier_than_the_hand_over_are_kept_with_the_time_of_receipt(tmp
     (tmp_path / "people.csv").write_text(
         "first_name,last_name,email,mobile\nAda,L,ada@example.com,\n"
     )
-    sendout(db, "contacts", "import", str(tmp_path / "people.csv"))
-    sendout_id = sendout(
-        db,
-        "sendouts",
-        "create",
-        "--name",
-        "T",
-        "--channel",
-        "email",
-        "--subject",
-        "Hi",
-        "--text",
-        "Hello",
-        "--all",
-    ).stdout.strip()
-    sendout(db, "dispatch", sendout_id)
+    email_everyone(db, tmp_path / "people.csv")
     message = read(db, "SELECT message_id, outcome_at FROM messages")[0]
     handed = message["outcome_at"]
     provider_time = handed - timedelta(hours=1)
