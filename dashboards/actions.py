@@ -47,10 +47,13 @@ LIBRARY_ERRORS = (
 
 
 def pick_contacts(key: str) -> list[int]:
-    """A search box and a pick list of the matching contacts (the first 100)."""
+    """A search box and a pick list of the matching contacts (the first 100); those picked
+    stay picked when the search changes (they are offered whatever it finds)."""
     found = data.search_contacts(st.text_input("Find contacts", key=f"{key}-search"))
-    labels = dict(zip(found["contact_id"].to_list(), found["label"].to_list(), strict=True))
-    return st.multiselect("Contacts", list(labels), format_func=labels.get, key=key)
+    labels = st.session_state.setdefault(f"{key}-labels", {})
+    labels.update(zip(found["contact_id"].to_list(), found["label"].to_list(), strict=True))
+    offered = dict.fromkeys([*st.session_state.get(key, []), *found["contact_id"].to_list()])
+    return st.multiselect("Contacts", list(offered), format_func=labels.get, key=key)
 
 
 def read_recipients_csv(upload) -> tuple[Path, ReadContacts] | None:
@@ -259,11 +262,14 @@ def cancel_sendout(sendout_id: str, name: str) -> None:
     )
 
 
-def _resend(create: Callable[[duckdb.DuckDBPyConnection, audit.Actor], Created]) -> bool:
+def _resend(
+    sendout_id: str, create: Callable[[duckdb.DuckDBPyConnection, audit.Actor], Created]
+) -> bool:
     """Create the resend and start it once it is stored; the page stays on the send-out the
-    person was reading. True when it was created."""
+    person was reading, and says what happened there (`show_notice(f"resend-{sendout_id}")`,
+    not on another send-out's page). True when it was created."""
     return None is not act(
-        "resend",
+        f"resend-{sendout_id}",
         Role.SENDER,
         create,
         lambda c: (
@@ -278,7 +284,8 @@ def resend_to(sendout_id: str, contact_ids: list[int], typed: str = "") -> bool:
     """Send the send-out again to the people picked and typed; True when it was created."""
     chosen = Recipients(contact_ids=contact_ids, typed=typed, region=settings().default_region)
     return _resend(
-        lambda con, by: resends.resend_to(con, sendout_id, chosen, by=by, config=settings())
+        sendout_id,
+        lambda con, by: resends.resend_to(con, sendout_id, chosen, by=by, config=settings()),
     )
 
 
@@ -297,7 +304,7 @@ def resend_to_non_openers(sendout_id: str, exclude_machine_openers: bool) -> Non
             con, sendout_id, exclude_machine_openers, by=by, config=settings()
         )
 
-    _resend(create)
+    _resend(sendout_id, create)
 
 
 def correct_contact(contact_id: int | None, channel: str, address: str) -> None:

@@ -335,7 +335,7 @@ def test_details_resend_to_typed_addresses_says_who_could_not_be_reached(warehou
     at.session_state["sendout_id"] = sendout_id
     at.switch_page("views/sendout.py").run()
 
-    at.text_area(key="resend-typed").input("guest@example.org\nnot an address").run()
+    at.text_area(key=f"resend-typed-{sendout_id}").input("guest@example.org\nnot an address").run()
     at.button(key="resend-to-button").click().run()
     asked = [w.value for w in at.warning]
     at.button(key="resend-yes").click().run()
@@ -345,7 +345,7 @@ def test_details_resend_to_typed_addresses_says_who_could_not_be_reached(warehou
     assert any("typed address 2: 'not an address' is not a phone number" in q for q in asked)
     [said] = [s.value for s in at.success if "Sent again to 1 person" in s.value]
     assert "typed address 2: 'not an address' is not a phone number" in said
-    assert at.text_area(key="resend-typed").value == ""  # not there to be sent again
+    assert at.text_area(key=f"resend-typed-{sendout_id}").value == ""  # not to be sent again
     with connect(db, read_only=True, lock_timeout=30) as con:
         sent = con.execute(
             "SELECT messages.recipient, contacts.is_listed FROM messages JOIN sendouts"
@@ -353,6 +353,51 @@ def test_details_resend_to_typed_addresses_says_who_could_not_be_reached(warehou
             [sendout_id],
         ).fetchall()
     assert sent == [("guest@example.org", False)]  # sent to, not made a contact
+
+
+def test_contacts_picked_stay_picked_when_the_search_changes(warehouse):
+    at = app()
+    at.switch_page("views/new_sendout.py").run()
+    at.radio(key="recipients-how").set_value("Pick contacts").run()
+    at.text_input(key="picked-search").input("P1").run()
+    first_search = at.multiselect(key="picked").options
+    at.multiselect(key="picked").select(2).run()  # contact 2: P1
+    at.text_input(key="picked-search").input("P5").run()
+    at.multiselect(key="picked").select(6).run()  # contact 6: P5
+
+    assert "P1 · p1@example.com · +447911100001" in first_search  # both addresses said
+    assert at.multiselect(key="picked").value == [2, 6]
+
+
+def test_what_was_typed_to_resend_and_its_result_stay_with_their_send_out(warehouse, tmp_path):
+    db, first = warehouse
+    second = create_sendout(db)
+    run_dispatch(db, second, Settings(landing=tmp_path / "landing"))
+    at = app()
+    at.session_state["sendout_id"] = first
+    at.switch_page("views/sendout.py").run()
+    at.text_area(key=f"resend-typed-{first}").input("guest@example.org").run()
+    at.multiselect(key=f"resend-to-{first}").select(1).run()  # contact 1
+    picked = at.multiselect(key=f"resend-to-{first}").value
+
+    at.session_state["sendout_id"] = second
+    at.switch_page("views/sendout.py").run()
+    typed_there = at.text_area(key=f"resend-typed-{second}").value
+    picked_there = at.multiselect(key=f"resend-to-{second}").value
+    at.session_state["sendout_id"] = first  # back, to send it to someone
+    at.switch_page("views/sendout.py").run()
+    at.text_area(key=f"resend-typed-{first}").input("guest@example.org").run()
+    at.button(key="resend-to-button").click().run()
+    at.button(key="resend-yes").click().run()
+    said_here = [s.value for s in at.success]
+    at.session_state["sendout_id"] = second
+    at.switch_page("views/sendout.py").run()
+
+    assert picked == [1]
+    assert (typed_there, picked_there) == ("", [])
+    assert any("Sent again to 1 person" in s for s in said_here)
+    assert not any("Sent again" in s.value for s in at.success)  # said where it was done
+    assert "resend-yes" not in {b.key for b in at.button}
 
 
 def test_a_reply_can_be_put_on_the_unsubscribes_list_from_the_sms_tab(warehouse, tmp_path):

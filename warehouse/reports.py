@@ -301,7 +301,8 @@ def bad_addresses(con: duckdb.DuckDBPyConnection, sendout_id: str) -> pl.DataFra
 
 SEARCH_CONTACTS = """
 SELECT contact_id,
-       concat_ws(' ', first_name, last_name) || ' <' || coalesce(email, mobile) || '>' AS label
+       -- both addresses: whom an email reaches, and whom an SMS does
+       concat_ws(' · ', nullif(concat_ws(' ', first_name, last_name), ''), email, mobile) AS label
 FROM contacts
 WHERE is_listed
   AND ($text = '' OR concat_ws(' ', first_name, last_name, email, mobile) ILIKE '%' || $text || '%')

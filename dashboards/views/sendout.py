@@ -328,10 +328,10 @@ if asking and asking.sendout_id != sendout_id:  # asked about another send-out: 
 exclude = False
 again_to, again_non = st.columns(2)
 with again_to.container(border=True):
-    picked = actions.pick_contacts("resend-to")
+    picked = actions.pick_contacts(f"resend-to-{sendout_id}")  # each send-out its own
     typed = st.text_area(
         "Or type email addresses or phone numbers (one per line)",
-        key="resend-typed",
+        key=f"resend-typed-{sendout_id}",
         help="They are sent to without becoming contacts.",
         height=80,
     )
@@ -385,11 +385,11 @@ if asking:
             if asking.to_them:
                 if actions.resend_to(sendout_id, picked, typed):
                     for key in ("resend-to", "resend-typed"):  # not there to be sent again
-                        st.session_state.pop(key, None)
+                        st.session_state.pop(f"{key}-{sendout_id}", None)
             else:
                 actions.resend_to_non_openers(sendout_id, asking.about)
             st.rerun()
         if no.button("No", key="resend-no"):
             del st.session_state["resend-asking"]
             st.rerun()
-actions.show_notice("resend")
+actions.show_notice(f"resend-{sendout_id}")
