@@ -13,6 +13,7 @@ from dashboards import auth
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, serve
 from tests.test_dashboard import app, sent_a_day_ago, warehouse  # noqa: F401  (fixtures)
 from warehouse import audit, unsubscribes, users
+from warehouse.audit import Actor
 from warehouse.db import connect, open_warehouse
 
 PASSWORD = "a long enough password"
@@ -327,6 +328,27 @@ def test_an_admin_giving_up_their_own_role_is_asked_first(warehouse):  # noqa: F
     assert unasked
     with connect(db, read_only=True) as con:
         assert con.sql("SELECT role FROM users WHERE user_name = 'ada'").fetchall() == [("viewer",)]
+
+
+def test_an_admin_cannot_remove_themselves_on_the_dashboard(warehouse):  # noqa: F811
+    db, _ = warehouse
+    add_users(db)
+    with open_warehouse(db) as con:
+        users.add(con, "bea", "admin", PASSWORD, by="setup")
+    at = as_logged_in("ada")
+    at.switch_page("views/users.py").run()
+    at.selectbox(key="change-user-name").select("ada").run()
+    offered = {b.key for b in at.button}
+    said = [c.value for c in at.caption]
+    at.selectbox(key="change-user-name").select("bea").run()
+
+    assert "remove-user-button" not in offered
+    assert "You cannot remove yourself; another admin can." in said
+    assert any(b.key == "remove-user-button" for b in at.button)  # another admin: yes
+    with open_warehouse(db) as con:  # and the server refuses it, whatever the page offered
+        with pytest.raises(users.UserError, match="cannot remove yourself"):
+            users.remove(con, "ada", by=Actor("ada", "dashboard"))
+        assert users.remove(con, "ada", by=Actor("ada", "cli")).user_name == "ada"
 
 
 def test_pressing_log_in_with_empty_fields_asks_for_them_and_counts_no_attempt(warehouse):  # noqa: F811

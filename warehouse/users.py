@@ -178,9 +178,12 @@ def _refuse_last_admin(con: duckdb.DuckDBPyConnection, user: User, what: str) ->
 
 
 def remove(con: duckdb.DuckDBPyConnection, name: str, by: Actor | str | None = None) -> User:
-    """Remove a user: their sessions end at their next click."""
+    """Remove a user: their sessions end at their next click. Not oneself on the dashboard:
+    the session would end with no way back in (at the command line it may be a way out)."""
     with transaction(con):
         user = _existing(con, name)
+        if isinstance(by, Actor) and by.via == "dashboard" and by.name == user.user_name:
+            raise UserError("you cannot remove yourself; another admin can")
         _refuse_last_admin(con, user, "removing them")
         con.execute("DELETE FROM users WHERE user_name = ?", [user.user_name])
         con.execute(

@@ -112,5 +112,8 @@ with change.container(border=True):
     st.button(
         "Set password", key="set-password-button", disabled=not password, on_click=set_password
     )
-    sure = st.checkbox(f"Yes, {name} may no longer log in", key="remove-user-confirm")
-    st.button("Remove user", key="remove-user-button", disabled=not sure, on_click=remove_user)
+    if me is not None and name == me.name:
+        st.caption("You cannot remove yourself; another admin can.")
+    else:
+        sure = st.checkbox(f"Yes, {name} may no longer log in", key="remove-user-confirm")
+        st.button("Remove user", key="remove-user-button", disabled=not sure, on_click=remove_user)
