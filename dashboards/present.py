@@ -195,17 +195,29 @@ def reach_words(reach: Created) -> list[str]:
 WAITING_SAID_AFTER = timedelta(minutes=2)  # the scheduler looks every minute
 
 
-def waiting_words(rows: list[dict], now: datetime) -> str | None:
-    """What to say of a send-out (its rows, one a channel) that is due while nothing of it has
-    gone out minutes later: its dispatch never started (no scheduler) or died before the first
-    message."""
-    row, done = rows[0], sum(r["done"] or 0 for r in rows)
+def minutes_overdue(row: dict, done: int, now: datetime) -> int | None:
+    """For how many minutes a send-out (a row with its status, when it was scheduled and
+    created) has been due while nothing of it went out (`done`, messages with an outcome, 0):
+    its dispatch never started (no scheduler) or died before the first message. None when
+    that is not so, or for less than WAITING_SAID_AFTER."""
     late = now - (row["scheduled_at"] or row["created_at"])
-    if row["sendout_status"] != SendoutStatus.SENDING or done or late < WAITING_SAID_AFTER:
+    status = row.get("sendout_status", row.get("status"))
+    if status != SendoutStatus.SENDING or done or late < WAITING_SAID_AFTER:
         return None
-    minutes = int(late.total_seconds() // 60)
+    return int(late.total_seconds() // 60)
+
+
+def minutes(count: int) -> str:
+    return f"{count:,} minute{'' if count == 1 else 's'}"
+
+
+def waiting_words(rows: list[dict], now: datetime) -> str | None:
+    """What the page of a send-out (its rows, one a channel) says when it is overdue."""
+    late = minutes_overdue(rows[0], sum(r["done"] or 0 for r in rows), now)
+    if late is None:
+        return None
     return (
-        f"Nothing has gone out yet, {minutes:,} minute{'' if minutes == 1 else 's'} after it was "
-        "due. Send-outs go out while Sendout's scheduler runs (`sendout up`): ask whoever runs "
-        "Sendout to check it, or cancel it below."
+        f"Nothing has gone out yet, {minutes(late)} after it was due. Send-outs go out while "
+        "Sendout's scheduler runs (`sendout up`): ask whoever runs Sendout to check it, or "
+        "cancel it below."
     )

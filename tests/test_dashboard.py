@@ -551,7 +551,8 @@ def test_a_send_out_due_minutes_ago_that_has_not_started_says_so_and_can_be_canc
             "UPDATE sendouts SET scheduled_at = now() - INTERVAL 10 MINUTES WHERE sendout_id = ?",
             [due],
         )
-    at = app()
+    at = app()  # the Messages page
+    listed = [w.value for w in at.warning]
     at.session_state["sendout_id"] = due
     at.switch_page("views/sendout.py").run()
     waiting, status = [w.value for w in at.warning], at.metric[0].value
@@ -565,6 +566,10 @@ def test_a_send_out_due_minutes_ago_that_has_not_started_says_so_and_can_be_canc
     assert status == "Sending..."
     said = "Nothing has gone out yet, 10 minutes after it was due"
     assert any(w.startswith(said) for w in waiting)
+    assert listed == [
+        "**News**: nothing has gone out yet, 10 minutes after it was due. Open it to cancel it, "
+        "or ask whoever runs Sendout to check that its scheduler runs."
+    ]  # and not of the send-out that went
     assert "resend-to-button" not in offered  # nothing went: nothing to send again
     assert any("is cancelled; nothing will be sent" in s for s in cancelled)
     assert not any("Nothing has gone out yet" in w.value for w in at.warning)  # it went

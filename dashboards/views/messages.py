@@ -1,6 +1,6 @@
 """Messages: every send-out, newest first, with its status and progress."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import streamlit as st
@@ -8,8 +8,6 @@ import streamlit as st
 from dashboards import actions, auth, data, present
 from warehouse.users import Role
 from warehouse.vocabulary import SendoutStatus
-
-NOT_SENDING = [str(SendoutStatus.SCHEDULED), str(SendoutStatus.CANCELLED)]
 
 st.title("Messages")
 left, right = st.columns([1, 5])
@@ -78,13 +76,16 @@ def sendout_table() -> None:
     if rows:
         open_sendout(table["sendout_id"][rows[0]])
         st.switch_page("views/sendout.py")
-    sending = listed.filter(
-        (pl.col("done") < pl.col("planned")) & ~pl.col("status").is_in(NOT_SENDING)
-    )
-    said = f"Times in {present.time_zone()}."
-    if sending.is_empty():
-        said += " Nothing is sending; the list refreshes every few seconds anyway."
-    st.caption(said)
+    st.caption(f"Times in {present.time_zone()}; the list refreshes every few seconds.")
+    now = datetime.now(UTC)
+    for row in listed.iter_rows(named=True):
+        if (late := present.minutes_overdue(row, row["done"] or 0, now)) is not None:
+            st.warning(
+                f"**{row['name']}**: nothing has gone out yet, {present.minutes(late)} after it "
+                "was due. Open it to cancel it, or ask whoever runs Sendout to check that its "
+                "scheduler runs.",
+                icon=":material/schedule:",
+            )
 
 
 sendout_table()
