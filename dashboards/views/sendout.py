@@ -225,11 +225,14 @@ def replies_list() -> None:
             for m in (
                 reply["status"] if reply["status"] != InboundStatus.RECEIVED else "",
                 "on the Unsubscribes list" if unsubscribed else "",
+                "asks to get SMS again" if reply["keyword"] == str(Keyword.START) else "",
             )
             if m
         )
         line, add = st.columns([5, 1])
-        line.markdown(f":{colour}[**{sender}** · {when}: {reply['body']}] {marks}")
+        line.markdown(
+            f":{colour}[**{sender}** · {when}: {reply['body']}]" + f" — _{marks}_" * bool(marks)
+        )
         place = f"unsub-{reply['from_number']}-{reply['event_id']}"
         asked_back = reply["keyword"] == str(Keyword.START)  # a START is no wish to be left
         offered = not (unsubscribed or asked_back) and auth.may(Role.SENDER)
@@ -238,7 +241,7 @@ def replies_list() -> None:
                 Channel.SMS,
                 reply["from_number"],
                 UnsubscribeScope.ALL,
-                f"replied {reply['body']!r} to {sendout_id}",
+                f"replied {reply['body']!r}",  # to the send-out the entry names
                 sendout_id,
                 place=place,
             )

@@ -39,6 +39,7 @@ present.show_table(
     shown.with_columns(
         sendout=pl.col("sendout_id").replace_strict(names, default=pl.col("sendout_id")),
         added_by=present.by_whom("added_by"),
+        why=pl.coalesce("why", "note"),  # a bounce's reason, or what the person wrote
     ),
     {
         "channel": "Channel",
@@ -48,7 +49,6 @@ present.show_table(
         "scope": "Applies to",
         "added_at": f"Added ({present.time_zone()})",
         "added_by": "Added by",
-        "note": "Note",
         "sendout": "From send-out",
     },
     wide=("why",),
@@ -125,6 +125,7 @@ def remove_form() -> None:
             disabled=not (confirm and why.strip()),
             key="remove",
             on_click=remove_entry,
+            help="Say why and tick the box first.",
         )
         if picked:
             with st.expander("History of this address"):
