@@ -109,6 +109,30 @@ def test_lookup_of_a_policy_block_blames_the_filter_not_the_address(db_path, tmp
     assert not any("typos" in line for line in advice)
 
 
+def test_lookup_of_a_full_mailbox_says_the_address_is_right(db_path, tmp_path, sendout):
+    add_sendout(db_path, "s1")
+    add_message(db_path, "m1", "s1", "fay@example.com")
+    full = ses(
+        "Bounce",
+        "fay@example.com",
+        "m1",
+        status="4.2.2",
+        bounce_type="Transient",
+        subtype="MailboxFull",
+    )
+    ingest_events(db_path, tmp_path, [full])
+    run_refresh(db_path)
+
+    advice = json.loads(sendout("lookup", "fay@example.com", "--json").output)["advice"]
+
+    assert any(
+        "could not be delivered for now (Mailbox full (4.2.2))" in line
+        and "the address itself is right" in line
+        for line in advice
+    ), advice
+    assert not any("typos" in line for line in advice)
+
+
 def test_lookup_takes_a_phone_number_written_with_spaces(sendout):
     result = sendout("lookup", "+44", "7911", "123456")
 

@@ -10,12 +10,18 @@ st.title("Why didn't they get it?")
 address = st.text_input("Email address or phone number", key="address")
 if address.strip():
     try:
+        if "@" not in address and any(c.isalpha() for c in address):  # a name, say
+            raise InvalidAddressError(
+                f"{address.strip()!r} is neither an email address nor a phone number: type one "
+                "of the person's (their send-outs' pages find them by name)"
+            )
         found = data.lookup(address)
     except InvalidAddressError as error:
         st.error(actions.capitalised(str(error)), icon=":material/error:")
         st.stop()
-    listed = "is on the Unsubscribes list" if found.entries else "is not on the Unsubscribes list"
-    st.subheader(f"{found.address} {listed}")
+    st.subheader(found.address)
+    if not found.entries:
+        st.caption("Not on the Unsubscribes list.")
     for entry in found.entries:
         st.warning(
             f"{present.reason_name(entry.reason)} ({present.WORDS['scope'][entry.scope]}) "
