@@ -125,8 +125,10 @@ def test_contacts_import_names_every_odd_row_and_imports_the_good_ones(db, tmp_p
         added = con.execute(sql).fetchall()
     assert added == [
         ('=HYPERLINK("http://x.example","hi")', "f@example.com", "+447911123457"),
+        ("Nan", "n@example.com", None),  # its good email kept, the mobile's problem said
         ("Trim", "trim@example.com", None),
     ]
+    assert "line 3: 'not a number' is not a phone number: kept with the email only" in result.output
 
 
 def test_contacts_import_with_an_unknown_region_is_refused(db, tmp_path):

@@ -58,6 +58,30 @@ def test_invalid_rows_are_reported_and_valid_rows_still_imported(db_path, tmp_pa
     ]
 
 
+def test_a_row_with_one_good_address_is_kept_with_it_and_the_other_is_said(
+    db_path, tmp_path, query
+) -> None:
+    report = import_text(
+        db_path,
+        tmp_path,
+        HEADER + "Ada,,ada@example.com,07700 9\n" + "Bob,,bob@,+14155552671\n",
+    )
+
+    assert (report.created, report.rejected) == (2, [])
+    assert [(r.row, r.reason) for r in report.partly] == [
+        (
+            2,
+            "'07700 9' is not a valid phone number of GB (no +country code): kept with the "
+            "email only",
+        ),
+        (3, "'bob@' is not a valid email address: kept with the mobile only"),
+    ]
+    assert query("SELECT first_name, email, mobile FROM contacts ORDER BY contact_id") == [
+        {"first_name": "Ada", "email": "ada@example.com", "mobile": None},
+        {"first_name": "Bob", "email": None, "mobile": "+14155552671"},
+    ]
+
+
 def test_reimport_updates_the_contact_instead_of_adding_another(db_path, tmp_path, query) -> None:
     import_text(db_path, tmp_path, HEADER + "Ada,Lovelace,ada@example.com,07911 123456\n")
 

@@ -69,6 +69,7 @@ class ReadContacts:
     rejected: list[RowNote] = field(default_factory=list)
     merged: list[RowNote] = field(default_factory=list)
     no_sms: list[RowNote] = field(default_factory=list)
+    partly: list[RowNote] = field(default_factory=list)  # kept with its one good address
 
 
 def _lines(text: str) -> list[str]:
@@ -150,7 +151,9 @@ def _header(cells: list[str]) -> dict[str, int]:
 def _person(
     row: int, cells: list[str], columns: dict[str, int], width: int, region: str | None
 ) -> tuple[ContactRow | None, list[str]]:
-    """A row's person, or the problems that keep it out."""
+    """A row's person, or the problems that keep it out. A row with one good address and one
+    that is not is kept with the good one, the other's problem said (a person whose email is
+    right is not left out for a mobile number mistyped)."""
     if len(cells) > width:
         return None, ["more cells than the header has columns"]
     long = max(len(cell) for cell in cells)
@@ -177,10 +180,11 @@ def _person(
             problems.append(str(error))
     if not value["email"] and not value["mobile"]:
         problems.append("no email and no mobile")
-    if problems:
+    if not (email or mobile):
         return None, problems
     person = ContactRow(row, value["first_name"], value["last_name"], email, mobile, landline)
-    return person, []
+    kept = "email" if email else "mobile"
+    return person, [f"{problem}: kept with the {kept} only" for problem in problems]
 
 
 def parse_contacts_csv(
@@ -212,6 +216,7 @@ def parse_contacts_csv(
         if person is None:
             read.rejected.append(RowNote(row, "; ".join(problems)))
             continue
+        read.partly += [RowNote(row, problem) for problem in problems]
         _merge_or_add(read, person, by_email, by_mobile)
     if progress:
         progress(len(lines), len(lines))

@@ -40,14 +40,16 @@ class ImportReport:
     merged: list[RowNote] = field(default_factory=list)
     changed: list[RowNote] = field(default_factory=list)
     no_sms: list[RowNote] = field(default_factory=list)
+    partly: list[RowNote] = field(default_factory=list)  # kept with their one good address
     contact_ids: list[int] = field(default_factory=list)  # of every row used, in file order
 
     def add(self, other: "ImportReport") -> None:
         """Take in the report of another part of the same file."""
         self.created += other.created
         self.updated += other.updated
-        for name in ("rejected", "conflicts", "merged", "changed", "no_sms", "contact_ids"):
+        for name in ("rejected", "conflicts", "merged", "changed", "no_sms", "partly"):
             getattr(self, name).extend(getattr(other, name))
+        self.contact_ids.extend(other.contact_ids)
 
 
 INCOMING_SCHEMA = pa.schema(
@@ -146,7 +148,9 @@ def import_contacts(
     in its own short transaction, so readers and other writers get in between. Stopped half
     way, an import is run again: rows already written match their contacts and change nothing."""
     read = read_contacts(path, default_region, progress)
-    report = ImportReport(rejected=read.rejected, merged=read.merged, no_sms=read.no_sms)
+    report = ImportReport(
+        rejected=read.rejected, merged=read.merged, no_sms=read.no_sms, partly=read.partly
+    )
     for start in range(0, max(len(read.people), 1), WRITE_ROWS):
         with open_warehouse(db) as con, transaction(con):
             part = upsert_contacts(con, read.people[start : start + WRITE_ROWS], write=not dry_run)

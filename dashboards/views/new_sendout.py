@@ -59,6 +59,13 @@ def file_summary(read: ReadContacts) -> None:
             st.markdown("\n".join(f"- {r.where}: {r.reason}" for r in unusable[:200]))
             if len(unusable) > 200:
                 st.caption(f"... and {len(unusable) - 200:,} more")
+    if read.partly:
+        one = len(read.partly) == 1
+        with st.expander(
+            f"{len(read.partly):,} of them {'has' if one else 'have'} an address that is not "
+            "valid: only their other address is used"
+        ):
+            st.markdown("\n".join(f"- {r.where}: {r.reason}" for r in read.partly[:200]))
     if read.no_sms:
         landlines = len(read.no_sms)
         st.caption(

@@ -19,6 +19,7 @@ SECTIONS = (  # what the text report lists, in this order
     ("conflicts", "Rows that would take another contact's address (nothing changed)"),
     ("changed", "Contacts whose name or address changes"),
     ("merged", "The same person on several lines, merged"),
+    ("partly", "Rows kept with one address, the other not valid"),
     ("no_sms", "Landlines (kept, never sent SMS)"),
 )
 
