@@ -89,7 +89,7 @@ def test_details_show_counts_doughnut_rates_and_recipients(warehouse):
     assert [t.label for t in at.tabs] == ["Emails", "SMS"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Status"] == "Delivered"
-    assert metrics["Progress"] == "120 of 120 messages"
+    assert metrics["Messages done"] == "120 of 120"
     assert "Open rate" in metrics and metrics["Open rate"].endswith("%")
     assert len(at.get("plotly_chart")) == 2
     recipients = at.dataframe[0].value
@@ -473,7 +473,10 @@ def test_a_bad_address_a_send_out_found_can_be_corrected(warehouse, tmp_path):
             "SELECT email FROM contacts WHERE contact_id = ?", [contact_id]
         ).fetchall() == [("p7@example.org",)]
         listed = {a for (a,) in con.sql("SELECT address FROM unsubscribes").fetchall()}
+        audited = con.sql("SELECT subject FROM audit_entries WHERE action = 'correct_address'")
+        [(subject,)] = audited.fetchall()
     assert "p7@example.com" in listed and "p7@example.org" not in listed
+    assert subject == f"P7 (contact {contact_id})"  # whom, in words, on Who did what
 
 
 def test_send_now_asks_whom_it_reaches_and_sends_nothing_until_yes(warehouse):

@@ -200,10 +200,12 @@ def correct_address(
         updated = con.execute(
             f"UPDATE contacts SET {column} = ?, updated_at = current_timestamp,"
             " mobile_is_landline = CASE WHEN ? = 'mobile' THEN ? ELSE mobile_is_landline END"
-            " WHERE contact_id = ?",
+            " WHERE contact_id = ? RETURNING concat_ws(' ', first_name, last_name)",
             [address, column, landline, contact_id],
-        ).fetchall()[0][0]
+        ).fetchall()
         if not updated:
             raise CorrectionError(f"there is no contact {contact_id}")
-        audit.record(con, by, audit.AuditAction.CORRECT_ADDRESS, f"contact {contact_id}", address)
+        [(name,)] = updated  # the audit names the person, and the contact's number
+        whom = f"{name} (contact {contact_id})" if name else f"contact {contact_id}"
+        audit.record(con, by, audit.AuditAction.CORRECT_ADDRESS, whom, address)
     return address
