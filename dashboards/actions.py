@@ -155,8 +155,12 @@ def capitalised(text: str) -> str:
 
 
 def notify(place: str, kind: str, text: str) -> None:
-    """Keep a message for `place` (a form or button): it stays until the next action there."""
-    st.session_state.setdefault("notices", {})[place] = (kind, text)
+    """Keep a message for `place` (a form or button) until the next action there. What other
+    places said was done goes (this action may have changed it); their errors stay to be read."""
+    notices = st.session_state.setdefault("notices", {})
+    for other in [p for p, (was, _) in notices.items() if was != "error"]:
+        del notices[other]
+    notices[place] = (kind, text)
 
 
 def show_notice(place: str) -> None:
@@ -177,9 +181,8 @@ def act(
     done: Callable[[T], str],
 ) -> T | None:
     """Run one write, by a person whose role allows `needed`, on a short connection; say what
-    it did at `place` (`done` runs once the write is committed), or why it could not (a
-    refused role or a library error, as one sentence). Returns what the write returned, or
-    None."""
+    it did at `place` (`done` runs once it is committed), or why not (a refused role or a
+    library error, as one sentence). Returns what the write returned, or None."""
     try:
         by = auth.require(needed)
         with data.writing() as con:

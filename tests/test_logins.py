@@ -330,6 +330,24 @@ def test_an_admin_giving_up_their_own_role_is_asked_first(warehouse):  # noqa: F
         assert con.sql("SELECT role FROM users WHERE user_name = 'ada'").fetchall() == [("viewer",)]
 
 
+def test_what_an_earlier_action_did_goes_when_another_may_have_changed_it(warehouse):  # noqa: F811
+    db, _ = warehouse
+    add_users(db)
+    at = as_logged_in("ada")
+    at.switch_page("views/users.py").run()
+    at.text_input(key="new-user").input("sol")
+    at.radio(key="new-role").set_value("viewer")
+    at.text_input(key="new-password").input(PASSWORD)
+    at.button[0].click().run()  # the form's Add user
+    added = [s.value for s in at.success]
+    at.selectbox(key="change-user-name").select("sol").run()
+    at.radio(key="change-role").set_value("sender").run()
+    at.button(key="change-role-button").click().run()
+
+    assert any("sol can log in now, as viewer" in s for s in added), added
+    assert [s.value for s in at.success] == ["sol is now sender."]
+
+
 def test_an_admin_cannot_remove_themselves_on_the_dashboard(warehouse):  # noqa: F811
     db, _ = warehouse
     add_users(db)
