@@ -179,7 +179,7 @@ def test_the_pages_read_like_a_product(server, tmp_path):
         cells = page.locator("td[role=gridcell]")
         expect(cells.filter(has_text="Marketing").first).to_be_attached()
         expect(cells.filter(has_text="Email + SMS").first).to_be_attached()
-        expect(page.get_by_text("Times in Europe/Paris.")).to_be_attached()
+        expect(page.get_by_text("Times in Europe/Paris;")).to_be_attached()
         assert page.get_by_role("button", name="Deploy").count() == 0
         assert cells.filter(has_text="+00:00").count() == 0
 
