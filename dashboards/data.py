@@ -182,6 +182,11 @@ def sendout_rows(con: duckdb.DuckDBPyConnection, sendout_id: str) -> list[dict]:
 
 
 @cached
+def has_started(con: duckdb.DuckDBPyConnection, sendout_id: str) -> bool:
+    return reports.has_started(con, sendout_id)
+
+
+@cached
 def recipients(
     con: duckdb.DuckDBPyConnection,
     sendout_id: str,

@@ -1,6 +1,7 @@
 """How a page shows the warehouse's values to a person: words for codes, times in the reader's
 time zone without an offset, money with its currency, and headers in words."""
 
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -207,17 +208,31 @@ def minutes_overdue(row: dict, done: int, now: datetime) -> int | None:
     return int(late.total_seconds() // 60)
 
 
+def plain(text: str) -> str:
+    """Text someone typed (a name, an SMS reply) as Markdown that shows it as it is: no link,
+    image, emphasis or colour of its own."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~:$])", r"\\\1", text)
+
+
 def minutes(count: int) -> str:
-    return f"{count:,} minute{'' if count == 1 else 's'}"
+    """A while of `count` minutes in words: minutes up to 90, hours up to two days, then days."""
+    if count < 90:
+        unit = "minute"
+    elif count < 48 * 60:
+        count, unit = count // 60, "hour"
+    else:
+        count, unit = count // (24 * 60), "day"
+    return f"{count:,} {unit}{'' if count == 1 else 's'}"
 
 
-def waiting_words(rows: list[dict], now: datetime) -> str | None:
-    """What the page of a send-out (its rows, one a channel) says when it is overdue."""
+def waiting_words(rows: list[dict], now: datetime, cancel: bool) -> str | None:
+    """What the page of a send-out (its rows, one a channel) says when it is overdue; with
+    `cancel`, that the person can cancel it there."""
     late = minutes_overdue(rows[0], sum(r["done"] or 0 for r in rows), now)
     if late is None:
         return None
     return (
         f"Nothing has gone out yet, {minutes(late)} after it was due. Send-outs go out while "
-        "Sendout's scheduler runs (`sendout up`): ask whoever runs Sendout to check it, or "
-        "cancel it below."
+        "Sendout's scheduler runs: ask whoever runs Sendout to check it"
+        + (", or cancel it below." if cancel else ".")
     )

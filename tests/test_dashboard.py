@@ -432,6 +432,41 @@ def test_a_reply_can_be_put_on_the_unsubscribes_list_from_the_sms_tab(warehouse,
         ).fetchall() == [("manual", sendout_id)]
 
 
+def test_a_reply_shows_as_written_without_links_images_or_colours_of_its_own(warehouse, tmp_path):
+    db, sendout_id = warehouse
+    body = "see [my site](http://evil.example) ![](http://evil.example/t.png) :red[**!**]"
+    reply = twilio_inbound("SModd", "+447911100001", body, soon())
+    ingest_paths(db, [write_ndjson(tmp_path / "reply.ndjson", [reply])])
+    run_refresh(db)
+    at = app()
+    at.session_state["sendout_id"] = sendout_id
+    at.switch_page("views/sendout.py").run()
+
+    [shown] = [m.value for m in at.markdown if "my site" in m.value]
+    assert "[my site](http" not in shown and "![](" not in shown  # no live link, no image
+    assert "\\[my site\\]\\(http\\://evil\\.example\\)" in shown
+    assert "\\:red\\[" in shown
+
+
+def test_a_send_out_whose_dispatch_died_holding_it_is_not_offered_to_cancel(warehouse):
+    db, _ = warehouse
+    due = create_sendout(db, scheduled_at=datetime.now(UTC) + timedelta(days=1))
+    with open_warehouse(db) as con:  # due 10 minutes ago; a dispatch claimed it, then died
+        con.execute(
+            "UPDATE sendouts SET scheduled_at = now() - INTERVAL 10 MINUTES WHERE sendout_id = ?",
+            [due],
+        )
+        con.execute("UPDATE messages SET claimed_by = 'dead-run' WHERE sendout_id = ?", [due])
+    at = app()
+    at.session_state["sendout_id"] = due
+    at.switch_page("views/sendout.py").run()
+
+    [waiting] = [w.value for w in at.warning if w.value.startswith("Nothing has gone out")]
+    assert waiting.endswith("ask whoever runs Sendout to check it.")  # no "cancel it below"
+    assert f"cancel-{due}" not in {b.key for b in at.button}
+    assert "resend-to-button" not in {b.key for b in at.button}
+
+
 def test_the_sms_cost_is_split_into_what_was_sent_and_the_replies(warehouse, tmp_path):
     db, sendout_id = warehouse
     reply = twilio_inbound("SMcost", "+447911100000", "thanks", soon())
@@ -574,8 +609,8 @@ def test_a_send_out_due_minutes_ago_that_has_not_started_says_so_and_can_be_canc
     said = "Nothing has gone out yet, 10 minutes after it was due"
     assert any(w.startswith(said) for w in waiting)
     assert listed == [
-        "**News**: nothing has gone out yet, 10 minutes after it was due. Open it to cancel it, "
-        "or ask whoever runs Sendout to check that its scheduler runs."
+        "**News**: nothing has gone out yet, 10 minutes after it was due. Ask whoever runs "
+        "Sendout to check that its scheduler runs, or open it to cancel it."
     ]  # and not of the send-out that went
     assert "resend-to-button" not in offered  # nothing went: nothing to send again
     assert any("is cancelled; nothing will be sent" in s for s in cancelled)

@@ -16,8 +16,8 @@ from flows.dispatch import batch_size, run_dispatch
 from flows.senders.sandbox import release_due
 from flows.settings import Settings
 from tests.warehouse_builders import add_people, create_sendout, run_refresh
-from warehouse import reports, sendouts, unsubscribes
-from warehouse.db import open_warehouse
+from warehouse import dispatch_state, reports, sendouts, unsubscribes
+from warehouse.db import connect, open_warehouse
 from warehouse.dispatch_state import DispatchError
 from warehouse.ingest import ingest_paths
 
@@ -204,6 +204,31 @@ def test_the_sandbox_tells_the_same_story_for_the_same_seed(db_path, tmp_path):
 
     assert stories[0] == stories[1]
     assert stories[0] != stories[2]
+
+
+def test_a_send_out_cancelled_as_its_dispatch_starts_ends_that_dispatch_sending_nothing(
+    db_path, config, monkeypatch
+):
+    add_people(db_path, 5)
+    sendout_id = create_sendout(db_path)
+    started = dispatch_state.start
+
+    def start_then_cancel(con, *args, **kwargs):  # the cancel lands before the first claim
+        bounds = started(con, *args, **kwargs)
+        sendouts.cancel(con, sendout_id)
+        return bounds
+
+    monkeypatch.setattr(dispatch_state, "start", start_then_cancel)
+    with pytest.raises(DispatchError, match="was cancelled"):
+        run_dispatch(db_path, sendout_id, config)
+
+    with connect(db_path, read_only=True) as con:
+        assert con.execute(
+            "SELECT count(*) FILTER (outcome IS NOT NULL OR claimed_by IS NOT NULL) FROM messages"
+        ).fetchall() == [(0,)]
+        assert con.execute(
+            "SELECT dispatch_run FROM sendouts WHERE sendout_id = ?", [sendout_id]
+        ).fetchall() == [(None,)]  # its lease given back
 
 
 def test_a_rate_limited_batch_holds_a_few_seconds_of_sending_so_the_figures_move() -> None:

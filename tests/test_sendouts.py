@@ -272,7 +272,8 @@ def test_a_due_send_out_can_be_cancelled_until_its_first_message_is_claimed(con)
     assert len(claimed) == 1
     with pytest.raises(SendoutError, match="has started sending"):
         sendouts.cancel(con, going, NOW)
-    assert dispatch_state.claim_batch(con, racing, "run-1", 10, NOW) == []  # nothing goes
+    with pytest.raises(dispatch_state.DispatchError, match="was cancelled"):  # nothing goes
+        dispatch_state.claim_batch(con, racing, "run-1", 10, NOW)
     with pytest.raises(dispatch_state.DispatchError, match="was cancelled"):
         dispatch_state.start(con, stuck, "run-3", NOW, lease_seconds=30)
     with pytest.raises(SendoutError, match="there is no send-out nope"):

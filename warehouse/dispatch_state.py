@@ -221,16 +221,16 @@ def claim_batch(
 ) -> list[Outgoing]:
     """Claim up to `size` messages without an outcome that no live run holds, those of the run's
     slice (`bounds`, from `start`) first; skip those the Unsubscribes list blocks. Without
-    `bounds`, the run must hold the send-out's lease.
-
+    `bounds`, the run must hold the send-out's lease; a cancelled send-out is a DispatchError.
     A message a dead run had claimed is flagged as maybe sent twice, unless that run's journal
     was read (`journaled_runs`) and does not say it went out (`started`).
-
     Returns the messages to send; the skipped ones get their outcome (free of charge) at once.
     """
     with transaction(con):
+        cancelled_at, _, holder, *_ = _sendout(con, sendout_id)
+        if cancelled_at is not None:  # before its first message was claimed (sendouts.cancel)
+            raise DispatchError(f"{sendout_id} was cancelled")
         if bounds is None:
-            holder = _sendout(con, sendout_id)[2]
             if holder != run_id:
                 raise DispatchError(f"run {run_id} lost {sendout_id} to run {holder}")
             con.execute(

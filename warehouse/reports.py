@@ -9,6 +9,7 @@ import polars as pl
 
 from warehouse.addresses import channel_of, normalise_address
 from warehouse.db import fetch_dicts
+from warehouse.sql import run_script
 from warehouse.unsubscribes import Entry, entries
 from warehouse.vocabulary import (
     REASON_WORDS,
@@ -332,3 +333,10 @@ PENDING_SNS_CONFIRMATIONS = "SELECT * FROM pending_sns_confirmations ORDER BY re
 def pending_sns_confirmations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Amazon SNS subscriptions waiting for an operator to open their link, newest first."""
     return con.sql(PENDING_SNS_CONFIRMATIONS).pl()
+
+
+def has_started(con: duckdb.DuckDBPyConnection, sendout_id: str) -> bool:
+    """Whether a dispatch has claimed or settled any message of the send-out, or a provider
+    reported on one: from then on it may have gone out, and it can no longer be cancelled."""
+    [row] = run_script(con, "messages_gone_out.sql", {"sendout_id": sendout_id})[-1]
+    return row["gone_out"] > 0

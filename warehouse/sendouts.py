@@ -20,8 +20,8 @@ from warehouse.contact_rows import ReadContacts, RowNote, read_contacts, typed_p
 from warehouse.contacts import upsert_contacts
 from warehouse.db import fetch_dicts, registered, rolled_back, transaction
 from warehouse.refresh import refresh_figures
+from warehouse.reports import has_started
 from warehouse.settings import WarehouseSettings
-from warehouse.sql import run_script
 from warehouse.templates import render, template_problem
 from warehouse.vocabulary import ADDRESS_WORDS, Channel, CommunicationType
 
@@ -386,8 +386,7 @@ def cancel(
         sendout = sendout_row(con, sendout_id)
         if sendout["cancelled_at"] is not None:
             raise SendoutError([FieldError("sendout_id", f"{sendout_id} is already cancelled")])
-        [gone] = run_script(con, "messages_gone_out.sql", {"sendout_id": sendout_id})[-1]
-        if gone["gone_out"]:
+        if has_started(con, sendout_id):
             why = f"{sendout_id} has started sending; it can be cancelled only before that"
             raise SendoutError([FieldError("sendout_id", why)])
         con.execute("UPDATE sendouts SET cancelled_at = ? WHERE sendout_id = ?", [now, sendout_id])

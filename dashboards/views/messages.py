@@ -36,6 +36,15 @@ def sendout_table() -> None:
     if listed.is_empty():
         st.info("No send-out yet: compose one on the New send-out page.")
         return
+    now, sender = datetime.now(UTC), auth.may(Role.SENDER)
+    for row in listed.iter_rows(named=True):  # above the list, where they are seen
+        if (late := present.minutes_overdue(row, row["done"] or 0, now)) is not None:
+            st.warning(
+                f"**{present.plain(row['name'])}**: nothing has gone out yet, "
+                f"{present.minutes(late)} after it was due. Ask whoever runs Sendout to check "
+                "that its scheduler runs" + (", or open it to cancel it." if sender else "."),
+                icon=":material/schedule:",
+            )
     table = present.readable(
         listed.with_columns(
             progress=(listed["done"] / listed["planned"].clip(lower_bound=1)),
@@ -77,15 +86,6 @@ def sendout_table() -> None:
         open_sendout(table["sendout_id"][rows[0]])
         st.switch_page("views/sendout.py")
     st.caption(f"Times in {present.time_zone()}; the list refreshes every few seconds.")
-    now = datetime.now(UTC)
-    for row in listed.iter_rows(named=True):
-        if (late := present.minutes_overdue(row, row["done"] or 0, now)) is not None:
-            st.warning(
-                f"**{row['name']}**: nothing has gone out yet, {present.minutes(late)} after it "
-                "was due. Open it to cancel it, or ask whoever runs Sendout to check that its "
-                "scheduler runs.",
-                icon=":material/schedule:",
-            )
 
 
 sendout_table()

@@ -120,7 +120,8 @@ def header(rows: list[dict]) -> None:
         help="Messages sent or settled; someone reached by email and SMS has one of each.",
     )
     progress.progress(done / planned if planned else 0.0)
-    if waiting := present.waiting_words(rows, datetime.now(UTC)):
+    can_cancel = auth.may(Role.SENDER) and not data.has_started(sendout_id)
+    if waiting := present.waiting_words(rows, datetime.now(UTC), can_cancel):
         st.warning(waiting)
     cost.metric("Cost", present.money(sum(r["cost"] or 0 for r in rows)))
 
@@ -230,9 +231,8 @@ def replies_list() -> None:
             if m
         )
         line, add = st.columns([5, 1])
-        line.markdown(
-            f":{colour}[**{sender}** · {when}: {reply['body']}]" + f" — _{marks}_" * bool(marks)
-        )
+        said = f"**{present.plain(sender)}** · {when}: {present.plain(reply['body'])}"
+        line.markdown(f":{colour}[{said}]" + f" — _{marks}_" * bool(marks))
         place = f"unsub-{reply['from_number']}-{reply['event_id']}"
         asked_back = reply["keyword"] == str(Keyword.START)  # a START is no wish to be left
         offered = not (unsubscribed or asked_back) and auth.may(Role.SENDER)
@@ -316,9 +316,10 @@ else:
 
 rows = data.sendout_rows(sendout_id)
 actions.show_notice("cancel")
-stuck = present.waiting_words(rows, datetime.now(UTC))  # due, and nothing went out
-unsent = rows[0]["sendout_status"] == SendoutStatus.SCHEDULED or stuck
-if auth.may(Role.SENDER) and unsent:
+# scheduled, or due with nothing gone out: no Send again; Cancel until a message is claimed
+stuck = present.minutes_overdue(rows[0], sum(r["done"] or 0 for r in rows), datetime.now(UTC))
+unsent = rows[0]["sendout_status"] == SendoutStatus.SCHEDULED or stuck is not None
+if auth.may(Role.SENDER) and unsent and not data.has_started(sendout_id):
     people = listed.filter(sendout_id=sendout_id)["recipients"][0]
     actions.cancel_button(st, sendout_id, rows[0]["name"], people)
 if not auth.may(Role.SENDER) or unsent or rows[0]["sendout_status"] in NOT_SENT_YET:

@@ -26,10 +26,6 @@ WHERE message_id IN (
     SELECT message_id FROM messages
     WHERE sendout_id = $sendout_id
       AND outcome IS NULL
-      -- a send-out cancelled before its first message is claimed: nothing more of it goes
-      AND NOT EXISTS (
-          SELECT 1 FROM sendouts WHERE sendout_id = $sendout_id AND cancelled_at IS NOT NULL
-      )
       AND (
           claimed_by IS NULL
           OR (claimed_by <> $run_id
