@@ -126,11 +126,36 @@ def test_lookup_of_a_full_mailbox_says_the_address_is_right(db_path, tmp_path, s
     advice = json.loads(sendout("lookup", "fay@example.com", "--json").output)["advice"]
 
     assert any(
-        "could not be delivered for now (Mailbox full (4.2.2))" in line
-        and "the address itself is right" in line
+        "Their mailbox was full (Mailbox full (4.2.2)): the address is right" in line
         for line in advice
     ), advice
     assert not any("typos" in line for line in advice)
+
+
+def test_lookup_still_says_typos_when_a_mailbox_once_full_then_took_a_message_and_one_bounced(
+    db_path, tmp_path, sendout
+):
+    add_sendout(db_path, "s1")
+    add_sendout(db_path, "s2")
+    add_message(db_path, "m1", "s1", "gus@example.com")
+    add_message(db_path, "m2", "s2", "gus@example.com")
+    full = ses(
+        "Bounce",
+        "gus@example.com",
+        "m1",
+        status="4.2.2",
+        bounce_type="Transient",
+        subtype="MailboxFull",
+    )
+    delivered = ses("Delivery", "gus@example.com", "m1", at="2026-11-02T10:00:00.000Z")
+    unknown = ses("Bounce", "gus@example.com", "m2", status="5.1.1")
+    ingest_events(db_path, tmp_path, [full, delivered, unknown])
+    run_refresh(db_path)
+
+    advice = json.loads(sendout("lookup", "gus@example.com", "--json").output)["advice"]
+
+    assert any("mailbox was full" in line for line in advice)
+    assert any("check the address for typos" in line for line in advice)
 
 
 def test_lookup_takes_a_phone_number_written_with_spaces(sendout):

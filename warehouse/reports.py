@@ -29,8 +29,6 @@ ARRIVED = {str(DisplayStatus.SENT), str(DisplayStatus.DELIVERED)}
 OPENED = {str(DisplayStatus.OPENED), str(DisplayStatus.CLICKED)}
 #: bounce reasons that say the receiving side refused the message, not the address
 BLOCKED = {str(BounceReason.POLICY), str(BounceReason.AUTHENTICATION)}
-#: bounce reasons of a passing trouble at a right address: it may go through another time
-PASSING = {str(r) for r in (BounceReason.MAILBOX_FULL, BounceReason.EXPIRED, BounceReason.NETWORK)}
 #: where a person removes an entry, as said in the advice: the CLI's words by default
 REMOVE_BY_COMMAND = "with `sendout unsubscribes remove`"
 
@@ -147,15 +145,17 @@ def advice(found: Lookup, remove_hint: str = REMOVE_BY_COMMAND) -> list[str]:
             "and check with your email provider that your From address's domain is set up for "
             "sending (SPF, DKIM and DMARC records)."
         )
-    passing = [m for m in found.messages if m.bounce_reason in PASSING]
-    if passing:
+    full = [m for m in found.messages if m.bounce_reason == BounceReason.MAILBOX_FULL]
+    if full:
         lines.append(
-            f"A message could not be delivered for now ({passing[0].why}): the address itself "
-            "is right, and the next message may well arrive (a full mailbox: ask them to make "
-            "room)."
+            f"Their mailbox was full ({full[0].why}): the address is right, and the next "
+            "message may well arrive; ask them to make room."
         )
-    rejected = sum(m.status in REJECTED for m in found.messages)
-    if rejected > len(blocked) + len(passing):
+    # a bounce for a reason of its own (a filter, a full mailbox) is no sign of a wrong address
+    if any(
+        m.status in REJECTED and m.bounce_reason not in {*BLOCKED, BounceReason.MAILBOX_FULL}
+        for m in found.messages
+    ):
         lines.append(
             "The receiving side rejected a message: check the address for typos, or ask the "
             "person for another one and correct the contact."
