@@ -128,7 +128,10 @@ def test_contacts_import_names_every_odd_row_and_imports_the_good_ones(db, tmp_p
         ("Nan", "n@example.com", None),  # its good email kept, the mobile's problem said
         ("Trim", "trim@example.com", None),
     ]
-    assert "line 3: 'not a number' is not a phone number: kept with the email only" in result.output
+    assert (
+        "line 3: 'not a number' is neither an email address nor a phone number: kept with the "
+        "email only" in result.output
+    )
 
 
 def test_contacts_import_with_an_unknown_region_is_refused(db, tmp_path):
@@ -297,7 +300,10 @@ def test_a_forwarding_number_setting_that_is_no_number_is_named_at_start(db):
     )
 
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
-    assert "$SENDOUT_FORWARD_TO is not valid: 'the office' is not a phone number" in result.stderr
+    assert (
+        "$SENDOUT_FORWARD_TO is not valid: 'the office' is neither an email address nor a phone "
+        "number" in result.stderr
+    )
 
 
 def test_a_forwarding_number_setting_is_read_as_people_write_numbers(monkeypatch):

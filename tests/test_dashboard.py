@@ -223,7 +223,10 @@ def test_lookup_of_no_address_is_a_clear_error(warehouse):
     nonsense = at.error[0].value
     at.text_input(key="address").input("12").run()
 
-    assert nonsense.startswith("'nonsense' is neither an email address nor a phone number")
+    assert nonsense == (
+        "'nonsense' is neither an email address nor a phone number. To find someone by name, "
+        "search the recipients on a send-out's page."
+    )
     assert at.error[0].value.startswith("'12' is not a valid phone number")
 
 
@@ -346,9 +349,14 @@ def test_details_resend_to_typed_addresses_says_who_could_not_be_reached(warehou
 
     # whom it reaches, and who not and why, asked before anything goes
     assert any("again to 1 person?" in question for question in asked), asked
-    assert any("typed address 2: 'not an address' is not a phone number" in q for q in asked)
+    assert any(
+        "typed address 2: 'not an address' is neither an email address nor a phone number" in q
+        for q in asked
+    )
     [said] = [s.value for s in at.success if "Sent again to 1 person" in s.value]
-    assert "typed address 2: 'not an address' is not a phone number" in said
+    assert (
+        "typed address 2: 'not an address' is neither an email address nor a phone number" in said
+    )
     assert at.text_area(key=f"resend-typed-{sendout_id}").value == ""  # not to be sent again
     with connect(db, read_only=True, lock_timeout=30) as con:
         sent = con.execute(

@@ -170,7 +170,7 @@ def test_lookup_of_something_that_is_no_address_is_one_clear_error(sendout):
 
     assert (result.exit_code, result.output.strip()) == (
         1,
-        "Error: 'not-an-address' is not a phone number",
+        "Error: 'not-an-address' is neither an email address nor a phone number",
     )
 
 

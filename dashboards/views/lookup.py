@@ -10,14 +10,12 @@ st.title("Why didn't they get it?")
 address = st.text_input("Email address or phone number", key="address")
 if address.strip():
     try:
-        if "@" not in address and any(c.isalpha() for c in address):  # a name, say
-            raise InvalidAddressError(
-                f"{address.strip()!r} is neither an email address nor a phone number: type one "
-                "of the person's (their send-outs' pages find them by name)"
-            )
         found = data.lookup(address)
     except InvalidAddressError as error:
-        st.error(actions.capitalised(str(error)), icon=":material/error:")
+        said = actions.capitalised(str(error))
+        if "neither" in said:  # a name: where a name finds someone
+            said += ". To find someone by name, search the recipients on a send-out's page."
+        st.error(said, icon=":material/error:")
         st.stop()
     st.subheader(found.address)
     if not found.entries:
