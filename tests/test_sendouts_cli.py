@@ -52,7 +52,24 @@ def test_create_prints_the_new_id_and_json_gives_an_object(sendout):
         "messages": 1,
         "without_address": 0,
         "rejected": [],
+        "kept_with_one_address": [],
     }
+
+
+def test_a_csv_row_with_a_mistyped_mobile_is_sent_its_email_and_said(sendout, tmp_path):
+    people = tmp_path / "guests.csv"
+    people.write_text("first_name,last_name,email,mobile\nCy,,cy@example.com,07700 9\n")
+
+    plain = create(sendout, "--csv", str(people))
+    as_json = json.loads(create(sendout, "--csv", str(people), "--json").output)
+
+    assert plain.exit_code == 0, plain.output
+    assert (
+        "sent to one address: line 2: '07700 9' is not a valid phone number of GB "
+        "(no +country code): kept with the email only" in plain.output
+    )
+    assert as_json["messages"] == 1 and as_json["rejected"] == []
+    assert [r["row"] for r in as_json["kept_with_one_address"]] == [2]
 
 
 @pytest.mark.parametrize(

@@ -99,6 +99,7 @@ class Created:
     messages: int
     without_address: int  # recipients with no address for a channel (a landline has none for SMS)
     rejected: list[RowNote] = field(default_factory=list)  # CSV rows and typed addresses
+    partly: list[RowNote] = field(default_factory=list)  # CSV rows kept with one good address
     people: int = 0  # the people it goes to
     without: dict[str, int] = field(default_factory=dict)  # of `without_address`, by channel
 
@@ -161,12 +162,12 @@ def validate(draft: Draft, now: datetime | None = None) -> list[FieldError]:
 
 def _recipient_ids(
     con: duckdb.DuckDBPyConnection, chosen: Recipients
-) -> tuple[list[int], list[RowNote]]:
-    """The contacts a send-out goes to, and the CSV rows or typed addresses that could not be
-    used (the good ones are kept)."""
+) -> tuple[list[int], list[RowNote], list[RowNote]]:
+    """The contacts a send-out goes to, the CSV rows or typed addresses that could not be
+    used (the good ones are kept), and the CSV rows kept with one of their two addresses."""
     if chosen.all_contacts:
         query = "SELECT contact_id FROM contacts WHERE is_listed ORDER BY 1"
-        return [row[0] for row in con.sql(query).fetchall()], []
+        return [row[0] for row in con.sql(query).fetchall()], [], []
     ids = list(dict.fromkeys(chosen.contact_ids))
     known = {
         row[0]
@@ -179,15 +180,17 @@ def _recipient_ids(
         listed = ", ".join(map(str, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
         raise SendoutError([FieldError("recipients", f"no contact with id {listed}")])
     rejected: list[RowNote] = []
+    partly: list[RowNote] = []
     if (read := chosen.read_csv()) is not None:
         used = upsert_contacts(con, read.people, listed=chosen.csv_to_contacts)
         ids += used.contact_ids
         rejected += sorted(read.rejected + used.conflicts, key=lambda r: r.row)
+        partly = read.partly
     if chosen.typed.strip():
         read = typed_people(chosen.typed, chosen.region)
         ids += upsert_contacts(con, read.people, listed=False).contact_ids
         rejected += read.rejected
-    return list(dict.fromkeys(ids)), rejected
+    return list(dict.fromkeys(ids)), rejected, partly
 
 
 def create(
@@ -236,7 +239,7 @@ def _store(
 ) -> Created:
     """The send-out and its messages, in the caller's transaction."""
     sendout_id = f"so_{uuid.uuid4().hex[:12]}"
-    contact_ids, rejected = _recipient_ids(con, draft.recipients)
+    contact_ids, rejected, partly = _recipient_ids(con, draft.recipients)
     if not contact_ids:
         raise _no_one(rejected)
     con.execute(
@@ -282,7 +285,7 @@ def _store(
     people = con.execute(
         "SELECT recipients FROM sendouts WHERE sendout_id = ?", [sendout_id]
     ).fetchall()[0][0]
-    return Created(sendout_id, messages, sum(without.values()), rejected, people, without)
+    return Created(sendout_id, messages, sum(without.values()), rejected, partly, people, without)
 
 
 def _keep_left_out(con: duckdb.DuckDBPyConnection, sendout_id: str, rows: list[RowNote]) -> None:

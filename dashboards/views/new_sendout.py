@@ -60,12 +60,11 @@ def file_summary(read: ReadContacts) -> None:
             if len(unusable) > 200:
                 st.caption(f"... and {len(unusable) - 200:,} more")
     if read.partly:
-        one = len(read.partly) == 1
-        with st.expander(
-            f"{len(read.partly):,} of them {'has' if one else 'have'} an address that is not "
-            "valid: only their other address is used"
-        ):
+        partly = len(read.partly)
+        with st.expander(f"{present.people(partly)} kept with one address: the other is not valid"):
             st.markdown("\n".join(f"- {r.where}: {r.reason}" for r in read.partly[:200]))
+            if partly > 200:
+                st.caption(f"... and {partly - 200:,} more")
     if read.no_sms:
         landlines = len(read.no_sms)
         st.caption(

@@ -54,6 +54,9 @@ def _report(created: Created, as_json: bool) -> None:
                 "rejected": [
                     {"row": r.row, "typed": r.typed, "reason": r.reason} for r in created.rejected
                 ],
+                "kept_with_one_address": [
+                    {"row": r.row, "reason": r.reason} for r in created.partly
+                ],
             }
         )
         return
@@ -63,6 +66,8 @@ def _report(created: Created, as_json: bool) -> None:
     click.echo(f"{created.messages} {noun}{note}", err=True)
     for rejected in created.rejected:
         click.echo(f"  not sent: {rejected.where}: {rejected.reason}", err=True)
+    for partly in created.partly:
+        click.echo(f"  sent to one address: {partly.where}: {partly.reason}", err=True)
 
 
 def _fail(error: SendoutError):
