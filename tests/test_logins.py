@@ -312,14 +312,21 @@ def test_before_the_first_user_the_users_page_adds_an_admin_and_nothing_else(war
         assert con.sql("SELECT count(*) FROM users").fetchall() == [(0,)]
 
 
-def test_an_admin_giving_up_their_own_role_is_asked_first(warehouse):  # noqa: F811
-    db, _ = warehouse
+def ada_on_the_users_page_beside_another_admin(db: Path) -> AppTest:
+    """The usual users, and bea a second admin; ada, an admin, on the Users page, herself
+    chosen."""
     add_users(db)
     with open_warehouse(db) as con:
         users.add(con, "bea", "admin", PASSWORD, by="setup")
     at = as_logged_in("ada")
     at.switch_page("views/users.py").run()
     at.selectbox(key="change-user-name").select("ada").run()
+    return at
+
+
+def test_an_admin_giving_up_their_own_role_is_asked_first(warehouse):  # noqa: F811
+    db, _ = warehouse
+    at = ada_on_the_users_page_beside_another_admin(db)
     at.radio(key="change-role").set_value("viewer").run()
     unasked = at.button(key="change-role-button").disabled
     at.checkbox(key="demote-self-confirm").check().run()
@@ -350,12 +357,7 @@ def test_what_an_earlier_action_did_goes_when_another_may_have_changed_it(wareho
 
 def test_an_admin_cannot_remove_themselves_on_the_dashboard(warehouse):  # noqa: F811
     db, _ = warehouse
-    add_users(db)
-    with open_warehouse(db) as con:
-        users.add(con, "bea", "admin", PASSWORD, by="setup")
-    at = as_logged_in("ada")
-    at.switch_page("views/users.py").run()
-    at.selectbox(key="change-user-name").select("ada").run()
+    at = ada_on_the_users_page_beside_another_admin(db)
     offered = {b.key for b in at.button}
     said = [c.value for c in at.caption]
     at.selectbox(key="change-user-name").select("bea").run()

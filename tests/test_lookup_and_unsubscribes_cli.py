@@ -109,17 +109,22 @@ def test_lookup_of_a_policy_block_blames_the_filter_not_the_address(db_path, tmp
     assert not any("typos" in line for line in advice)
 
 
-def test_lookup_of_a_full_mailbox_says_the_address_is_right(db_path, tmp_path, sendout):
-    add_sendout(db_path, "s1")
-    add_message(db_path, "m1", "s1", "fay@example.com")
-    full = ses(
+def mailbox_full(address: str, message_id: str) -> dict:
+    """SES's soft bounce of a message to a full mailbox."""
+    return ses(
         "Bounce",
-        "fay@example.com",
-        "m1",
+        address,
+        message_id,
         status="4.2.2",
         bounce_type="Transient",
         subtype="MailboxFull",
     )
+
+
+def test_lookup_of_a_full_mailbox_says_the_address_is_right(db_path, tmp_path, sendout):
+    add_sendout(db_path, "s1")
+    add_message(db_path, "m1", "s1", "fay@example.com")
+    full = mailbox_full("fay@example.com", "m1")
     ingest_events(db_path, tmp_path, [full])
     run_refresh(db_path)
 
@@ -139,14 +144,7 @@ def test_lookup_still_says_typos_when_a_mailbox_once_full_then_took_a_message_an
     add_sendout(db_path, "s2")
     add_message(db_path, "m1", "s1", "gus@example.com")
     add_message(db_path, "m2", "s2", "gus@example.com")
-    full = ses(
-        "Bounce",
-        "gus@example.com",
-        "m1",
-        status="4.2.2",
-        bounce_type="Transient",
-        subtype="MailboxFull",
-    )
+    full = mailbox_full("gus@example.com", "m1")
     delivered = ses("Delivery", "gus@example.com", "m1", at="2026-11-02T10:00:00.000Z")
     unknown = ses("Bounce", "gus@example.com", "m2", status="5.1.1")
     ingest_events(db_path, tmp_path, [full, delivered, unknown])
