@@ -19,6 +19,7 @@ from warehouse.vocabulary import (
     SCOPE_WORDS,
     TYPE_WORDS,
     Channel,
+    DisplayStatus,
     SendoutStatus,
     reason_words,
 )
@@ -119,6 +120,18 @@ def skip_reasons(column: str) -> pl.Expr:
     for code, words in WORDS["reason"].items():
         said = said.str.replace(f"({code})", f"({words[:1].lower()}{words[1:]})", literal=True)
     return said.str.slice(0, 1).str.to_uppercase() + said.str.slice(1)
+
+
+def why_not_delivered(channel: str, sendout_status: str) -> pl.Expr:
+    """A recipient row's Why, in words: why it failed, bounced or was delayed, why it was
+    skipped, or (a message of a cancelled send-out still Queued) that it never went."""
+    cancelled = pl.lit(sendout_status == SendoutStatus.CANCELLED)
+    never_went = pl.when(cancelled & (pl.col("status") == str(DisplayStatus.QUEUED))).then(
+        pl.lit("Not sent: the send-out was cancelled")
+    )
+    return pl.coalesce(
+        failure_reasons("bounce_reason", channel), skip_reasons("skip_reason"), never_went
+    )
 
 
 def full_name() -> pl.Expr:

@@ -610,6 +610,7 @@ def test_a_send_out_due_minutes_ago_that_has_not_started_says_so_and_can_be_canc
     at.button(key=f"cancel-{due}").click().run()
     at.button(key=f"cancel-yes-{due}").click().run()
     cancelled = [s.value for s in at.success]
+    never_went = set(at.dataframe[0].value["why"])  # its recipients, still Queued
     at.session_state["sendout_id"] = sent
     at.switch_page("views/sendout.py").run()
 
@@ -622,6 +623,7 @@ def test_a_send_out_due_minutes_ago_that_has_not_started_says_so_and_can_be_canc
     ]  # and not of the send-out that went
     assert "resend-to-button" not in offered  # nothing went: nothing to send again
     assert any("is cancelled; nothing will be sent" in s for s in cancelled)
+    assert never_went == {"Not sent: the send-out was cancelled"}
     assert not any("Nothing has gone out yet" in w.value for w in at.warning)  # it went
 
 

@@ -130,7 +130,7 @@ def percent(rate: float | None) -> str:
     return "n/a" if rate is None else f"{rate:.1%}"
 
 
-def recipient_table(channel: str) -> None:
+def recipient_table(channel: str, sendout_status: str) -> None:
     filters = st.columns([2, 3])
 
     def first_page() -> None:  # a new filter starts from its first page
@@ -158,9 +158,7 @@ def recipient_table(channel: str) -> None:
     if not twice:  # a column of empty boxes on every send-out says nothing
         headers = {k: v for k, v in headers.items() if k != "is_possible_duplicate"}
     page = page.with_columns(
-        why=pl.coalesce(
-            present.failure_reasons("bounce_reason", channel), present.skip_reasons("skip_reason")
-        ),
+        why=present.why_not_delivered(channel, sendout_status),
         name=present.full_name(),
     )
     present.show_table(
@@ -205,7 +203,7 @@ def channel_tab(row: dict) -> None:
             f"Sent SMS {present.money(row['cost'] - inbound)} · "
             f"replies and what answered them {present.money(inbound)}"
         )
-    recipient_table(row["channel"])
+    recipient_table(row["channel"], row["sendout_status"])
 
 
 def replies_list() -> None:
