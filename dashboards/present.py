@@ -127,7 +127,7 @@ def why_not_delivered(channel: str, sendout_status: str) -> pl.Expr:
     skipped, or (a message of a cancelled send-out still Queued) that it never went."""
     cancelled = pl.lit(sendout_status == SendoutStatus.CANCELLED)
     never_went = pl.when(cancelled & (pl.col("status") == str(DisplayStatus.QUEUED))).then(
-        pl.lit("Not sent: the send-out was cancelled")
+        pl.lit("Cancelled before it went")
     )
     return pl.coalesce(
         failure_reasons("bounce_reason", channel), skip_reasons("skip_reason"), never_went
