@@ -209,16 +209,23 @@ def reach_words(reach: Created) -> list[str]:
 WAITING_SAID_AFTER = timedelta(minutes=2)  # the scheduler looks every minute
 
 
-def minutes_overdue(row: dict, done: int, now: datetime) -> int | None:
-    """For how many minutes a send-out (a row with its status, when it was scheduled and
-    created) has been due while nothing of it went out (`done`, messages with an outcome, 0):
-    its dispatch never started (no scheduler) or died before the first message. None when
-    that is not so, or for less than WAITING_SAID_AFTER."""
-    late = now - (row["scheduled_at"] or row["created_at"])
-    status = row.get("sendout_status", row.get("status"))
+def minutes_overdue(status: str, due_at: datetime, done: int, now: datetime) -> int | None:
+    """For how many minutes a send-out with `status`, due at `due_at`, has been due while none
+    of its messages has an outcome (`done` 0): its dispatch never started (no scheduler) or
+    died before the first message. None when that is not so, or for less than
+    WAITING_SAID_AFTER."""
+    late = now - due_at
     if status != SendoutStatus.SENDING or done or late < WAITING_SAID_AFTER:
         return None
     return int(late.total_seconds() // 60)
+
+
+def sendout_overdue(rows: list[dict], now: datetime) -> int | None:
+    """`minutes_overdue` of a send-out from its rows (one a channel, as its page reads them)."""
+    first = rows[0]
+    due_at = first["scheduled_at"] or first["created_at"]
+    done = sum(r["done"] or 0 for r in rows)
+    return minutes_overdue(first["sendout_status"], due_at, done, now)
 
 
 def plain(text: str) -> str:
@@ -238,12 +245,9 @@ def minutes(count: int) -> str:
     return f"{count:,} {unit}{'' if count == 1 else 's'}"
 
 
-def waiting_words(rows: list[dict], now: datetime, cancel: bool) -> str | None:
-    """What the page of a send-out (its rows, one a channel) says when it is overdue; with
-    `cancel`, that the person can cancel it there."""
-    late = minutes_overdue(rows[0], sum(r["done"] or 0 for r in rows), now)
-    if late is None:
-        return None
+def waiting_words(late: int, cancel: bool) -> str:
+    """What the page of a send-out says when it is `late` minutes overdue; with `cancel`, that
+    the person can cancel it there."""
     return (
         f"Nothing has gone out yet, {minutes(late)} after it was due. Send-outs go out while "
         "Sendout's scheduler runs: ask whoever runs Sendout to check it"

@@ -38,7 +38,9 @@ def sendout_table() -> None:
         return
     now, sender = datetime.now(UTC), auth.may(Role.SENDER)
     for row in listed.iter_rows(named=True):  # above the list, where they are seen
-        if (late := present.minutes_overdue(row, row["done"] or 0, now)) is not None:
+        due_at = row["scheduled_at"] or row["created_at"]
+        late = present.minutes_overdue(row["status"], due_at, row["done"] or 0, now)
+        if late is not None:
             st.warning(
                 f"**{present.plain(row['name'])}**: nothing has gone out yet, "
                 f"{present.minutes(late)} after it was due. Ask whoever runs Sendout to check "

@@ -120,9 +120,9 @@ def header(rows: list[dict]) -> None:
         help="Messages sent or settled; someone reached by email and SMS has one of each.",
     )
     progress.progress(done / planned if planned else 0.0)
-    can_cancel = auth.may(Role.SENDER) and not data.has_started(sendout_id)
-    if waiting := present.waiting_words(rows, datetime.now(UTC), can_cancel):
-        st.warning(waiting)
+    if (late := present.sendout_overdue(rows, datetime.now(UTC))) is not None:
+        can_cancel = auth.may(Role.SENDER) and not data.has_started(sendout_id)
+        st.warning(present.waiting_words(late, can_cancel))
     cost.metric("Cost", present.money(sum(r["cost"] or 0 for r in rows)))
 
 
@@ -315,7 +315,7 @@ else:
 rows = data.sendout_rows(sendout_id)
 actions.show_notice("cancel")
 # scheduled, or due with nothing gone out: no Send again; Cancel until a message is claimed
-stuck = present.minutes_overdue(rows[0], sum(r["done"] or 0 for r in rows), datetime.now(UTC))
+stuck = present.sendout_overdue(rows, datetime.now(UTC))
 unsent = rows[0]["sendout_status"] == SendoutStatus.SCHEDULED or stuck is not None
 if auth.may(Role.SENDER) and unsent and not data.has_started(sendout_id):
     people = listed.filter(sendout_id=sendout_id)["recipients"][0]
