@@ -47,9 +47,9 @@ class ImportReport:
         """Take in the report of another part of the same file."""
         self.created += other.created
         self.updated += other.updated
-        for name in ("rejected", "conflicts", "merged", "changed", "no_sms", "partly"):
+        lists = ("rejected", "conflicts", "merged", "changed", "no_sms", "partly", "contact_ids")
+        for name in lists:
             getattr(self, name).extend(getattr(other, name))
-        self.contact_ids.extend(other.contact_ids)
 
 
 INCOMING_SCHEMA = pa.schema(
