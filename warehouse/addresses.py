@@ -35,6 +35,9 @@ def check_region(region: str) -> str:
     return code
 
 
+NOT_AN_ADDRESS = "is neither an email address nor a phone number"  # said of a name, say
+
+
 def read_phone(raw: str, default_region: str | None = None) -> phonenumbers.PhoneNumber:
     """The number a person wrote, parsed and checked, or InvalidAddressError.
 
@@ -56,9 +59,7 @@ def read_phone(raw: str, default_region: str | None = None) -> phonenumbers.Phon
                 f"{raw.strip()!r} has no country code: write it as +<country code> <number>"
             ) from error
         if any(c.isalpha() for c in raw):  # a name, say, typed where an address goes
-            raise InvalidAddressError(
-                f"{raw.strip()!r} is neither an email address nor a phone number"
-            ) from error
+            raise InvalidAddressError(f"{raw.strip()!r} {NOT_AN_ADDRESS}") from error
         raise InvalidAddressError(f"{raw.strip()!r} is not a phone number") from error
     if not phonenumbers.is_valid_number(number):
         read_as = "" if raw.strip().startswith("+") else f" of {region} (no +country code)"

@@ -4,7 +4,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards import actions, data, present
-from warehouse.addresses import InvalidAddressError
+from warehouse.addresses import NOT_AN_ADDRESS, InvalidAddressError
 
 st.title("Why didn't they get it?")
 address = st.text_input("Email address or phone number", key="address")
@@ -13,7 +13,7 @@ if address.strip():
         found = data.lookup(address)
     except InvalidAddressError as error:
         said = actions.capitalised(str(error))
-        if "neither" in said:  # a name: where a name finds someone
+        if NOT_AN_ADDRESS in said:  # a name, say: where a name finds someone
             said += ". To find someone by name, search the recipients on a send-out's page."
         st.error(said, icon=":material/error:")
         st.stop()
