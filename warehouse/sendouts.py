@@ -383,7 +383,7 @@ def cancel(
 ) -> None:
     """Cancel a send-out before its first message goes: scheduled for later, or due while no
     dispatch has claimed any of its messages (none ran, or it died before the first). A
-    dispatch claims nothing of a cancelled send-out (claim_messages.sql)."""
+    dispatch that meets a cancelled send-out ends (dispatch_state.claim_batch)."""
     now = now or datetime.now(UTC)
     with transaction(con):
         sendout = sendout_row(con, sendout_id)
